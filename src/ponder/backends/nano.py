@@ -1,0 +1,61 @@
+"""The nano policy: ponder's own transformer behind the ``Policy`` interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from ponder.engine import Engine, Request
+from ponder.errors import UserError
+from ponder.model import Tokenizer, Transformer, load_model
+from ponder.types import Completion, SamplingParams
+from ponder.utils import stable_hash
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "weights" / "nano"
+"""The shipped default model (trained by the ``nano-default`` recipe)."""
+
+
+class NanoPolicy:
+    def __init__(self, model: Transformer, tokenizer: Tokenizer, meta: dict | None = None, max_batch: int = 64,
+                 name: str = "nano"):
+        self.model, self.tokenizer, self.meta = model, tokenizer, meta or {}
+        self.engine = Engine(model, max_batch=max_batch)
+        self.name = name
+        self.max_context = model.cfg.max_seq_len
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **kwargs) -> "NanoPolicy":
+        path = Path(path) if path else DEFAULT_MODEL
+        if not path.exists():
+            raise UserError(f"model not found: {path}")
+        model, tokenizer, meta = load_model(path)
+        return cls(model, tokenizer, meta, name=kwargs.pop("name", path.name), **kwargs)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text))
+
+    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Completion]]:
+        tok = self.tokenizer
+        stops = tuple(tuple(tok.encode(s)) for s in params.stop if s)
+        requests = [
+            Request(prompt=tuple(tok.encode(p, bos=True)), n=params.n, temperature=params.temperature,
+                    top_k=params.top_k, top_p=params.top_p, max_tokens=params.max_tokens,
+                    stop_tokens=frozenset({tok.eos_id}), stop_sequences=stops,
+                    seed=None if params.seed is None else stable_hash(f"{params.seed}:{p}") & 0x7FFFFFFF,
+                    logprobs=params.logprobs)
+            for p in prompts
+        ]
+        out = []
+        for gens in self.engine.generate(requests):
+            row = []
+            for g in gens:
+                text = tok.decode(g.tokens)
+                for s in params.stop:
+                    at = text.find(s) if s else -1
+                    if at >= 0:
+                        text = text[:at]
+                row.append(Completion(text=text, token_ids=tuple(g.tokens), finish_reason=g.finish_reason,
+                                      prompt_tokens=g.prompt_tokens, cached_tokens=g.cached_tokens,
+                                      logprobs=tuple(g.logprobs) if g.logprobs is not None else None))
+            out.append(row)
+        return out

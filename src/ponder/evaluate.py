@@ -1,0 +1,74 @@
+"""Run a strategy over many problems and score every answer with the task's rule verifier."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from tqdm import tqdm
+
+from ponder.types import Problem, Usage
+
+
+@dataclass
+class EvalReport:
+    task: str
+    strategy: str
+    n: int
+    accuracy: float
+    tokens_per_problem: float
+    """Completion tokens plus reward-model tokens per problem (what thinking cost)."""
+    seconds_per_problem: float
+    usage: Usage = field(default_factory=Usage)
+    records: list[dict] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {"task": self.task, "strategy": self.strategy, "n": self.n, "accuracy": round(self.accuracy, 4),
+                "correct": sum(r["correct"] for r in self.records),
+                "tokens_per_problem": round(self.tokens_per_problem, 1),
+                "seconds_per_problem": round(self.seconds_per_problem, 4),
+                "usage": self.usage.to_json()}
+
+
+def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, budget: int | None = None,
+             seed: int = 0, progress: bool = False, chunk: int = 256, output: str | Path | None = None) -> EvalReport:
+    """Solve every problem with ``strategy`` and verify each answer by rule.
+
+    Problems go to the strategy in chunks, so long runs show progress; with ``output``, one JSON
+    line per problem is appended as soon as its chunk is done, so a crash loses at most a chunk.
+    """
+    records: list[dict] = []
+    usage = Usage()
+    started = time.perf_counter()
+    sink = Path(output).open("w") if output else None
+    try:
+        with tqdm(total=len(problems), desc=f"{strategy.name} on {task.name}", unit="problem", disable=not progress) as bar:
+            for start in range(0, len(problems), chunk):
+                batch = problems[start:start + chunk]
+                for p, r in zip(batch, strategy.run(batch, policy, reward, budget, seed, task=task)):
+                    correct = task.check(p, r.answer)
+                    usage.add(r.usage)
+                    rec = {"id": p.id, **{k: v for k, v in p.to_json().items() if k not in ("id", "task")},
+                           "answer": r.answer, "correct": correct,
+                           "tokens": r.usage.completion_tokens + r.usage.reward_tokens,
+                           "prompt_tokens": r.usage.prompt_tokens, "finish_reason": r.finish_reason}
+                    records.append(rec)
+                    if sink:
+                        sink.write(json.dumps(rec) + "\n")
+                if sink:
+                    sink.flush()
+                bar.update(len(batch))
+                bar.set_postfix(acc=f"{sum(r['correct'] for r in records) / len(records):.3f}")
+    finally:
+        if sink:
+            sink.close()
+    n = len(records)
+    seconds = time.perf_counter() - started
+    return EvalReport(
+        task=task.name, strategy=strategy.name, n=n,
+        accuracy=sum(r["correct"] for r in records) / n if n else 0.0,
+        tokens_per_problem=sum(r["tokens"] for r in records) / n if n else 0.0,
+        seconds_per_problem=seconds / n if n else 0.0, usage=usage, records=records)

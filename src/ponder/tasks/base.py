@@ -1,0 +1,111 @@
+"""The task protocol, the task registry and problem files.
+
+A task generates problems, writes the prompt the model sees, splits a completion into steps,
+extracts its answer and verifies it by rule. Rule verifiers are the ground truth for every
+training reward and every accuracy figure in ponder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Protocol, runtime_checkable
+
+from ponder.errors import UserError
+from ponder.types import Problem
+
+ANSWER_PREFIX = "answer:"
+
+
+@runtime_checkable
+class Task(Protocol):
+    name: str
+    splits: tuple[str, ...]
+
+    def problems(self, split: str, n: int, seed: int = 0) -> list[Problem]:
+        """``n`` problems of ``split``; the same (split, n, seed) always gives the same list."""
+
+    def make_problem(self, numbers: list, target=None, id: str = "user") -> Problem:
+        """A problem from user input, validated: raises ``UserError`` with a one-line reason."""
+
+    def prompt(self, problem: Problem) -> str:
+        """The text the model continues. It ends with a newline."""
+
+    def steps(self, text: str) -> list[str]:
+        """The reasoning steps of a completion, one string each."""
+
+    def answer(self, text: str) -> str | None:
+        """The final answer written in a completion, or None."""
+
+    def check(self, problem: Problem, answer: str | None) -> bool:
+        """Whether an answer is correct, decided by rule."""
+
+    def verify(self, problem: Problem, text: str) -> float:
+        """1.0 when the completion's answer is correct, else 0.0."""
+
+    def summary(self, problem: Problem, text: str) -> str:
+        """A short account of the reasoning in a completion, shown instead of the reasoning."""
+
+    def trace(self, problem: Problem, style: str, rng) -> list[tuple[str, bool]]:
+        """A training trace from the task's solver, as (text, trained) segments."""
+
+
+def final_answer(text: str) -> str | None:
+    """The text after the last ``answer:`` marker, up to the end of its line."""
+    at = text.rfind(ANSWER_PREFIX)
+    if at < 0:
+        return None
+    line = text[at + len(ANSWER_PREFIX):].split("\n", 1)[0].strip()
+    return line or None
+
+
+_REGISTRY: dict[str, Callable[[], Task]] = {}
+
+
+def register(name: str, factory: Callable[[], Task]) -> None:
+    _REGISTRY[name] = factory
+
+
+def task_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_task(name: str) -> Task:
+    try:
+        return _REGISTRY[name]()
+    except KeyError:
+        raise UserError(f"unknown task {name!r}; choose one of: {', '.join(task_names())}") from None
+
+
+def load_problems(path: str | Path, task: Task) -> list[Problem]:
+    """Problems from a JSONL file, one ``{"id": ..., "numbers": [...], "target": ...}`` per line.
+
+    Every line is validated by the task, and a bad line is reported with its line number.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"problem file not found: {path}")
+    problems = []
+    with path.open() as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict) or "numbers" not in row:
+                raise UserError(f"{path}:{lineno}: expected an object with \"numbers\" (and \"target\")")
+            try:
+                problems.append(task.make_problem(row["numbers"], row.get("target"), str(row.get("id", lineno))))
+            except UserError as e:
+                raise UserError(f"{path}:{lineno}: {e}") from None
+    if not problems:
+        raise UserError(f"{path}: no problems in file")
+    return problems
+
+
+def save_problems(path: str | Path, problems: list[Problem]) -> None:
+    with Path(path).open("w") as f:
+        for p in problems:
+            f.write(json.dumps(p.to_json()) + "\n")

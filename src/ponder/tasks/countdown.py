@@ -1,0 +1,629 @@
+"""Countdown and Game of 24: reach a target from a handful of numbers with + - * /.
+
+Rules. Countdown (Stream of Search, Gandhi et al. 2024): every intermediate result is a
+non-negative integer and division must be exact. Game of 24 (Tree of Thoughts): exact rational
+arithmetic, so ``8/(3-8/3)`` is fine. Each number is used exactly once.
+
+Everything the model writes is one step per line, ``a op b = c | numbers left``, so a rule can
+check each step. Two kinds of training trace come from the exhaustive solver here:
+
+* ``direct``: one solution path, then the answer.
+* ``search``: a depth-first search written out in full. Every line names the state it works on,
+  ``25 3 7 9 : 25 * 3 = 75 | 75 7 9``. Children are visited in a fixed order; a child that can
+  reach the target is always tried, a dead end only sometimes. A child that leaves two numbers is
+  judged on the spot (``✗``: they cannot make the target), a child that leaves more is explored,
+  and a state that yields nothing is given up (``75 7 9 ✗``) for the next try one level up. The
+  model learns to jump to a promising step, check it, and back off when it was wrong; since tries
+  only move forward in the fixed order, it never repeats one.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from typing import Iterator, Union
+
+from ponder.errors import UserError
+from ponder.tasks.base import ANSWER_PREFIX, final_answer
+from ponder.types import Problem
+from ponder.utils import stable_hash
+
+Value = Union[int, Fraction]
+
+FRACTION_BAR = "⁄"  # U+2044: a fraction inside a trace, distinct from the division operator
+DEAD_END = "✗"
+OPS = ("+", "-", "*", "/")
+PROMPT_ARROW = "->"
+
+
+# --------------------------------------------------------------------------- arithmetic rules
+
+
+@dataclass(frozen=True)
+class Move:
+    """One step: ``a op b = c``, taking the numbers at positions i and j of the state."""
+
+    i: int
+    j: int
+    a: Value
+    op: str
+    b: Value
+    c: Value
+
+
+def apply(a: Value, op: str, b: Value, rational: bool) -> Value | None:
+    """The result of ``a op b`` under the rules, or None when the rules forbid it."""
+    if op == "+":
+        return a + b
+    if op == "*":
+        return a * b
+    if op == "-":
+        c = a - b
+        return c if c >= 0 else None
+    if op == "/":
+        if b == 0:
+            return None
+        if rational:
+            c = Fraction(a) / b
+            return int(c) if c.denominator == 1 else c
+        return a // b if a % b == 0 else None
+    raise ValueError(f"unknown operator {op!r}")
+
+
+def moves(state: tuple[Value, ...], rational: bool, cap: int | None = None) -> Iterator[Move]:
+    """All legal steps from a state, in a fixed order: pairs by position, then + - * /.
+
+    Operands are written larger first (``9 - 7``, ``25 * 3``); in rational mode a division is
+    tried both ways. Results above ``cap`` are skipped (the nano tokenizer has no token for them).
+    """
+    n = len(state)
+    for i in range(n):
+        for j in range(i + 1, n):
+            x, y = state[i], state[j]
+            hi, lo, hi_i, lo_i = (x, y, i, j) if x >= y else (y, x, j, i)
+            pairs = [(hi, lo, hi_i, lo_i)]
+            for op in OPS:
+                orders = pairs
+                if op == "/" and rational and hi != lo:
+                    orders = pairs + [(lo, hi, lo_i, hi_i)]
+                for a, b, ai, bi in orders:
+                    c = apply(a, op, b, rational)
+                    if c is None or (cap is not None and c > cap):
+                        continue
+                    yield Move(ai, bi, a, op, b, c)
+
+
+def after(state: tuple[Value, ...], move: Move) -> tuple[Value, ...]:
+    """The numbers left after a move: the others in their order, then the result."""
+    return tuple(v for k, v in enumerate(state) if k not in (move.i, move.j)) + (move.c,)
+
+
+@lru_cache(maxsize=1 << 20)
+def _solvable(key: tuple[Value, ...], target: Value, rational: bool, cap: int | None) -> bool:
+    if len(key) == 1:
+        return key[0] == target
+    if len(key) == 2:  # the hot leaf case, without building Move objects
+        lo, hi = key
+        return target in (hi + lo, hi - lo, hi * lo) or (lo != 0 and (
+            (Fraction(hi) / lo == target) if rational else (hi % lo == 0 and hi // lo == target))) or (
+            rational and hi != 0 and Fraction(lo) / hi == target)
+    return any(_solvable(tuple(sorted(after(key, m))), target, rational, cap) for m in moves(key, rational, cap))
+
+
+def solvable(state, target, rational: bool = False, cap: int | None = None) -> bool:
+    """Whether the target can be reached from these numbers (exhaustive, memoised)."""
+    return _solvable(tuple(sorted(state)), target, rational, cap)
+
+
+def solve(state, target, rational: bool = False, cap: int | None = None) -> list[Move] | None:
+    """One solution path (the first in move order), or None when there is none."""
+    state = tuple(state)
+    if len(state) == 1:
+        return [] if state[0] == target else None
+    for m in moves(state, rational, cap):
+        nxt = after(state, m)
+        if solvable(nxt, target, rational, cap):
+            return [m] + solve(nxt, target, rational, cap)
+    return None
+
+
+# --------------------------------------------------------------------------- writing and reading
+
+
+def fmt(v: Value) -> str:
+    if isinstance(v, Fraction) and v.denominator != 1:
+        return f"{v.numerator}{FRACTION_BAR}{v.denominator}"
+    return str(int(v))
+
+
+def fmt_state(state) -> str:
+    return " ".join(fmt(v) for v in state)
+
+
+def step_line(move: Move, left, state=None) -> str:
+    head = f"{fmt_state(state)} : " if state is not None else ""
+    return f"{head}{fmt(move.a)} {move.op} {fmt(move.b)} = {fmt(move.c)} | {fmt_state(left)}"
+
+
+# Possessive quantifiers (++, *+) never backtrack: a long line of model output that is not a step
+# fails in linear time instead of trying every way of splitting its digits.
+_VALUE = rf"\d++(?:\s*+{FRACTION_BAR}\s*+\d++)?+"
+_STEP = re.compile(
+    rf"^\s*+(?:(?P<state>(?:{_VALUE}\s*+)++):\s*+)?(?P<a>{_VALUE})\s*+(?P<op>[-+*/])\s*+(?P<b>{_VALUE})\s*+=\s*+"
+    rf"(?P<c>{_VALUE})\s*+(?:\|\s*+(?P<left>(?:{_VALUE}\s*+)*+))?(?P<dead>{DEAD_END})?\s*$"
+)
+_GIVE_UP = re.compile(rf"^\s*+(?P<state>(?:{_VALUE}\s*+)++){DEAD_END}\s*$")
+
+
+def parse_value(s: str) -> Value:
+    s = s.replace(" ", "")
+    if FRACTION_BAR in s:
+        p, q = s.split(FRACTION_BAR)
+        v = Fraction(int(p), int(q))
+        return int(v) if v.denominator == 1 else v
+    return int(s)
+
+
+def parse_values(s: str | None) -> tuple[Value, ...]:
+    return tuple(parse_value(m) for m in re.findall(_VALUE, s or ""))
+
+
+@dataclass(frozen=True)
+class ParsedStep:
+    """One line of a completion, read back."""
+
+    line: str
+    a: Value | None = None
+    op: str | None = None
+    b: Value | None = None
+    c: Value | None = None
+    state: tuple[Value, ...] | None = None
+    left: tuple[Value, ...] | None = None
+    dead: bool = False
+    """The line ends in ✗: the model judged the state it reached (or named) a dead end."""
+
+    @property
+    def is_step(self) -> bool:
+        return self.op is not None
+
+
+def parse_step(line: str) -> ParsedStep | None:
+    m = _STEP.match(line)
+    if m:
+        return ParsedStep(
+            line=line,
+            a=parse_value(m["a"]),
+            op=m["op"],
+            b=parse_value(m["b"]),
+            c=parse_value(m["c"]),
+            state=parse_values(m["state"]) if m["state"] else None,
+            left=parse_values(m["left"]) if m["left"] is not None else None,
+            dead=bool(m["dead"]),
+        )
+    m = _GIVE_UP.match(line)
+    if m:
+        return ParsedStep(line=line, state=parse_values(m["state"]), dead=True)
+    return None
+
+
+def solution_path(parsed: list[ParsedStep]) -> list[ParsedStep]:
+    """The steps that lead to the last result, found backwards through the states they name.
+
+    In a search trace each step names its state, so the path is the chain of kept steps whose
+    numbers left are the next step's state; a direct trace is all path.
+    """
+    kept = [p for p in parsed if p.is_step and not p.dead]
+    if not kept:
+        return []
+    path = [kept[-1]]
+    for p in reversed(kept[:-1]):
+        want = path[0].state
+        if want is None:  # direct trace: no states written, every step is on the path
+            path.insert(0, p)
+        elif p.left is not None and sorted(p.left) == sorted(want):
+            path.insert(0, p)
+    return path
+
+
+def expression(numbers, steps: list[Move]) -> str:
+    """The answer expression for a solution path, fully parenthesised below the top operator."""
+    exprs = [(v, str(v)) for v in numbers]
+    for m in steps:
+        ea = _take(exprs, m.a)
+        eb = _take(exprs, m.b)
+        exprs.append((m.c, f"({ea} {m.op} {eb})"))
+    text = exprs[0][1]
+    return text[1:-1] if text.startswith("(") and len(exprs) == 1 and len(numbers) > 1 else text
+
+
+def _take(exprs: list, value) -> str:
+    for k, (v, e) in enumerate(exprs):
+        if v == value:
+            del exprs[k]
+            return e
+    raise ValueError(f"{value} is not available")
+
+
+# --------------------------------------------------------------------------- checking answers
+
+
+_TOKEN = re.compile(r"\s*(\d+|[-+*/()])")
+
+
+def evaluate_expression(expr: str, numbers, rational: bool) -> Value:
+    """Evaluate an answer expression under the task's rules.
+
+    Raises ValueError when it is malformed, uses a number not given (or twice), or breaks a rule
+    (a negative or fractional intermediate in Countdown, division by zero).
+    """
+    tokens, pos = [], 0
+    expr = expr.strip()
+    while pos < len(expr):
+        m = _TOKEN.match(expr, pos)
+        if not m:
+            raise ValueError(f"unexpected character {expr[pos]!r}")
+        tokens.append(m.group(1))
+        pos = m.end()
+    pool = list(numbers)
+    used: list[int] = []
+
+    def atom(k):
+        if k >= len(tokens):
+            raise ValueError("expression ends too early")
+        t = tokens[k]
+        if t == "(":
+            v, k = add(k + 1)
+            if k >= len(tokens) or tokens[k] != ")":
+                raise ValueError("missing )")
+            return v, k + 1
+        if t.isdigit():
+            n = int(t)
+            if n not in pool:
+                raise ValueError(f"{n} is not one of the given numbers (or is used too often)")
+            pool.remove(n)
+            used.append(n)
+            return n, k + 1
+        raise ValueError(f"unexpected {t!r}")
+
+    def binary(k, ops, sub):
+        v, k = sub(k)
+        while k < len(tokens) and tokens[k] in ops:
+            op = tokens[k]
+            w, k = sub(k + 1)
+            r = apply(v, op, w, rational)
+            if r is None and op == "-" and rational:
+                r = v - w  # Game of 24 allows negative intermediates in a written answer
+            if r is None:
+                raise ValueError(f"{fmt(v)} {op} {fmt(w)} breaks the rules")
+            v = r
+        return v, k
+
+    def mul(k):
+        return binary(k, "*/", atom)
+
+    def add(k):
+        return binary(k, "+-", mul)
+
+    value, k = add(0)
+    if k != len(tokens):
+        raise ValueError(f"unexpected {tokens[k]!r}")
+    if pool:
+        raise ValueError(f"not all numbers used: {' '.join(map(str, pool))} left")
+    return value
+
+
+# --------------------------------------------------------------------------- the task
+
+
+@dataclass(frozen=True)
+class CountdownTask:
+    """Reach ``target`` from ``k`` numbers.
+
+    Countdown's default follows Stream of Search: targets 10..100, numbers 1..99 drawn with
+    replacement, only solvable problems, and 10% of target values held out of training
+    (split ``test-unseen``). Game of 24 is the same task with rational arithmetic, numbers
+    1..13 and target 24; its 1,362 solvable puzzles are split by a hash of the numbers.
+    """
+
+    name: str = "countdown"
+    k: int = 4
+    numbers_range: tuple[int, int] = (1, 99)
+    targets: tuple[int, int] = (10, 100)
+    rational: bool = False
+    heldout_fraction: float = 0.1
+    cap: int = 1000
+    """Largest intermediate result the nano model can write (its number tokens stop here)."""
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        if self.heldout_fraction:
+            return ("train", "val", "test", "test-unseen")
+        return ("train", "val", "test")
+
+    # -- problem generation
+
+    @property
+    def heldout_targets(self) -> frozenset[int]:
+        lo, hi = self.targets
+        values = list(range(lo, hi + 1))
+        n = round(len(values) * self.heldout_fraction)
+        # one set for the whole family, so no countdown-k ever trains on another's held-out targets
+        return frozenset(random.Random(f"{self.family}-heldout").sample(values, n)) if n else frozenset()
+
+    @property
+    def family(self) -> str:
+        return self.name.split("-")[0]
+
+    def _split_of(self, numbers: tuple[int, ...], target: int) -> str:
+        """Every (numbers, target) belongs to exactly one split, decided by a stable hash."""
+        if target in self.heldout_targets:
+            return "test-unseen"
+        bucket = stable_hash(f"{sorted(numbers)}>{target}") % 100
+        train_share = 55 if self.enumerable else 90
+        if bucket < train_share:
+            return "train"
+        return "val" if bucket < train_share + 5 else "test"
+
+    @property
+    def enumerable(self) -> bool:
+        """Few enough distinct problems to list them all (Game of 24: 1,820 number sets)."""
+        lo, hi = self.numbers_range
+        return self.targets[0] == self.targets[1] and (hi - lo + 1) <= 16
+
+    def problems(self, split: str, n: int, seed: int = 0) -> list[Problem]:
+        if split not in self.splits:
+            raise UserError(f"unknown split {split!r} for {self.name}; choose one of: {', '.join(self.splits)}")
+        if self.enumerable:
+            pool = [p for p in _all_problems(self) if self._split_of(p.numbers, p.target) == split]
+            random.Random(f"{self.name}-{split}-{seed}").shuffle(pool)
+            return pool[:n]
+        rng = random.Random(f"{self.name}-{split}-{seed}")
+        lo, hi = self.targets
+        heldout = self.heldout_targets
+        if split == "test-unseen":
+            target_pool = sorted(heldout)
+        else:
+            target_pool = [t for t in range(lo, hi + 1) if t not in heldout]
+        out: list[Problem] = []
+        seen = set()
+        while len(out) < n:
+            numbers = tuple(rng.randint(*self.numbers_range) for _ in range(self.k))
+            target = rng.choice(target_pool)
+            key = (tuple(sorted(numbers)), target)
+            if key in seen or self._split_of(numbers, target) != split:
+                continue
+            if not solvable(numbers, target, self.rational, self.cap):
+                continue
+            seen.add(key)
+            out.append(Problem(id=f"{self.name}-{split}-{seed}-{len(out)}", task=self.name, numbers=numbers, target=target))
+        return out
+
+    def make_problem(self, numbers, target=None, id: str = "user") -> Problem:
+        if target is None:
+            if self.targets[0] != self.targets[1]:
+                raise UserError(f"{self.name} needs a target")
+            target = self.targets[0]
+        values = []
+        for x in list(numbers) + [target]:
+            if isinstance(x, bool) or not isinstance(x, (int, str)) or not str(x).strip().isdigit():
+                raise UserError(f"{self.name} takes whole non-negative numbers, got {x!r}")
+            values.append(int(x))
+        *nums, target = values
+        lo, hi = self.numbers_range
+        if not 2 <= len(nums) <= 6:
+            raise UserError(f"{self.name} takes 2 to 6 numbers, got {len(nums)}")
+        if self.enumerable and len(nums) != self.k:
+            raise UserError(f"{self.name} takes exactly {self.k} numbers, got {len(nums)}")
+        bad = [x for x in nums if not lo <= x <= hi]
+        if bad:
+            raise UserError(f"{self.name} numbers must be in {lo}..{hi}, got {bad[0]}")
+        if not self.targets[0] <= target <= self.targets[1]:
+            if self.targets[0] == self.targets[1]:
+                raise UserError(f"the {self.name} target is always {self.targets[0]}, got {target}")
+            raise UserError(f"{self.name} target must be in {self.targets[0]}..{self.targets[1]}, got {target}")
+        return Problem(id=str(id), task=self.name, numbers=tuple(nums), target=target)
+
+    # -- what the model reads and writes
+
+    def prompt(self, problem: Problem) -> str:
+        return f"{self.family} {fmt_state(problem.numbers)} {PROMPT_ARROW} {problem.target}\n"
+
+    def steps(self, text: str) -> list[str]:
+        return [line for line in text.split("\n") if line.strip() and not line.strip().startswith(ANSWER_PREFIX)]
+
+    def answer(self, text: str) -> str | None:
+        return final_answer(text)
+
+    def check(self, problem: Problem, answer: str | None) -> bool:
+        if not answer:
+            return False
+        try:
+            return evaluate_expression(answer, problem.numbers, self.rational) == problem.target
+        except (ValueError, ZeroDivisionError):
+            return False
+
+    def verify(self, problem: Problem, text: str) -> float:
+        return float(self.check(problem, self.answer(text)))
+
+    def summary(self, problem: Problem, text: str) -> str:
+        """What the reasoning did, in one or two sentences (shown instead of the reasoning)."""
+        parsed = [p for p in map(parse_step, self.steps(text)) if p is not None]
+        tried = sum(p.is_step for p in parsed)
+        dead = sum(p.is_step and p.dead for p in parsed)
+        backtracks = sum(not p.is_step for p in parsed)
+        path = solution_path(parsed)
+        head = f"Tried {tried} step{'s' * (tried != 1)}, {dead} dead end{'s' * (dead != 1)}"
+        if backtracks:
+            head += f", {backtracks} backtrack{'s' * (backtracks != 1)}"
+        answer = self.answer(text)
+        if answer is None:
+            return f"{head}; no answer reached {problem.target}."
+        chain = "; ".join(f"{fmt(p.a)} {p.op} {fmt(p.b)} = {fmt(p.c)}" for p in path) if path else answer
+        return f"{head}. Path: {chain}."
+
+    # -- the solver's traces
+
+    def solution(self, problem: Problem) -> list[Move] | None:
+        return solve(problem.numbers, problem.target, self.rational, self.cap)
+
+    def direct_trace(self, problem: Problem, rng: random.Random | None = None) -> str:
+        """One solution path, one step per line, then the answer. With ``rng``, a random path."""
+        path = self._random_path(problem, rng) if rng else self.solution(problem)
+        if path is None:
+            raise ValueError(f"{problem.numbers} -> {problem.target} has no solution")
+        lines, state = [], tuple(problem.numbers)
+        for m in path:
+            state = after(state, m)
+            lines.append(step_line(m, state))
+        lines.append(f"{ANSWER_PREFIX} {expression(problem.numbers, path)}")
+        return "\n".join(lines) + "\n"
+
+    def _random_path(self, problem: Problem, rng: random.Random) -> list[Move] | None:
+        state, path = tuple(problem.numbers), []
+        while len(state) > 1:
+            good = [m for m in moves(state, self.rational, self.cap) if solvable(after(state, m), problem.target, self.rational, self.cap)]
+            if not good:
+                return None
+            m = rng.choice(good)
+            path.append(m)
+            state = after(state, m)
+        return path if state[0] == problem.target else None
+
+    def search_trace(self, problem: Problem, rng: random.Random, p_list: float = 0.25) -> list[tuple[str, bool]]:
+        """A depth-first search written out, as (text, trained) segments; see the module doc.
+
+        The children of a state are visited in the fixed move order, so a try is never repeated:
+        the next try always comes later in the order. A child that can still reach the target is
+        always tried; a dead end is tried only with probability ``p_list`` and otherwise passed
+        over, so the model learns to jump to the step that looks right, and sometimes to try a
+        wrong one, find out and back off. A child that leaves two numbers is judged on the spot
+        (``✗`` when they cannot make the target: the model can check that exactly); one that
+        leaves more is explored, and a state that yields nothing is given up (``29 7 3 ✗``).
+        """
+        target, rational, limit = problem.target, self.rational, self.cap
+        segments: list[tuple[str, bool]] = []
+
+        def explore(state: tuple[Value, ...], root: bool) -> list[Move] | None:
+            for m in moves(state, rational, limit):
+                nxt = after(state, m)
+                line = step_line(m, nxt, state)
+                if len(nxt) == 1:  # a final step is written only when it reaches the target
+                    if nxt[0] == target:
+                        segments.append((line + "\n", True))
+                        return [m]
+                    continue
+                good = solvable(nxt, target, rational, limit)
+                if not good and rng.random() >= p_list:
+                    continue  # passed over
+                if len(nxt) == 2 and not good:
+                    segments.append((f"{line} {DEAD_END}\n", True))
+                    continue
+                segments.append((line + "\n", True))
+                rest = explore(nxt, root=False)
+                if rest is not None:
+                    return [m] + rest
+            if not root:
+                segments.append((f"{fmt_state(state)} {DEAD_END}\n", True))
+            return None
+
+        path = explore(tuple(problem.numbers), root=True)
+        if path is None:
+            raise ValueError(f"{problem.numbers} -> {problem.target} has no solution")
+        segments.append((f"{ANSWER_PREFIX} {expression(problem.numbers, path)}\n", True))
+        return segments
+
+    TRACE_STYLES = ("search", "direct")
+
+    def trace(self, problem: Problem, style: str = "search", rng: random.Random | None = None) -> list[tuple[str, bool]]:
+        """A training trace as (text, trained) segments: ``search`` or ``direct``."""
+        rng = rng or random.Random(0)
+        if style == "direct":
+            return [(self.direct_trace(problem, rng), True)]
+        if style == "search":
+            return self.search_trace(problem, rng)
+        raise UserError(f"unknown trace style {style!r} for {self.name}; choose one of: {', '.join(self.TRACE_STYLES)}")
+
+    # -- per-step labels
+
+    def check_steps(self, problem: Problem, text: str) -> list["StepCheck"]:
+        return check_steps(problem, self.steps(text), self.rational, self.cap)
+
+
+@dataclass(frozen=True)
+class StepCheck:
+    """Exact labels for one line: is the arithmetic valid on numbers available, and can the
+    target still be reached afterwards. ``solvable`` is None for lines that are not steps."""
+
+    line: str
+    valid: bool
+    solvable: bool | None
+    reason: str = ""
+
+
+def check_steps(problem: Problem, lines: list[str], rational: bool, cap: int | None = None) -> list[StepCheck]:
+    """Label each line of a direct or search trace.
+
+    A step may name its state (``25 3 7 9 : ...``); otherwise it acts on the numbers left by the
+    previous valid step. A step is valid when both operands are available, the arithmetic is
+    right and legal, and the numbers it lists as left are the true ones.
+    """
+    root = tuple(problem.numbers)
+    current = root
+    out: list[StepCheck] = []
+    for line in lines:
+        p = parse_step(line)
+        if p is None:
+            out.append(StepCheck(line, False, None, "not a step"))
+            continue
+        if not p.is_step:  # "state ✗": giving up a state, which is right when it is a dead end
+            ok = not solvable(p.state, problem.target, rational)
+            out.append(StepCheck(line, True, None, "" if ok else "gave up a solvable state"))
+            current = root
+            continue
+        state = p.state if p.state is not None else current
+        reason = _step_error(state, p, rational)
+        if reason:
+            out.append(StepCheck(line, False, False, reason))
+            continue
+        left = list(state)
+        left.remove(p.a)
+        left.remove(p.b)
+        left.append(p.c)
+        if p.left is not None and sorted(p.left) != sorted(left):
+            out.append(StepCheck(line, False, False, "wrong numbers left"))
+            continue
+        can = solvable(left, problem.target, rational)
+        out.append(StepCheck(line, True, can))
+        if not p.dead:
+            current = tuple(left)
+    return out
+
+
+def _step_error(state, p: ParsedStep, rational: bool) -> str:
+    pool = list(state)
+    for v in (p.a, p.b):
+        if v not in pool:
+            return f"{fmt(v)} is not available"
+        pool.remove(v)
+    true = apply(p.a, p.op, p.b, rational)
+    if true is None:
+        return f"{fmt(p.a)} {p.op} {fmt(p.b)} breaks the rules"
+    if true != p.c:
+        return f"{fmt(p.a)} {p.op} {fmt(p.b)} is {fmt(true)}, not {fmt(p.c)}"
+    return ""
+
+
+@lru_cache(maxsize=8)
+def _all_problems(task: CountdownTask) -> tuple[Problem, ...]:
+    from itertools import combinations_with_replacement
+
+    lo, hi = task.numbers_range
+    target = task.targets[0]
+    out = []
+    for nums in combinations_with_replacement(range(lo, hi + 1), task.k):
+        if solvable(nums, target, task.rational, task.cap):
+            out.append(Problem(id=f"{task.name}-{'-'.join(map(str, nums))}", task=task.name, numbers=nums, target=target))
+    return tuple(out)

@@ -1,0 +1,61 @@
+"""Training checkpoints that survive a crash: written to a temporary directory, then renamed.
+
+A checkpoint holds everything needed to continue exactly: the weights, the optimizer state, the
+RNG states and the trainer's own state (step, data position, ...). ``ponder.model.save_model``
+writes the inference-only model directory; this module writes the training state around it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ponder.model.io import load_model, save_model
+
+STATE = "trainer.json"
+OPTIMIZER = "optimizer.pt"
+RNG = "rng.pt"
+
+
+def save_checkpoint(path: str | Path, model, tokenizer, optimizer, state: dict, meta: dict | None = None) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    save_model(tmp / "model", model, tokenizer, meta)
+    torch.save(optimizer.state_dict(), tmp / OPTIMIZER)
+    torch.save({"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}, tmp / RNG)
+    (tmp / STATE).write_text(json.dumps(state, indent=1))
+    for f in tmp.rglob("*"):
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    old = path.with_name(f".{path.name}.old")
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def has_checkpoint(path: str | Path) -> bool:
+    return (Path(path) / STATE).is_file()
+
+
+def load_checkpoint(path: str | Path, optimizer_factory):
+    """Returns (model, tokenizer, optimizer, state). ``optimizer_factory(model)`` builds the optimizer."""
+    path = Path(path)
+    model, tokenizer, _ = load_model(path / "model")
+    model.train()
+    optimizer = optimizer_factory(model)
+    optimizer.load_state_dict(torch.load(path / OPTIMIZER, weights_only=False))
+    rng = torch.load(path / RNG, weights_only=False)
+    torch.set_rng_state(rng["torch"])
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    return model, tokenizer, optimizer, json.loads((path / STATE).read_text())

@@ -1,0 +1,248 @@
+"""Supervised fine-tuning on solver traces: the nano policy learns to search by imitation.
+
+``train_sft(config)`` builds (or loads from the cache) the traces of ``config.mix``, trains with
+AdamW, a warmup and a cosine decay, and writes into ``config.out``:
+
+* ``metrics.jsonl``: one line per step (``train/loss``, ``train/lr``, ...) and per evaluation;
+* ``checkpoint/``: everything needed to continue exactly, written atomically every
+  ``checkpoint_every`` steps and when the run is interrupted;
+* ``model/``: the final model, with the recipe, commit and wall time in its metadata.
+
+Resuming (``resume=True``) restores weights, optimizer, RNG states and the data position, so a
+resumed run ends with the same parameters as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ponder.errors import UserError
+from ponder.model import ModelConfig, Tokenizer, Transformer, load_model, save_model
+from ponder.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from ponder.train.data import Examples, MixPart, build_examples, micro_batches
+
+
+@dataclass
+class SFTConfig:
+    out: str = "runs/sft"
+    """Run directory: metrics, checkpoint and final model go here."""
+    mix: tuple[MixPart, ...] = (MixPart("countdown-3", "search", 1.0, 2000), MixPart("countdown", "search", 1.0, 2000))
+    """Where the training traces come from."""
+    examples: int = 2000
+    """Traces in the dataset (the run cycles through them in shuffled epochs)."""
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(d_model=64, n_layers=2, n_heads=4, n_kv_heads=4, d_ff=192, max_seq_len=512))
+    """Architecture of a model trained from scratch (ignored with ``init``)."""
+    digit_features: bool = True
+    """Give number tokens an embedding built from their digits (see ``ModelConfig.number_tokens``)."""
+    init: str | None = None
+    """Start from this model directory instead of random weights."""
+    steps: int = 50
+    tokens_per_step: int = 16384
+    """Padded tokens per optimizer step (micro-batches are accumulated to reach it)."""
+    micro_tokens: int = 8192
+    """Padded tokens per forward pass; small micro-batches stay in the CPU's cache."""
+    lr: float = 3e-3
+    min_lr: float = 3e-4
+    warmup: int = 20
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 100
+    eval_every: int = 0
+    """Steps between greedy evaluations on held-out problems (0: only at the end)."""
+    eval_tasks: tuple[str, ...] = ("countdown",)
+    eval_problems: int = 50
+    workers: int = 0
+    """Processes that write traces (0: one per CPU)."""
+    recipe: str = ""
+    """Name of the recipe this config came from (recorded in the model's metadata)."""
+
+    def __post_init__(self) -> None:
+        self.mix = tuple(MixPart(**p) if isinstance(p, dict) else p for p in self.mix)
+        if isinstance(self.model, dict):
+            self.model = ModelConfig(**self.model)
+        self.eval_tasks = tuple(self.eval_tasks)
+        if self.steps < 1:
+            raise UserError("steps must be at least 1")
+        if self.micro_tokens < self.model.max_seq_len:
+            raise UserError(f"micro_tokens ({self.micro_tokens}) must hold one sequence of max_seq_len ({self.model.max_seq_len})")
+        if self.tokens_per_step < self.micro_tokens:
+            raise UserError("tokens_per_step must be at least micro_tokens")
+
+    @property
+    def accumulation(self) -> int:
+        return self.tokens_per_step // self.micro_tokens
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def lr_at(step: int, cfg: SFTConfig) -> float:
+    """Linear warmup to ``lr``, then cosine decay to ``min_lr`` at the last step."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_optimizer(model: torch.nn.Module, cfg: SFTConfig) -> torch.optim.Optimizer:
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
+
+
+def collate(examples: Examples, batch: list[int], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs (B, T) and targets (B, T) with -100 where nothing is trained."""
+    T = max(int(examples.offsets[i + 1] - examples.offsets[i]) for i in batch) - 1
+    x = np.full((len(batch), T), pad_id, dtype=np.int64)
+    y = np.full((len(batch), T), -100, dtype=np.int64)
+    for r, i in enumerate(batch):
+        toks, trained = examples.get(i)
+        n = len(toks) - 1
+        x[r, :n] = toks[:-1]
+        y[r, :n] = np.where(trained[1:], toks[1:], -100)
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def git_commit() -> str:
+    try:
+        root = Path(__file__).resolve().parents[3]
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5)
+        if out.returncode == 0:
+            return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "unknown"
+
+
+class _Metrics:
+    def __init__(self, path: Path):
+        self.f = path.open("a")
+
+    def write(self, row: dict) -> None:
+        self.f.write(json.dumps(row) + "\n")
+        self.f.flush()
+
+
+def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
+    """Run SFT; returns the directory of the final model.
+
+    ``stop_after`` ends the run early after that many steps, as a crash would (a checkpoint is
+    written first); used to test exact resumption.
+    """
+    out = Path(cfg.out)
+    ckpt = out / "checkpoint"
+    if resume and not has_checkpoint(ckpt):
+        raise UserError(f"nothing to resume: no checkpoint in {ckpt}")
+    if not resume and has_checkpoint(ckpt):
+        raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+    if resume:
+        model, tokenizer, optimizer, state = load_checkpoint(ckpt, lambda m: make_optimizer(m, cfg))
+    else:
+        torch.manual_seed(cfg.seed)
+        if cfg.init:
+            model, tokenizer, _ = load_model(cfg.init)
+            model.train()
+        else:
+            tokenizer = Tokenizer()
+            numbers = tokenizer.number_range if cfg.digit_features else (0, 0)
+            model = Transformer(replace(cfg.model, vocab_size=len(tokenizer), number_tokens=numbers))
+        optimizer = make_optimizer(model, cfg)
+        state = {"step": 0, "micro_batches": 0, "tokens": 0, "trained_tokens": 0, "wall_time_s": 0.0}
+        (out / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
+    model.train()
+
+    t_data = time.perf_counter()
+    data = build_examples(cfg.mix, cfg.examples, cfg.seed, tokenizer, model.cfg.max_seq_len, cfg.workers, progress)
+    state.setdefault("data_build_s", round(time.perf_counter() - t_data, 1))
+    stream = micro_batches(data.lengths(), cfg.micro_tokens, cfg.seed)
+    for _ in range(state["micro_batches"]):  # skip what earlier sessions already trained on
+        next(stream)
+
+    metrics = _Metrics(out / "metrics.jsonl")
+    meta = {"recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(), "torch": torch.__version__}
+    bar = tqdm(total=cfg.steps, initial=state["step"], desc="sft", unit="step", disable=not progress, dynamic_ncols=True)
+    started = time.perf_counter() - state["wall_time_s"]
+    try:
+        while state["step"] < cfg.steps:
+            step = state["step"]
+            t0 = time.perf_counter()
+            batches = [next(stream) for _ in range(cfg.accumulation)]
+            collated = [collate(data, b, tokenizer.pad_id) for b in batches]
+            n_trained = sum(int((y != -100).sum()) for _, y in collated)
+            lr = lr_at(step, cfg)
+            for g in optimizer.param_groups:
+                g["lr"] = lr
+            loss_sum = 0.0
+            for x, y in collated:
+                loss = model(x, y) * (int((y != -100).sum()) / n_trained)
+                loss.backward()
+                loss_sum += loss.item()
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            padded = sum(x.numel() for x, _ in collated)
+            state["step"] += 1
+            state["micro_batches"] += len(batches)
+            state["tokens"] += padded
+            state["trained_tokens"] += n_trained
+            state["wall_time_s"] = time.perf_counter() - started
+            dt = time.perf_counter() - t0
+            metrics.write({"step": state["step"], "train/loss": loss_sum, "train/lr": lr, "train/grad_norm": grad_norm,
+                           "train/tokens": state["tokens"], "train/tokens_per_s": padded / dt,
+                           "train/trained_tokens": state["trained_tokens"], "time/elapsed_s": state["wall_time_s"]})
+            bar.set_postfix(loss=f"{loss_sum:.3f}", tok_s=f"{padded / dt:.0f}")
+            bar.update(1)
+            done = state["step"] == cfg.steps
+            if state["step"] % cfg.checkpoint_every == 0 or done or state["step"] == stop_after:
+                save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
+            if state["step"] == stop_after:
+                return ckpt
+            if cfg.eval_every and (state["step"] % cfg.eval_every == 0) and not done:
+                _evaluate(model, tokenizer, cfg, state, metrics)
+    except KeyboardInterrupt:
+        bar.close()
+        save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
+        raise
+    bar.close()
+    meta.update(wall_time_s=round(state["wall_time_s"], 1), data_build_s=state["data_build_s"],
+                steps=state["step"], tokens=state["tokens"],
+                trained_tokens=state["trained_tokens"], params=model.num_params())
+    if cfg.eval_problems and cfg.eval_tasks:
+        meta["eval"] = _evaluate(model, tokenizer, cfg, state, metrics)
+    final = save_model(out / "model", model, tokenizer, meta)
+    return final
+
+
+def _evaluate(model, tokenizer, cfg: SFTConfig, state: dict, metrics: _Metrics) -> dict:
+    """Greedy accuracy on each eval task's validation split."""
+    from ponder.backends.nano import NanoPolicy
+    from ponder.evaluate import evaluate
+    from ponder.search import get_strategy
+    from ponder.tasks import get_task
+
+    model.eval()
+    policy = NanoPolicy(model, tokenizer)
+    row = {"step": state["step"], "time/elapsed_s": state["wall_time_s"]}
+    for name in cfg.eval_tasks:
+        task = get_task(name)
+        report = evaluate(task, task.problems("val", cfg.eval_problems), policy, get_strategy("greedy"))
+        row[f"eval/{name}/accuracy"] = report.accuracy
+        row[f"eval/{name}/tokens_per_problem"] = report.tokens_per_problem
+        row[f"eval/{name}/seconds"] = report.seconds_per_problem * report.n
+    metrics.write(row)
+    model.train()
+    return row

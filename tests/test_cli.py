@@ -1,0 +1,91 @@
+"""The ``ponder`` command as a user runs it: subprocesses, exit codes, one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ponder.backends.nano import DEFAULT_MODEL
+
+
+def ponder(*args, check=True):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run([sys.executable, "-m", "ponder.cli", *args], capture_output=True, text=True, env=env, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"ponder {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+needs_default = pytest.mark.skipif(not (DEFAULT_MODEL / "model.safetensors").exists(), reason="no shipped model yet")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["solve", "--numbers", "25", "3", "x", "--target", "66"], "whole non-negative"),
+    (["solve", "--numbers", "25", "3", "7", "--target", "5000"], "10..100"),
+    (["solve", "--numbers", "25", "3", "7"], "needs a target"),
+    (["solve", "1 2 3", "--task", "game24"], "exactly 4"),
+    (["solve", "1 2 3 4", "--task", "chess"], "unknown task"),
+    (["solve", "--numbers", "25", "3", "--target", "28", "--model", "/nonexistent/model"], "not found"),
+    (["eval", "--problems", "/nonexistent.jsonl"], "not found"),
+    (["eval", "--split", "nope"], "unknown split"),
+    (["eval", "--strategy", "telepathy"], "unknown strategy"),
+    (["eval", "--limit", "0"], "--limit"),
+    (["eval", "--limit", "many"], "invalid int"),
+    (["solve", "4 7 8 8", "--task", "game24", "--backend", "hf"], "not available"),
+    (["train", "sft", "--recipe", "nope"], "unknown recipe"),
+])
+def test_user_mistakes_get_one_line_and_exit_2(args, message):
+    proc = ponder(*args, check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ponder: error:") and message in lines[0], proc.stderr
+
+
+def test_problems_command_writes_a_file_eval_can_read(tmp_path):
+    path = tmp_path / "p.jsonl"
+    ponder("problems", "--task", "countdown-3", "--split", "val", "--limit", "4", "--output", str(path))
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(rows) == 4 and all(len(r["numbers"]) == 3 and "target" in r and "id" in r for r in rows)
+
+
+@needs_default
+def test_solve_game24_human_and_json():
+    text = ponder("solve", "4 7 8 8", "--task", "game24").stdout
+    assert "answer:" in text and "reasoning:" in text and "tokens:" in text
+    out = json.loads(ponder("solve", "--numbers", "25", "3", "7", "9", "--target", "66", "--json").stdout.strip().splitlines()[-1])
+    assert {"answer", "reasoning_summary", "usage", "correct"} <= set(out)
+    assert out["usage"]["completion_tokens"] > 0 and "reasoning" not in out
+    full = json.loads(ponder("solve", "4 7 8 8", "--task", "game24", "--json", "--show-reasoning").stdout)
+    assert full["reasoning"].count("\n") >= 1
+
+
+@needs_default
+def test_eval_json_contract_and_output_file(tmp_path):
+    problems = tmp_path / "p.jsonl"
+    problems.write_text("\n".join(json.dumps({"id": f"q{i}", "numbers": n, "target": t})
+                                  for i, (n, t) in enumerate([([10, 2, 3], 23), ([4, 5, 6], 26), ([50, 2, 1], 49)])) + "\n")
+    out = tmp_path / "out.jsonl"
+    proc = ponder("eval", "--task", "countdown-3", "--problems", str(problems), "--output", str(out), "--json")
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in ("task", "strategy", "n", "accuracy", "tokens_per_problem", "seconds_per_problem"):
+        assert key in summary
+    assert summary["n"] == 3
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["q0", "q1", "q2"]
+    assert all({"answer", "correct", "tokens"} <= set(r) for r in rows)
+    assert summary["accuracy"] == pytest.approx(sum(r["correct"] for r in rows) / 3)
+
+
+@needs_default
+def test_eval_sample_strategy_is_seeded():
+    a = json.loads(ponder("eval", "--task", "countdown-3", "--limit", "8", "--strategy", "sample", "--seed", "3", "--json").stdout)
+    b = json.loads(ponder("eval", "--task", "countdown-3", "--limit", "8", "--strategy", "sample", "--seed", "3", "--json").stdout)
+    assert a["accuracy"] == b["accuracy"] and a["tokens_per_problem"] == b["tokens_per_problem"]
+
+
+def test_help_is_fast_and_clean():
+    proc = ponder("--help")
+    assert "solve" in proc.stdout and "eval" in proc.stdout and "train" in proc.stdout

@@ -1,0 +1,37 @@
+"""The shipped default model: it loads, says where it came from, and still scores."""
+
+import pytest
+
+from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
+from ponder.evaluate import evaluate
+from ponder.search import get_strategy
+from ponder.tasks import get_task
+
+pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL / "model.safetensors").exists(), reason="no shipped model yet")
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return NanoPolicy.load()
+
+
+def test_it_records_its_recipe_and_commit_and_fits_the_size_budget(policy):
+    meta = policy.meta
+    assert meta["recipe"] == "nano-default"
+    assert meta["commit"] and meta["commit"] != "unknown"
+    assert meta["wall_time_s"] > 0 and meta["steps"] > 0
+    size = sum(f.stat().st_size for f in DEFAULT_MODEL.iterdir())
+    assert size <= 25 * 2**20
+
+
+@pytest.mark.parametrize("task_name,floor", [("countdown-3", 0.6), ("countdown", 0.2), ("game24", 0.25)])
+def test_it_still_scores(policy, task_name, floor):
+    """Greedy accuracy on 40 held-out problems, far above what a broken model gets (0%).
+
+    The floors sit well below the measured accuracies in the README, so only a real regression
+    (weights that no longer load right, a changed tokenizer or prompt) fails this test.
+    """
+    task = get_task(task_name)
+    split = "test-unseen" if task_name == "countdown" else "test"
+    report = evaluate(task, task.problems(split, 40), policy, get_strategy("greedy"))
+    assert report.accuracy >= floor, report.summary()

@@ -1,0 +1,80 @@
+import json
+
+import pytest
+import torch
+
+from ponder.errors import UserError
+from ponder.model import ModelConfig, load_model
+from ponder.train.data import MixPart, build_examples, micro_batches
+from ponder.train.sft import SFTConfig, lr_at, train_sft
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PONDER_CACHE", str(tmp_path / "cache"))
+
+
+def tiny_config(out, **kw) -> SFTConfig:
+    base = dict(out=str(out), mix=(MixPart("countdown-3", "search", 1, 60), MixPart("arith-2", "cot", 1, 60)),
+                examples=120, model=ModelConfig(d_model=32, n_layers=2, n_heads=4, n_kv_heads=4, d_ff=64, max_seq_len=256),
+                steps=6, tokens_per_step=2048, micro_tokens=1024, warmup=2, checkpoint_every=2,
+                eval_problems=0, workers=1)
+    base.update(kw)
+    return SFTConfig(**base)
+
+
+def test_dataset_is_deterministic_and_masks_the_prompt(tokenizer):
+    parts = (MixPart("countdown-3", "search", 1, 30),)
+    a = build_examples(parts, 20, 0, tokenizer, 256, workers=1, progress=False)
+    b = build_examples(parts, 20, 0, tokenizer, 256, workers=1, progress=False)  # from the cache
+    assert (a.tokens == b.tokens).all() and len(a) == 20
+    toks, trained = a.get(0)
+    assert toks[0] == tokenizer.bos_id and toks[-1] == tokenizer.eos_id
+    prompt_len = tokenizer.encode("x").__len__()  # noqa: F841
+    assert not trained[:3].any() and trained[-1]  # <bos> and the prompt are not trained
+
+
+def test_micro_batches_respect_the_token_budget():
+    import numpy as np
+
+    lengths = np.array([10, 50, 200, 30, 120, 7, 64, 64] * 20)
+    stream = micro_batches(lengths, 256, seed=0, window=32)
+    seen = []
+    while len(seen) < len(lengths):  # one epoch: every example exactly once
+        b = next(stream)
+        assert max(lengths[i] for i in b) * len(b) <= 256
+        seen += b
+    assert sorted(seen) == list(range(len(lengths)))
+
+
+def test_lr_schedule_warms_up_then_decays():
+    cfg = tiny_config("x", steps=100, warmup=10, lr=1e-3, min_lr=1e-4)
+    assert lr_at(0, cfg) == pytest.approx(1e-4)
+    assert lr_at(9, cfg) == pytest.approx(1e-3)
+    assert lr_at(99, cfg) == pytest.approx(1e-4, rel=0.01)
+
+
+def test_training_lowers_the_loss_and_writes_a_model(tmp_path):
+    path = train_sft(tiny_config(tmp_path / "run", steps=12), progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["train/loss"] for r in rows if "train/loss" in r]
+    assert len(losses) == 12 and losses[-1] < losses[0] - 0.5
+    model, _, meta = load_model(path)
+    assert meta["steps"] == 12 and meta["commit"] and meta["config"]["steps"] == 12
+
+
+def test_resume_continues_exactly(tmp_path):
+    whole = train_sft(tiny_config(tmp_path / "a"), progress=False)
+    train_sft(tiny_config(tmp_path / "b"), progress=False, stop_after=3)  # "killed" after step 3
+    with pytest.raises(UserError, match="already holds a run"):
+        train_sft(tiny_config(tmp_path / "b"), progress=False)
+    resumed = train_sft(tiny_config(tmp_path / "b"), resume=True, progress=False)
+    a, _, _ = load_model(whole)
+    b, _, _ = load_model(resumed)
+    for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(pa, pb), name
+
+
+def test_resume_without_checkpoint_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="nothing to resume"):
+        train_sft(tiny_config(tmp_path / "none"), resume=True, progress=False)

@@ -1,0 +1,260 @@
+import json
+import random
+from fractions import Fraction
+
+import pytest
+
+from ponder.errors import UserError
+from ponder.tasks import get_task, load_problems, save_problems, task_names
+from ponder.tasks.countdown import (
+    check_steps,
+    evaluate_expression,
+    moves,
+    parse_step,
+    solvable,
+    solve,
+)
+from ponder.types import Problem
+
+
+def test_registry_lists_the_tasks():
+    names = task_names()
+    for name in ("countdown", "countdown-3", "countdown-6", "game24", "arith"):
+        assert name in names
+    with pytest.raises(UserError, match="unknown task"):
+        get_task("chess")
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def test_countdown_moves_follow_the_rules():
+    ms = {(m.a, m.op, m.b, m.c) for m in moves((6, 3), rational=False)}
+    assert ms == {(6, "+", 3, 9), (6, "-", 3, 3), (6, "*", 3, 18), (6, "/", 3, 2)}
+    # no fractions, no negatives in Countdown
+    ms = {(m.a, m.op, m.b) for m in moves((7, 3), rational=False)}
+    assert (7, "/", 3) not in ms and (3, "-", 7) not in ms
+
+
+def test_game24_allows_fractions_both_ways():
+    ms = {(m.a, m.op, m.b, m.c) for m in moves((8, 3), rational=True)}
+    assert (8, "/", 3, Fraction(8, 3)) in ms and (3, "/", 8, Fraction(3, 8)) in ms
+
+
+def test_solver_finds_known_solutions_and_refuses_impossible_ones():
+    assert solvable((3, 3, 8, 8), 24, rational=True)  # 8/(3-8/3)
+    assert not solvable((3, 3, 8, 8), 24, rational=False)  # needs fractions
+    assert not solvable((1, 1, 1, 1), 24, rational=True)
+    path = solve((25, 3, 7, 9), 66)
+    if path is not None:
+        state = [25, 3, 7, 9]
+        for m in path:
+            state.remove(m.a)
+            state.remove(m.b)
+            state.append(m.c)
+        assert state == [66]
+
+
+def test_game24_has_the_classic_1362_solvable_puzzles():
+    task = get_task("game24")
+    total = sum(len(task.problems(s, 10_000)) for s in task.splits)
+    assert total == 1362
+
+
+def test_expression_checker():
+    assert evaluate_expression("8/(3-8/3)", (3, 3, 8, 8), rational=True) == 24
+    assert evaluate_expression("(25 - 3) * (9 - 7) + 22", (25, 3, 9, 7, 22), rational=False) == 66
+    with pytest.raises(ValueError, match="not one of the given"):
+        evaluate_expression("8*3", (8, 4), rational=False)
+    with pytest.raises(ValueError, match="not all numbers used"):
+        evaluate_expression("8*3", (8, 3, 1), rational=False)
+    with pytest.raises(ValueError, match="breaks the rules"):
+        evaluate_expression("7/2*4", (7, 2, 4), rational=False)  # 7/2 is not whole
+    with pytest.raises(ValueError):
+        evaluate_expression("8*(3", (8, 3), rational=False)
+
+
+def test_verify_reads_the_answer_line():
+    task = get_task("countdown")
+    p = task.make_problem([25, 3, 7, 9], 66)
+    assert task.verify(p, "whatever\nanswer: (7 * 9) + 3 + 0\n") == 0.0  # 0 is not given
+    assert task.check(p, "7 * 9 + 3 * 1") is False
+    q = task.make_problem([7, 9, 3], 66)
+    assert task.verify(q, "7 * 9 = 63 | 3 63\n63 + 3 = 66 | 66\nanswer: (7 * 9) + 3\n") == 1.0
+    assert task.verify(q, "no answer here") == 0.0
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def test_splits_are_disjoint_and_reproducible():
+    task = get_task("countdown")
+    train = task.problems("train", 300)
+    test = task.problems("test", 100)
+    unseen = task.problems("test-unseen", 100)
+    key = lambda p: (tuple(sorted(p.numbers)), p.target)  # noqa: E731
+    assert not {key(p) for p in train} & {key(p) for p in test}
+    assert task.problems("test", 100) == test
+    held = task.heldout_targets
+    assert len(held) == 9  # 10% of the 91 targets 10..100
+    assert all(p.target in held for p in unseen)
+    assert not any(p.target in held for p in train + test)
+    assert all(10 <= p.target <= 100 and all(1 <= n <= 99 for n in p.numbers) for p in train)
+    assert all(solvable(p.numbers, p.target) for p in test)
+    for k in (3, 5, 6):  # the other sizes hold out the same targets
+        assert get_task(f"countdown-{k}").heldout_targets == held
+
+
+def test_game24_test_split_has_500_unseen_puzzles():
+    task = get_task("game24")
+    test, train = task.problems("test", 10_000), task.problems("train", 10_000)
+    assert len(test) >= 500
+    assert not {p.numbers for p in test} & {p.numbers for p in train}
+
+
+def test_difficulty_knob():
+    for k in (3, 5):
+        assert all(len(p.numbers) == k for p in get_task(f"countdown-{k}").problems("val", 5))
+
+
+# --------------------------------------------------------------------------- traces and step labels
+
+
+@pytest.mark.parametrize("name", ["countdown-3", "countdown", "game24"])
+def test_traces_verify_and_every_step_checks(name):
+    task = get_task(name)
+    rng = random.Random(0)
+    for p in task.problems("val", 15):
+        for style in ("direct", "search"):
+            text = "".join(seg for seg, _ in task.trace(p, style, rng))
+            assert task.verify(p, text) == 1.0, text
+            labels = task.check_steps(p, text)
+            assert labels and all(c.valid for c in labels), [c for c in labels if not c.valid]
+
+
+def test_direct_trace_has_one_step_per_line_with_numbers_left():
+    task = get_task("countdown")
+    p = task.make_problem([4, 6, 10, 5], 40)
+    lines = task.direct_trace(p).strip().split("\n")
+    assert len(lines) == 4 and lines[-1].startswith("answer:")
+    first = parse_step(lines[0])
+    assert first.is_step and first.left is not None and len(first.left) == 3
+
+
+def test_search_trace_tries_backs_off_and_never_gives_up_a_good_state():
+    task = get_task("countdown")
+    rng = random.Random(3)
+    backtracked = 0
+    for p in task.problems("val", 60):
+        segments = task.search_trace(p, rng, p_list=0.6)
+        text = "".join(t for t, _ in segments)
+        assert task.verify(p, text) == 1.0
+        labels = task.check_steps(p, text)
+        assert all(c.valid and c.reason == "" for c in labels), [c for c in labels if c.reason]
+        give_ups = [line for line in task.steps(text) if parse_step(line) and not parse_step(line).is_step]
+        backtracked += bool(give_ups)
+        # a dead end that leaves two numbers is judged on the spot, never explored
+        for line in task.steps(text):
+            step = parse_step(line)
+            if step.is_step and step.left is not None and len(step.left) == 2 and not step.dead:
+                assert solvable(step.left, p.target)
+    assert backtracked >= 10  # when dead ends are often tried, many traces back off
+
+
+def test_search_tries_only_move_forward_and_skip_dead_ends_at_will():
+    from ponder.tasks.countdown import moves
+
+    task = get_task("countdown")
+    for p in task.problems("val", 20):
+        straight = task.steps("".join(t for t, _ in task.search_trace(p, random.Random(0), p_list=0.0)))
+        assert len(straight) == 3  # never tries a dead end: straight down the solution
+        text = "".join(t for t, _ in task.search_trace(p, random.Random(1), p_list=0.5))
+        last_index: dict = {}
+        for line in task.steps(text):
+            step = parse_step(line)
+            if step.is_step:
+                order = [(m.a, m.op, m.b) for m in moves(step.state, rational=False, cap=task.cap)]
+                k = order.index((step.a, step.op, step.b))
+                assert k > last_index.get(step.state, -1)  # later in the fixed order than the last try
+                last_index[step.state] = k
+
+
+def test_step_checker_labels_bad_and_dead_steps():
+    p = Problem("x", "countdown", (4, 6, 10, 5), 35)
+    lines = ["10 - 4 = 6 | 6 6 5", "6 6 5 : 6 + 5 = 12 | 6 12", "6 6 5 : 6 * 6 = 36 | 5 36", "9 + 1 = 10 | 10"]
+    labels = check_steps(p, lines, rational=False)
+    assert labels[0].valid and labels[0].solvable is False  # 6, 6, 5 cannot make 35
+    assert not labels[1].valid and "is 11" in labels[1].reason
+    assert labels[2].valid and labels[2].solvable is False
+    assert not labels[3].valid and "not available" in labels[3].reason
+    good = check_steps(p, ["10 - 4 = 6 | 6 6 5", "6 / 6 = 1 | 5 1"], rational=False)
+    assert good[0].valid and good[1].valid
+
+
+def test_summary_names_the_path():
+    task = get_task("countdown")
+    p = task.make_problem([46, 39, 16, 10], 42)
+    text = "".join(t for t, _ in task.search_trace(p, random.Random(1), p_list=0.5))
+    summary = task.summary(p, text)
+    assert "Path:" in summary and "= 42" in summary
+
+
+# --------------------------------------------------------------------------- user input and files
+
+
+@pytest.mark.parametrize("numbers,target,message", [
+    ([25, 3], None, "needs a target"),
+    ([25, "x", 3], 66, "whole non-negative"),
+    ([2.5, 3, 4], 66, "whole non-negative"),
+    ([25, 300, 3], 66, "1..99"),
+    ([25, 3, 7], 5000, "10..100"),
+    ([1], 10, "2 to 6 numbers"),
+])
+def test_countdown_rejects_bad_input(numbers, target, message):
+    with pytest.raises(UserError, match=message):
+        get_task("countdown").make_problem(numbers, target)
+
+
+def test_game24_rejects_wrong_count_and_target():
+    task = get_task("game24")
+    with pytest.raises(UserError, match="exactly 4"):
+        task.make_problem([1, 2, 3])
+    with pytest.raises(UserError, match="always 24"):
+        task.make_problem([1, 2, 3, 4], 25)
+    assert task.make_problem(["4", "7", "8", "8"]).target == 24
+
+
+def test_problem_files_round_trip_and_report_bad_lines(tmp_path):
+    task = get_task("countdown")
+    problems = task.problems("test", 5)
+    path = tmp_path / "p.jsonl"
+    save_problems(path, problems)
+    loaded = load_problems(path, task)
+    assert [(p.id, p.numbers, p.target) for p in loaded] == [(p.id, p.numbers, p.target) for p in problems]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": 1, "numbers": [10, 2], "target": 20}) + "\n{not json\n")
+    with pytest.raises(UserError, match=r"bad.jsonl:2"):
+        load_problems(bad, task)
+    with pytest.raises(UserError, match="not found"):
+        load_problems(tmp_path / "missing.jsonl", task)
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+def test_arith_worked_solutions_are_right():
+    task = get_task("arith-4")
+    for p in task.problems("val", 30):
+        text = task.trace(p)[0][0]
+        assert task.verify(p, text) == 1.0
+        assert all(c.valid for c in task.check_steps(p, text))
+    p = task.make_problem("482 * 37")
+    assert p.target == 482 * 37 and task.check(p, "1 7 8 3 4") and not task.check(p, "17835")
+    with pytest.raises(UserError):
+        task.make_problem("482 ^ 37")
+
+
+def test_parsing_garbage_is_linear():
+    # a regex that backtracks would take ages on a long line of numbers that is not a step
+    assert parse_step("65 " * 300 + "x") is None
+    assert parse_step("12" * 500 + " = ") is None
