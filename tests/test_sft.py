@@ -78,3 +78,28 @@ def test_resume_continues_exactly(tmp_path):
 def test_resume_without_checkpoint_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="nothing to resume"):
         train_sft(tiny_config(tmp_path / "none"), resume=True, progress=False)
+
+
+def test_sigterm_stops_between_steps_and_the_run_resumes_exactly(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from ponder.train import sft
+
+    whole = train_sft(tiny_config(tmp_path / "a"), progress=False)
+    write = sft._Metrics.write
+
+    def write_then_terminate(self, row):  # SIGTERM arrives in the middle of step 2's bookkeeping
+        write(self, row)
+        if row.get("step") == 2 and not (tmp_path / "b" / "checkpoint").exists():
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(sft._Metrics, "write", write_then_terminate)
+    with pytest.raises(KeyboardInterrupt):
+        train_sft(tiny_config(tmp_path / "b", checkpoint_every=100), progress=False)
+    assert json.loads((tmp_path / "b" / "checkpoint" / "trainer.json").read_text())["step"] == 2
+    resumed = train_sft(tiny_config(tmp_path / "b"), resume=True, progress=False)
+    a, _, _ = load_model(whole)
+    b, _, _ = load_model(resumed)
+    for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(pa, pb), name

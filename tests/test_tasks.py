@@ -153,12 +153,33 @@ def test_search_trace_tries_backs_off_and_never_gives_up_a_good_state():
         assert all(c.valid and c.reason == "" for c in labels), [c for c in labels if c.reason]
         give_ups = [line for line in task.steps(text) if parse_step(line) and not parse_step(line).is_step]
         backtracked += bool(give_ups)
-        # a dead end that leaves two numbers is judged on the spot, never explored
+        # a dead end that leaves two numbers is judged on the spot; only a slip explores it
         for line in task.steps(text):
             step = parse_step(line)
             if step.is_step and step.left is not None and len(step.left) == 2 and not step.dead:
-                assert solvable(step.left, p.target)
+                assert solvable(step.left, p.target) or (line, True) in segments and ("\n", False) in segments
     assert backtracked >= 10  # when dead ends are often tried, many traces back off
+
+
+def test_a_slip_is_not_trained_and_is_found_out_by_honest_last_steps():
+    task = get_task("countdown")
+    slips = 0
+    for p in task.problems("val", 40):
+        segments = task.search_trace(p, random.Random(5), p_list=1.0, p_slip=0.5)
+        for k, (text, trained) in enumerate(segments):
+            if trained:
+                continue
+            slips += 1
+            assert text == "\n"
+            slip = parse_step(segments[k - 1][0])
+            assert len(slip.left) == 2 and not solvable(slip.left, p.target)
+            after_slip = [s for s in map(parse_step, (t for t, _ in segments[k + 1:])) if s]
+            lasts = [s for s in after_slip if s.is_step and s.state == slip.left][:4]
+            assert lasts and all(s.dead and s.left != (p.target,) for s in lasts)
+            give_up = next(s for s in after_slip if not s.is_step)
+            assert give_up.state == slip.left
+        assert all(c.valid for c in task.check_steps(p, "".join(t for t, _ in segments)))
+    assert slips >= 10
 
 
 def test_search_tries_only_move_forward_and_skip_dead_ends_at_will():
@@ -177,6 +198,7 @@ def test_search_tries_only_move_forward_and_skip_dead_ends_at_will():
                 k = order.index((step.a, step.op, step.b))
                 assert k > last_index.get(step.state, -1)  # later in the fixed order than the last try
                 last_index[step.state] = k
+                last_index.pop(step.left, None)  # a state reached again by another path starts afresh
 
 
 def test_step_checker_labels_bad_and_dead_steps():
@@ -258,3 +280,16 @@ def test_parsing_garbage_is_linear():
     # a regex that backtracks would take ages on a long line of numbers that is not a step
     assert parse_step("65 " * 300 + "x") is None
     assert parse_step("12" * 500 + " = ") is None
+
+
+def test_model_output_that_breaks_the_rules_is_wrong_not_an_error():
+    task = get_task("game24")
+    p = task.make_problem([4, 7, 8, 8])
+    text = "4 7 8 8 : 10 ⁄ 0 + 4 = 24 | 24\n4 7 8 8 : 8 / 0 = 1 | 1\nanswer: " + "(" * 3000 + "\n"
+    assert parse_step("4 7 8 8 : 10 ⁄ 0 + 4 = 24 | 24") is None
+    assert task.verify(p, text) == 0.0
+    assert task.summary(p, text)
+    assert [c.valid for c in task.check_steps(p, text)] == [False, False]
+    big = "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20"
+    checks = task.check_steps(p, f"{big} : 1 + 2 = 3 | 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n{big} ✗\n")
+    assert [c.reason for c in checks] == ["not a state of this problem"] * 2

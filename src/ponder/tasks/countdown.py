@@ -12,9 +12,11 @@ check each step. Two kinds of training trace come from the exhaustive solver her
   ``25 3 7 9 : 25 * 3 = 75 | 75 7 9``. Children are visited in a fixed order; a child that can
   reach the target is always tried, a dead end only sometimes. A child that leaves two numbers is
   judged on the spot (``✗``: they cannot make the target), a child that leaves more is explored,
-  and a state that yields nothing is given up (``75 7 9 ✗``) for the next try one level up. The
-  model learns to jump to a promising step, check it, and back off when it was wrong; since tries
-  only move forward in the fixed order, it never repeats one.
+  and a state that yields nothing is given up (``75 7 9 ✗``) for the next try one level up. Now
+  and then a two-number dead end is misjudged on purpose (that slip is not trained) and found out
+  by doing its last steps honestly. The model learns to jump to a promising step, check it, and
+  back off when it was wrong; since tries only move forward in the fixed order, it never repeats
+  one.
 """
 
 from __future__ import annotations
@@ -191,6 +193,15 @@ class ParsedStep:
 
 
 def parse_step(line: str) -> ParsedStep | None:
+    """Read a line of a trace back; None when it is neither a step nor a give-up (including model
+    output that only looks like one, such as a fraction over zero)."""
+    try:
+        return _parse_step(line)
+    except ZeroDivisionError:
+        return None
+
+
+def _parse_step(line: str) -> ParsedStep | None:
     m = _STEP.match(line)
     if m:
         return ParsedStep(
@@ -442,7 +453,7 @@ class CountdownTask:
             return False
         try:
             return evaluate_expression(answer, problem.numbers, self.rational) == problem.target
-        except (ValueError, ZeroDivisionError):
+        except (ValueError, ZeroDivisionError, RecursionError):  # a malformed answer is a wrong one
             return False
 
     def verify(self, problem: Problem, text: str) -> float:
@@ -492,7 +503,8 @@ class CountdownTask:
             state = after(state, m)
         return path if state[0] == problem.target else None
 
-    def search_trace(self, problem: Problem, rng: random.Random, p_list: float = 0.25) -> list[tuple[str, bool]]:
+    def search_trace(self, problem: Problem, rng: random.Random, p_list: float = 0.25,
+                     p_slip: float = 0.3) -> list[tuple[str, bool]]:
         """A depth-first search written out, as (text, trained) segments; see the module doc.
 
         The children of a state are visited in the fixed move order, so a try is never repeated:
@@ -502,6 +514,12 @@ class CountdownTask:
         wrong one, find out and back off. A child that leaves two numbers is judged on the spot
         (``✗`` when they cannot make the target: the model can check that exactly); one that
         leaves more is explored, and a state that yields nothing is given up (``29 7 3 ✗``).
+
+        A tried two-number dead end is, with probability ``p_slip``, misjudged instead: written
+        without its ``✗`` (that newline carries no loss, so the model does not learn the slip)
+        and then found out honestly, each last step written with its true result and ``✗``, and
+        the pair given up. This teaches the model to do the last step's arithmetic rather than
+        write the target after a wrong judgement.
         """
         target, rational, limit = problem.target, self.rational, self.cap
         segments: list[tuple[str, bool]] = []
@@ -519,7 +537,13 @@ class CountdownTask:
                 if not good and rng.random() >= p_list:
                     continue  # passed over
                 if len(nxt) == 2 and not good:
-                    segments.append((f"{line} {DEAD_END}\n", True))
+                    if rng.random() < p_slip:
+                        segments.extend([(line, True), ("\n", False)])
+                        segments.extend((f"{step_line(last, after(nxt, last), nxt)} {DEAD_END}\n", True)
+                                        for last in moves(nxt, rational, limit))
+                        segments.append((f"{fmt_state(nxt)} {DEAD_END}\n", True))
+                    else:
+                        segments.append((f"{line} {DEAD_END}\n", True))
                     continue
                 segments.append((line + "\n", True))
                 rest = explore(nxt, root=False)
@@ -577,6 +601,10 @@ def check_steps(problem: Problem, lines: list[str], rational: bool, cap: int | N
         p = parse_step(line)
         if p is None:
             out.append(StepCheck(line, False, None, "not a step"))
+            continue
+        if p.state is not None and len(p.state) >= len(root) and sorted(p.state) != sorted(root):
+            # also keeps the solvability check below cheap: no state bigger than the problem's
+            out.append(StepCheck(line, False, None if not p.is_step else False, "not a state of this problem"))
             continue
         if not p.is_step:  # "state ✗": giving up a state, which is right when it is a dead end
             ok = not solvable(p.state, problem.target, rational)

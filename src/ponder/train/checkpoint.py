@@ -11,7 +11,9 @@ import json
 import os
 import random
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +61,40 @@ def load_checkpoint(path: str | Path, optimizer_factory):
     random.setstate(rng["python"])
     np.random.set_state(rng["numpy"])
     return model, tokenizer, optimizer, json.loads((path / STATE).read_text())
+
+
+class StopRequests:
+    """Turns Ctrl-C (SIGINT) and SIGTERM into a request that the trainer honours between steps,
+    so the checkpoint it then writes is never of a half-done step. A second Ctrl-C stops at once.
+
+        with StopRequests() as stop:
+            while training:
+                ...one step...
+                if stop.requested:
+                    save; raise KeyboardInterrupt
+    """
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.forced = False
+        """A second Ctrl-C broke off a step: the state is half-updated and must not be saved."""
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            self.forced = True
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> "StopRequests":
+        if threading.current_thread() is threading.main_thread():  # handlers can only be set there
+            for name in self.SIGNALS:
+                sig = getattr(signal, name)
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

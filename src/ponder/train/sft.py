@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from ponder.errors import UserError
 from ponder.model import ModelConfig, Tokenizer, Transformer, load_model, save_model
-from ponder.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from ponder.train.checkpoint import StopRequests, has_checkpoint, load_checkpoint, save_checkpoint
 from ponder.train.data import Examples, MixPart, build_examples, micro_batches
 
 
@@ -176,46 +176,51 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_
     meta = {"recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(), "torch": torch.__version__}
     bar = tqdm(total=cfg.steps, initial=state["step"], desc="sft", unit="step", disable=not progress, dynamic_ncols=True)
     started = time.perf_counter() - state["wall_time_s"]
+    stop = StopRequests()
     try:
-        while state["step"] < cfg.steps:
-            step = state["step"]
-            t0 = time.perf_counter()
-            batches = [next(stream) for _ in range(cfg.accumulation)]
-            collated = [collate(data, b, tokenizer.pad_id) for b in batches]
-            n_trained = sum(int((y != -100).sum()) for _, y in collated)
-            lr = lr_at(step, cfg)
-            for g in optimizer.param_groups:
-                g["lr"] = lr
-            loss_sum = 0.0
-            for x, y in collated:
-                loss = model(x, y) * (int((y != -100).sum()) / n_trained)
-                loss.backward()
-                loss_sum += loss.item()
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            padded = sum(x.numel() for x, _ in collated)
-            state["step"] += 1
-            state["micro_batches"] += len(batches)
-            state["tokens"] += padded
-            state["trained_tokens"] += n_trained
-            state["wall_time_s"] = time.perf_counter() - started
-            dt = time.perf_counter() - t0
-            metrics.write({"step": state["step"], "train/loss": loss_sum, "train/lr": lr, "train/grad_norm": grad_norm,
-                           "train/tokens": state["tokens"], "train/tokens_per_s": padded / dt,
-                           "train/trained_tokens": state["trained_tokens"], "time/elapsed_s": state["wall_time_s"]})
-            bar.set_postfix(loss=f"{loss_sum:.3f}", tok_s=f"{padded / dt:.0f}")
-            bar.update(1)
-            done = state["step"] == cfg.steps
-            if state["step"] % cfg.checkpoint_every == 0 or done or state["step"] == stop_after:
-                save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
-            if state["step"] == stop_after:
-                return ckpt
-            if cfg.eval_every and (state["step"] % cfg.eval_every == 0) and not done:
-                _evaluate(model, tokenizer, cfg, state, metrics)
+        with stop:
+            while state["step"] < cfg.steps:
+                step = state["step"]
+                t0 = time.perf_counter()
+                batches = [next(stream) for _ in range(cfg.accumulation)]
+                collated = [collate(data, b, tokenizer.pad_id) for b in batches]
+                n_trained = sum(int((y != -100).sum()) for _, y in collated)
+                lr = lr_at(step, cfg)
+                for g in optimizer.param_groups:
+                    g["lr"] = lr
+                loss_sum = 0.0
+                for x, y in collated:
+                    loss = model(x, y) * (int((y != -100).sum()) / n_trained)
+                    loss.backward()
+                    loss_sum += loss.item()
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                padded = sum(x.numel() for x, _ in collated)
+                state["step"] += 1
+                state["micro_batches"] += len(batches)
+                state["tokens"] += padded
+                state["trained_tokens"] += n_trained
+                state["wall_time_s"] = time.perf_counter() - started
+                dt = time.perf_counter() - t0
+                metrics.write({"step": state["step"], "train/loss": loss_sum, "train/lr": lr, "train/grad_norm": grad_norm,
+                               "train/tokens": state["tokens"], "train/tokens_per_s": padded / dt,
+                               "train/trained_tokens": state["trained_tokens"], "time/elapsed_s": state["wall_time_s"]})
+                bar.set_postfix(loss=f"{loss_sum:.3f}", tok_s=f"{padded / dt:.0f}")
+                bar.update(1)
+                done = state["step"] == cfg.steps
+                if state["step"] % cfg.checkpoint_every == 0 or done or state["step"] == stop_after:
+                    save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
+                if state["step"] == stop_after:
+                    return ckpt
+                if cfg.eval_every and (state["step"] % cfg.eval_every == 0) and not done:
+                    _evaluate(model, tokenizer, cfg, state, metrics)
+                if stop.requested:  # Ctrl-C or SIGTERM: the step is done, so stop here
+                    raise KeyboardInterrupt
     except KeyboardInterrupt:
         bar.close()
-        save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
+        if stop.requested and not stop.forced:  # stopped between steps: the checkpoint resumes exactly
+            save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
         raise
     bar.close()
     meta.update(wall_time_s=round(state["wall_time_s"], 1), data_build_s=state["data_build_s"],
