@@ -182,10 +182,11 @@ def test_a_slip_is_not_trained_and_is_found_out_by_honest_last_steps():
     assert slips >= 10
 
 
-def test_search_tries_only_move_forward_and_skip_dead_ends_at_will():
+@pytest.mark.parametrize("name", ["countdown", "game24"])
+def test_search_tries_only_move_forward_and_skip_dead_ends_at_will(name):
     from ponder.tasks.countdown import moves
 
-    task = get_task("countdown")
+    task = get_task(name)
     for p in task.problems("val", 20):
         straight = task.steps("".join(t for t, _ in task.search_trace(p, random.Random(0), p_list=0.0)))
         assert len(straight) == 3  # never tries a dead end: straight down the solution
@@ -194,7 +195,7 @@ def test_search_tries_only_move_forward_and_skip_dead_ends_at_will():
         for line in task.steps(text):
             step = parse_step(line)
             if step.is_step:
-                order = [(m.a, m.op, m.b) for m in moves(step.state, rational=False, cap=task.cap)]
+                order = [(m.a, m.op, m.b) for m in moves(step.state, rational=task.rational, cap=task.cap)]
                 k = order.index((step.a, step.op, step.b))
                 assert k > last_index.get(step.state, -1)  # later in the fixed order than the last try
                 last_index[step.state] = k
@@ -293,3 +294,10 @@ def test_model_output_that_breaks_the_rules_is_wrong_not_an_error():
     big = "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20"
     checks = task.check_steps(p, f"{big} : 1 + 2 = 3 | 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n{big} ✗\n")
     assert [c.reason for c in checks] == ["not a state of this problem"] * 2
+
+
+def test_a_number_held_twice_gives_no_repeated_step():
+    from ponder.tasks.countdown import moves
+
+    steps = [(m.a, m.op, m.b) for m in moves((11, 11, 18), rational=True)]
+    assert len(steps) == len(set(steps)) and (18, "*", 11) in steps and (11, "/", 11) in steps

@@ -80,12 +80,18 @@ def moves(state: tuple[Value, ...], rational: bool, cap: int | None = None) -> I
 
     Operands are written larger first (``9 - 7``, ``25 * 3``); in rational mode a division is
     tried both ways. Results above ``cap`` are skipped (the nano tokenizer has no token for them).
+    A pair of values met before at other positions (the state holds a number twice) is skipped:
+    it would repeat the same step.
     """
     n = len(state)
+    seen = set()
     for i in range(n):
         for j in range(i + 1, n):
             x, y = state[i], state[j]
             hi, lo, hi_i, lo_i = (x, y, i, j) if x >= y else (y, x, j, i)
+            if (hi, lo) in seen:
+                continue
+            seen.add((hi, lo))
             pairs = [(hi, lo, hi_i, lo_i)]
             for op in OPS:
                 orders = pairs
