@@ -146,7 +146,7 @@ def test_search_trace_tries_backs_off_and_never_gives_up_a_good_state():
     rng = random.Random(3)
     backtracked = 0
     for p in task.problems("val", 60):
-        segments = task.search_trace(p, rng, p_list=0.6)
+        segments = task.search_trace(p, rng, p_dead=0.6)
         text = "".join(t for t, _ in segments)
         assert task.verify(p, text) == 1.0
         labels = task.check_steps(p, text)
@@ -165,7 +165,7 @@ def test_a_slip_is_not_trained_and_is_found_out_by_honest_last_steps():
     task = get_task("countdown")
     slips = 0
     for p in task.problems("val", 40):
-        segments = task.search_trace(p, random.Random(5), p_list=1.0, p_slip=0.5)
+        segments = task.search_trace(p, random.Random(5), p_dead=1.0, p_slip=0.5)
         for k, (text, trained) in enumerate(segments):
             if trained:
                 continue
@@ -188,9 +188,9 @@ def test_search_tries_only_move_forward_and_skip_dead_ends_at_will(name):
 
     task = get_task(name)
     for p in task.problems("val", 20):
-        straight = task.steps("".join(t for t, _ in task.search_trace(p, random.Random(0), p_list=0.0)))
+        straight = task.steps("".join(t for t, _ in task.search_trace(p, random.Random(0), p_dead=0.0)))
         assert len(straight) == 3  # never tries a dead end: straight down the solution
-        text = "".join(t for t, _ in task.search_trace(p, random.Random(1), p_list=0.5))
+        text = "".join(t for t, _ in task.search_trace(p, random.Random(1), p_dead=0.5))
         last_index: dict = {}
         for line in task.steps(text):
             step = parse_step(line)
@@ -200,6 +200,31 @@ def test_search_tries_only_move_forward_and_skip_dead_ends_at_will(name):
                 assert k > last_index.get(step.state, -1)  # later in the fixed order than the last try
                 last_index[step.state] = k
                 last_index.pop(step.left, None)  # a state reached again by another path starts afresh
+
+
+@pytest.mark.parametrize("name", ["countdown", "game24"])
+def test_the_next_child_in_order_is_the_likely_next_line_of_a_default_search(name):
+    """Greedy decoding of a model trained on default traces should carry out the search rather than
+    guess which states are dead: after each try, the next child in order is what most traces write."""
+    from ponder.tasks.countdown import moves
+
+    task = get_task(name)
+    rng = random.Random(0)
+    next_in_order = other = 0
+    for p in task.problems("val", 40):
+        tried: dict = {}
+        for line in task.steps("".join(t for t, _ in task.search_trace(p, rng))):
+            step = parse_step(line)
+            if not step.is_step:
+                continue
+            order = [(m.a, m.op, m.b) for m in moves(step.state, rational=task.rational, cap=task.cap)]
+            k = order.index((step.a, step.op, step.b))
+            if step.state in tried:
+                next_in_order += k == tried[step.state] + 1
+                other += k != tried[step.state] + 1
+            tried[step.state] = k
+            tried.pop(step.left, None)
+    assert next_in_order > 3 * other
 
 
 def test_step_checker_labels_bad_and_dead_steps():
@@ -217,7 +242,7 @@ def test_step_checker_labels_bad_and_dead_steps():
 def test_summary_names_the_path():
     task = get_task("countdown")
     p = task.make_problem([46, 39, 16, 10], 42)
-    text = "".join(t for t, _ in task.search_trace(p, random.Random(1), p_list=0.5))
+    text = "".join(t for t, _ in task.search_trace(p, random.Random(1), p_dead=0.5))
     summary = task.summary(p, text)
     assert "Path:" in summary and "= 42" in summary
 

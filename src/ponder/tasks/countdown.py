@@ -10,13 +10,13 @@ check each step. Two kinds of training trace come from the exhaustive solver her
 * ``direct``: one solution path, then the answer.
 * ``search``: a depth-first search written out in full. Every line names the state it works on,
   ``25 3 7 9 : 25 * 3 = 75 | 75 7 9``. Children are visited in a fixed order; a child that can
-  reach the target is always tried, a dead end only sometimes. A child that leaves two numbers is
-  judged on the spot (``✗``: they cannot make the target), a child that leaves more is explored,
-  and a state that yields nothing is given up (``75 7 9 ✗``) for the next try one level up. Now
-  and then a two-number dead end is misjudged on purpose (that slip is not trained) and found out
-  by doing its last steps honestly. The model learns to jump to a promising step, check it, and
-  back off when it was wrong; since tries only move forward in the fixed order, it never repeats
-  one.
+  reach the target is always tried, a dead end usually (now and then it is passed over). A child
+  that leaves two numbers is judged on the spot (``✗``: they cannot make the target), a child
+  that leaves more is explored, and a state that yields nothing is given up (``75 7 9 ✗``) for
+  the next try one level up. Now and then a two-number dead end is misjudged on purpose (that
+  slip is not trained) and found out by doing its last steps honestly. The model learns a search
+  it can carry out exactly: take the next step in order, check it, back off when it fails; since
+  tries only move forward in the fixed order, it never repeats one.
 """
 
 from __future__ import annotations
@@ -509,17 +509,20 @@ class CountdownTask:
             state = after(state, m)
         return path if state[0] == problem.target else None
 
-    def search_trace(self, problem: Problem, rng: random.Random, p_list: float = 0.25,
+    def search_trace(self, problem: Problem, rng: random.Random, p_dead: float = 0.8,
                      p_slip: float = 0.3) -> list[tuple[str, bool]]:
         """A depth-first search written out, as (text, trained) segments; see the module doc.
 
         The children of a state are visited in the fixed move order, so a try is never repeated:
         the next try always comes later in the order. A child that can still reach the target is
-        always tried; a dead end is tried only with probability ``p_list`` and otherwise passed
-        over, so the model learns to jump to the step that looks right, and sometimes to try a
-        wrong one, find out and back off. A child that leaves two numbers is judged on the spot
-        (``✗`` when they cannot make the target: the model can check that exactly); one that
-        leaves more is explored, and a state that yields nothing is given up (``29 7 3 ✗``).
+        always tried; a dead end is tried with probability ``p_dead`` and otherwise passed over.
+        With ``p_dead`` above one half the most likely next line is always the next child in
+        order, so greedy decoding carries out the whole search rather than guessing which
+        three-number state is solvable (a guess a small model gets wrong often, and a wrongly
+        skipped good child loses the problem); the passed-over dead ends keep sampled searches
+        varied. A child that leaves two numbers is judged on the spot (``✗`` when they cannot
+        make the target: the model can check that exactly); one that leaves more is explored, and
+        a state that yields nothing is given up (``29 7 3 ✗``).
 
         A tried two-number dead end is, with probability ``p_slip``, misjudged instead: written
         without its ``✗`` (that newline carries no loss, so the model does not learn the slip)
@@ -540,7 +543,7 @@ class CountdownTask:
                         return [m]
                     continue
                 good = solvable(nxt, target, rational, limit)
-                if not good and rng.random() >= p_list:
+                if not good and rng.random() >= p_dead:
                     continue  # passed over
                 if len(nxt) == 2 and not good:
                     if rng.random() < p_slip:
