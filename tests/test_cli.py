@@ -27,6 +27,8 @@ needs_default = pytest.mark.skipif(not (DEFAULT_MODEL / "model.safetensors").exi
     (["solve", "--numbers", "25", "3", "7", "--target", "5000"], "10..100"),
     (["solve", "--numbers", "25", "3", "7"], "needs a target"),
     (["solve", "1 2 3", "--task", "game24"], "exactly 4"),
+    (["solve", "1", "2", "3", "--task", "game24"], "exactly 4"),  # unquoted numbers are read too
+    (["solve", "25", "3", "7", "9", "--target", "500"], "10..100"),
     (["solve", "1 2 3 4", "--task", "chess"], "unknown task"),
     (["solve", "--numbers", "25", "3", "--target", "28", "--model", "/nonexistent/model"], "not found"),
     (["eval", "--problems", "/nonexistent.jsonl"], "not found"),

@@ -71,7 +71,7 @@ def cmd_solve(args) -> int:
     task = get_task(args.task)
     raw = list(args.numbers or [])
     if args.problem:
-        raw = args.problem.replace(",", " ").split() + raw
+        raw = " ".join(args.problem).replace(",", " ").split() + raw
     if args.task.startswith("arith"):
         text = " ".join(raw)
         problem = task.make_problem(text)
@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("solve", help="solve one problem and show the answer with a summary of the reasoning")
-    p.add_argument("problem", nargs="?", help='the numbers, e.g. "4 7 8 8" (game24) or "25 3 7 9 -> 66"; for arith "482 * 37"')
+    p.add_argument("problem", nargs="*", help='the numbers, e.g. 4 7 8 8 (game24) or "25 3 7 9 -> 66"; for arith "482 * 37"')
     p.add_argument("--numbers", nargs="+", metavar="N", help="the numbers to combine")
     p.add_argument("--target", help="the number to reach")
     p.add_argument("--task", default="countdown", help="countdown (default), countdown-3..6, game24, arith")
