@@ -182,48 +182,44 @@ def test_a_slip_is_not_trained_and_is_found_out_by_honest_last_steps():
     assert slips >= 10
 
 
+def _tries(task, text):
+    """For each step of a search trace: its place in the state's move order, and the place of the
+    previous try at that state (None for the first)."""
+    last: dict = {}
+    for line in task.steps(text):
+        step = parse_step(line)
+        if not step.is_step:
+            continue
+        order = [(m.a, m.op, m.b) for m in moves(step.state, rational=task.rational, cap=task.cap)]
+        k = order.index((step.a, step.op, step.b))
+        yield k, last.get(step.state)
+        last[step.state] = k
+        last.pop(step.left, None)  # a state reached again by another path starts afresh
+
+
 @pytest.mark.parametrize("name", ["countdown", "game24"])
 def test_search_tries_only_move_forward_and_skip_dead_ends_at_will(name):
-    from ponder.tasks.countdown import moves
-
     task = get_task(name)
     for p in task.problems("val", 20):
         straight = task.steps("".join(t for t, _ in task.search_trace(p, random.Random(0), p_dead=0.0)))
         assert len(straight) == 3  # never tries a dead end: straight down the solution
         text = "".join(t for t, _ in task.search_trace(p, random.Random(1), p_dead=0.5))
-        last_index: dict = {}
-        for line in task.steps(text):
-            step = parse_step(line)
-            if step.is_step:
-                order = [(m.a, m.op, m.b) for m in moves(step.state, rational=task.rational, cap=task.cap)]
-                k = order.index((step.a, step.op, step.b))
-                assert k > last_index.get(step.state, -1)  # later in the fixed order than the last try
-                last_index[step.state] = k
-                last_index.pop(step.left, None)  # a state reached again by another path starts afresh
+        for k, previous in _tries(task, text):
+            assert previous is None or k > previous  # later in the fixed order than the last try
 
 
 @pytest.mark.parametrize("name", ["countdown", "game24"])
 def test_the_next_child_in_order_is_the_likely_next_line_of_a_default_search(name):
     """Greedy decoding of a model trained on default traces should carry out the search rather than
     guess which states are dead: after each try, the next child in order is what most traces write."""
-    from ponder.tasks.countdown import moves
-
     task = get_task(name)
     rng = random.Random(0)
     next_in_order = other = 0
     for p in task.problems("val", 40):
-        tried: dict = {}
-        for line in task.steps("".join(t for t, _ in task.search_trace(p, rng))):
-            step = parse_step(line)
-            if not step.is_step:
-                continue
-            order = [(m.a, m.op, m.b) for m in moves(step.state, rational=task.rational, cap=task.cap)]
-            k = order.index((step.a, step.op, step.b))
-            if step.state in tried:
-                next_in_order += k == tried[step.state] + 1
-                other += k != tried[step.state] + 1
-            tried[step.state] = k
-            tried.pop(step.left, None)
+        for k, previous in _tries(task, "".join(t for t, _ in task.search_trace(p, rng))):
+            if previous is not None:
+                next_in_order += k == previous + 1
+                other += k != previous + 1
     assert next_in_order > 3 * other
 
 
@@ -322,7 +318,5 @@ def test_model_output_that_breaks_the_rules_is_wrong_not_an_error():
 
 
 def test_a_number_held_twice_gives_no_repeated_step():
-    from ponder.tasks.countdown import moves
-
     steps = [(m.a, m.op, m.b) for m in moves((11, 11, 18), rational=True)]
     assert len(steps) == len(set(steps)) and (18, "*", 11) in steps and (11, "/", 11) in steps
