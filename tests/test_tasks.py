@@ -182,6 +182,30 @@ def test_a_slip_is_not_trained_and_is_found_out_by_honest_last_steps():
     assert slips >= 10
 
 
+@pytest.mark.parametrize("name", ["countdown", "countdown-3", "game24"])
+def test_a_pair_is_judged_by_listing_what_it_makes_up_to_the_restated_target(name):
+    task = get_task(name)
+    pairs = stops = 0
+    for p in task.problems("val", 30):
+        text = "".join(t for t, _ in task.search_trace(p, random.Random(2), p_dead=1.0, p_slip=0.0))
+        for line in task.steps(text):
+            step = parse_step(line)
+            if not (step.is_step and step.left is not None and len(step.left) == 2):
+                continue
+            pairs += 1
+            if not task.spell_out:  # Game of 24: the verdict alone
+                assert step.results is None and step.aim is None
+                continue
+            assert step.aim == p.target  # every step restates the target
+            made = [m.c for m in moves(step.left, rational=task.rational, cap=task.cap)]
+            if step.dead:  # every result listed, none the target
+                assert list(step.results) == made and p.target not in made
+            else:  # the list stops at the first result that is the target
+                stops += 1
+                assert list(step.results) == made[:made.index(p.target) + 1]
+    assert pairs > 50 and (stops >= 30 or not task.spell_out)
+
+
 def _tries(task, text):
     """For each step of a search trace: its place in the state's move order, and the place of the
     previous try at that state (None for the first)."""
@@ -233,6 +257,11 @@ def test_step_checker_labels_bad_and_dead_steps():
     assert not labels[3].valid and "not available" in labels[3].reason
     good = check_steps(p, ["10 - 4 = 6 | 6 6 5", "6 / 6 = 1 | 5 1"], rational=False)
     assert good[0].valid and good[1].valid
+    listed = check_steps(p, ["6 6 5 -> 35 : 6 * 6 = 36 | 5 36 : 41 31 ✗", "6 6 5 : 6 * 6 = 36 | 5 36 : 41 35",
+                             "6 6 5 -> 36 : 6 * 6 = 36 | 5 36"], rational=False)
+    assert listed[0].valid and listed[0].solvable is False
+    assert not listed[1].valid and "5 36 make 41 31" in listed[1].reason
+    assert not listed[2].valid and "aims at 36" in listed[2].reason
 
 
 def test_summary_names_the_path():

@@ -8,15 +8,17 @@ Everything the model writes is one step per line, ``a op b = c | numbers left``,
 check each step. Two kinds of training trace come from the exhaustive solver here:
 
 * ``direct``: one solution path, then the answer.
-* ``search``: a depth-first search written out in full. Every line names the state it works on,
-  ``25 3 7 9 : 25 * 3 = 75 | 75 7 9``. Children are visited in a fixed order; a child that can
-  reach the target is always tried, a dead end usually (now and then it is passed over). A child
-  that leaves two numbers is judged on the spot (``✗``: they cannot make the target), a child
-  that leaves more is explored, and a state that yields nothing is given up (``75 7 9 ✗``) for
-  the next try one level up. Now and then a two-number dead end is misjudged on purpose (that
-  slip is not trained) and found out by doing its last steps honestly. The model learns a search
-  it can carry out exactly: take the next step in order, check it, back off when it fails; since
-  tries only move forward in the fixed order, it never repeats one.
+* ``search``: a depth-first search written out in full. Every line names the state it works on
+  and the target it aims at, ``25 3 7 9 -> 66 : 25 * 3 = 75 | 75 7 9``. Children are visited in
+  a fixed order; a child that can reach the target is always tried, a dead end usually (now and
+  then it is passed over). A child that leaves two numbers is judged on the spot by listing what
+  they make, in move order, up to the target (``| 44 95 : 139 51 ✗``: none is, a dead end); a
+  child that leaves more is explored, and a state that yields nothing is given up (``75 7 9 ✗``)
+  for the next try one level up. Now and then a two-number dead end is misjudged on purpose
+  (that slip is not trained) and found out by doing its last steps honestly. The model learns a
+  search it can carry out exactly: take the next step in order, check it, back off when it
+  fails; since tries only move forward in the fixed order, it never repeats one. Game of 24,
+  whose target never changes, writes neither the target nor the list, only the verdict.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ FRACTION_BAR = "⁄"  # U+2044: a fraction inside a trace, distinct from the div
 DEAD_END = "✗"
 OPS = ("+", "-", "*", "/")
 PROMPT_ARROW = "->"
+MAKES = ":"  # "| 44 95 : 139 51 ✗": what the two numbers left make
 
 
 # --------------------------------------------------------------------------- arithmetic rules
@@ -151,17 +154,30 @@ def fmt_state(state) -> str:
     return " ".join(fmt(v) for v in state)
 
 
-def step_line(move: Move, left, state=None) -> str:
-    head = f"{fmt_state(state)} : " if state is not None else ""
-    return f"{head}{fmt(move.a)} {move.op} {fmt(move.b)} = {fmt(move.c)} | {fmt_state(left)}"
+def step_line(move: Move, left, state=None, results=None, aim=None) -> str:
+    """``state -> aim : a op b = c | left : results``; the state, aim and results are optional."""
+    head = "" if state is None else fmt_state(state) + ("" if aim is None else f" {PROMPT_ARROW} {fmt(aim)}") + " : "
+    tail = "" if results is None else f" {MAKES} {fmt_state(results)}".rstrip()
+    return f"{head}{fmt(move.a)} {move.op} {fmt(move.b)} = {fmt(move.c)} | {fmt_state(left)}{tail}"
+
+
+def pair_results(pair, target, rational: bool, cap: int | None = None) -> list[Value]:
+    """What two numbers make, in move order, up to and including the target if they make it."""
+    out = []
+    for m in moves(pair, rational, cap):
+        out.append(m.c)
+        if m.c == target:
+            break
+    return out
 
 
 # Possessive quantifiers (++, *+) never backtrack: a long line of model output that is not a step
 # fails in linear time instead of trying every way of splitting its digits.
 _VALUE = rf"\d++(?:\s*+{FRACTION_BAR}\s*+\d++)?+"
 _STEP = re.compile(
-    rf"^\s*+(?:(?P<state>(?:{_VALUE}\s*+)++):\s*+)?(?P<a>{_VALUE})\s*+(?P<op>[-+*/])\s*+(?P<b>{_VALUE})\s*+=\s*+"
-    rf"(?P<c>{_VALUE})\s*+(?:\|\s*+(?P<left>(?:{_VALUE}\s*+)*+))?(?P<dead>{DEAD_END})?\s*$"
+    rf"^\s*+(?:(?P<state>(?:{_VALUE}\s*+)++)(?:{PROMPT_ARROW}\s*+(?P<aim>{_VALUE})\s*+)?:\s*+)?(?P<a>{_VALUE})\s*+(?P<op>[-+*/])\s*+(?P<b>{_VALUE})\s*+=\s*+"
+    rf"(?P<c>{_VALUE})\s*+(?:\|\s*+(?P<left>(?:{_VALUE}\s*+)*+))?"
+    rf"(?:{MAKES}\s*+(?P<results>(?:{_VALUE}\s*+)*+))?(?P<dead>{DEAD_END})?\s*$"
 )
 _GIVE_UP = re.compile(rf"^\s*+(?P<state>(?:{_VALUE}\s*+)++){DEAD_END}\s*$")
 
@@ -190,6 +206,10 @@ class ParsedStep:
     c: Value | None = None
     state: tuple[Value, ...] | None = None
     left: tuple[Value, ...] | None = None
+    aim: Value | None = None
+    """The target the line says its state aims at (``75 81 22 -> 28 : ...``), if it says one."""
+    results: tuple[Value, ...] | None = None
+    """What the two numbers left make, as listed after ``| 22 6 :`` (None when nothing is listed)."""
     dead: bool = False
     """The line ends in ✗: the model judged the state it reached (or named) a dead end."""
 
@@ -217,7 +237,9 @@ def _parse_step(line: str) -> ParsedStep | None:
             b=parse_value(m["b"]),
             c=parse_value(m["c"]),
             state=parse_values(m["state"]) if m["state"] else None,
+            aim=parse_value(m["aim"]) if m["aim"] else None,
             left=parse_values(m["left"]) if m["left"] is not None else None,
+            results=parse_values(m["results"]) if m["results"] is not None else None,
             dead=bool(m["dead"]),
         )
     m = _GIVE_UP.match(line)
@@ -353,6 +375,11 @@ class CountdownTask:
     heldout_fraction: float = 0.1
     cap: int = 1000
     """Largest intermediate result the nano model can write (its number tokens stop here)."""
+    spell_out: bool = True
+    """Search traces spell their judgements out: every step restates the target its state aims
+    at (``75 81 22 -> 28 : ...``) and a pair of numbers left lists what it makes (``| 22 6 :
+    28``). Off for Game of 24, whose target never changes: which pairs make 24 is a small table
+    the model learns, and a verdict in one token (``| 11 16 ✗``) keeps its traces short."""
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -520,23 +547,31 @@ class CountdownTask:
         order, so greedy decoding carries out the whole search rather than guessing which
         three-number state is solvable (a guess a small model gets wrong often, and a wrongly
         skipped good child loses the problem); the passed-over dead ends keep sampled searches
-        varied. A child that leaves two numbers is judged on the spot (``✗`` when they cannot
-        make the target: the model can check that exactly); one that leaves more is explored, and
-        a state that yields nothing is given up (``29 7 3 ✗``).
+        varied. Every step restates the target (``76 44 19 -> 48 : ...``), so the model copies it
+        on every line, where otherwise it would have to find it in the prompt at the moment it
+        judges a pair. A child that leaves two numbers is judged on the spot: the line goes on
+        with what the two make, in move order, and stops at the target (``| 44 4 : 48``, then the
+        last step) or ends in ``✗`` when none is the target (``| 44 95 : 139 51 ✗``). Each
+        listed result is one sum or product to compare with the target written a few tokens
+        before, where judging the pair in a single token means doing all of them at once (a model
+        asked to do that learned to write ``✗`` after nearly every pair, solvable or not). Game
+        of 24 keeps the one-token verdict (``| 11 16 ✗``; see ``spell_out``). A child that leaves
+        more numbers is explored, and a state that yields nothing is given up (``29 7 3 ✗``).
 
-        A tried two-number dead end is, with probability ``p_slip``, misjudged instead: written
-        without its ``✗`` (that newline carries no loss, so the model does not learn the slip)
-        and then found out honestly, each last step written with its true result and ``✗``, and
-        the pair given up. This teaches the model to do the last step's arithmetic rather than
-        write the target after a wrong judgement.
+        A tried two-number dead end is, with probability ``p_slip``, misjudged instead: its list
+        stops short, without ``✗`` (the newline carries no loss, so the model does not learn the
+        slip), and the slip is found out honestly, each last step written with its true result and
+        ``✗``, and the pair given up. This teaches the model to do the last step's arithmetic
+        rather than write the target after a wrong judgement.
         """
         target, rational, limit = problem.target, self.rational, self.cap
+        aim = target if self.spell_out else None
         segments: list[tuple[str, bool]] = []
 
         def explore(state: tuple[Value, ...], root: bool) -> list[Move] | None:
             for m in moves(state, rational, limit):
                 nxt = after(state, m)
-                line = step_line(m, nxt, state)
+                line = step_line(m, nxt, state, aim=aim)
                 if len(nxt) == 1:  # a final step is written only when it reaches the target
                     if nxt[0] == target:
                         segments.append((line + "\n", True))
@@ -545,15 +580,19 @@ class CountdownTask:
                 good = solvable(nxt, target, rational, limit)
                 if not good and rng.random() >= p_dead:
                     continue  # passed over
-                if len(nxt) == 2 and not good:
-                    if rng.random() < p_slip:
-                        segments.extend([(line, True), ("\n", False)])
-                        segments.extend((f"{step_line(last, after(nxt, last), nxt)} {DEAD_END}\n", True)
+                if len(nxt) == 2:
+                    results = pair_results(nxt, target, rational, limit)
+                    line = step_line(m, nxt, state, results if self.spell_out else None, aim)
+                    if not good and rng.random() < p_slip:
+                        cut = results[:rng.randint(1, len(results))] if self.spell_out else None
+                        segments.extend([(step_line(m, nxt, state, cut, aim), True), ("\n", False)])
+                        segments.extend((f"{step_line(last, after(nxt, last), nxt, aim=aim)} {DEAD_END}\n", True)
                                         for last in moves(nxt, rational, limit))
                         segments.append((f"{fmt_state(nxt)} {DEAD_END}\n", True))
-                    else:
+                        continue
+                    if not good:
                         segments.append((f"{line} {DEAD_END}\n", True))
-                    continue
+                        continue
                 segments.append((line + "\n", True))
                 rest = explore(nxt, root=False)
                 if rest is not None:
@@ -601,7 +640,9 @@ def check_steps(problem: Problem, lines: list[str], rational: bool, cap: int | N
 
     A step may name its state (``25 3 7 9 : ...``); otherwise it acts on the numbers left by the
     previous valid step. A step is valid when both operands are available, the arithmetic is
-    right and legal, and the numbers it lists as left are the true ones.
+    right and legal, the numbers it lists as left are the true ones, the target it restates is the
+    problem's, and what it says two numbers left make (``: 139 51``) is what they make, in move
+    order.
     """
     root = tuple(problem.numbers)
     current = root
@@ -622,6 +663,8 @@ def check_steps(problem: Problem, lines: list[str], rational: bool, cap: int | N
             continue
         state = p.state if p.state is not None else current
         reason = _step_error(state, p, rational)
+        if not reason and p.aim is not None and p.aim != problem.target:
+            reason = f"aims at {fmt(p.aim)}, the target is {fmt(problem.target)}"
         if reason:
             out.append(StepCheck(line, False, False, reason))
             continue
@@ -632,6 +675,11 @@ def check_steps(problem: Problem, lines: list[str], rational: bool, cap: int | N
         if p.left is not None and sorted(p.left) != sorted(left):
             out.append(StepCheck(line, False, False, "wrong numbers left"))
             continue
+        if p.results is not None:
+            made = [m.c for m in moves(tuple(sorted(left)), rational, cap)] if len(left) == 2 else []
+            if list(p.results) != made[:len(p.results)]:
+                out.append(StepCheck(line, False, False, f"{fmt_state(left)} make {fmt_state(made) or 'nothing'}"))
+                continue
         can = solvable(left, problem.target, rational)
         out.append(StepCheck(line, True, can))
         if not p.dead:
