@@ -571,28 +571,27 @@ class CountdownTask:
         def explore(state: tuple[Value, ...], root: bool) -> list[Move] | None:
             for m in moves(state, rational, limit):
                 nxt = after(state, m)
-                line = step_line(m, nxt, state, aim=aim)
                 if len(nxt) == 1:  # a final step is written only when it reaches the target
                     if nxt[0] == target:
-                        segments.append((line + "\n", True))
+                        segments.append((step_line(m, nxt, state, aim=aim) + "\n", True))
                         return [m]
                     continue
                 good = solvable(nxt, target, rational, limit)
                 if not good and rng.random() >= p_dead:
                     continue  # passed over
-                if len(nxt) == 2:
-                    results = pair_results(nxt, target, rational, limit)
-                    line = step_line(m, nxt, state, results if self.spell_out else None, aim)
-                    if not good and rng.random() < p_slip:
-                        cut = results[:rng.randint(1, len(results))] if self.spell_out else None
+                listed = len(nxt) == 2 and self.spell_out
+                results = pair_results(nxt, target, rational, limit) if listed else None
+                line = step_line(m, nxt, state, results, aim)
+                if len(nxt) == 2 and not good:
+                    if rng.random() < p_slip:
+                        cut = results[:rng.randint(1, len(results))] if listed else None
                         segments.extend([(step_line(m, nxt, state, cut, aim), True), ("\n", False)])
                         segments.extend((f"{step_line(last, after(nxt, last), nxt, aim=aim)} {DEAD_END}\n", True)
                                         for last in moves(nxt, rational, limit))
                         segments.append((f"{fmt_state(nxt)} {DEAD_END}\n", True))
-                        continue
-                    if not good:
+                    else:
                         segments.append((f"{line} {DEAD_END}\n", True))
-                        continue
+                    continue
                 segments.append((line + "\n", True))
                 rest = explore(nxt, root=False)
                 if rest is not None:
