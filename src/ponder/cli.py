@@ -170,10 +170,7 @@ def cmd_problems(args) -> int:
 # --------------------------------------------------------------------------- ponder train sft
 
 
-def cmd_train_sft(args) -> int:
-    from ponder.train.recipes import load_recipe
-    from ponder.train.sft import train_sft
-
+def _overrides(args) -> dict:
     overrides = {}
     for item in args.set or []:
         key, eq, value = item.partition("=")
@@ -183,6 +180,14 @@ def cmd_train_sft(args) -> int:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             overrides[key] = value
+    return overrides
+
+
+def cmd_train_sft(args) -> int:
+    from ponder.train.recipes import load_recipe
+    from ponder.train.sft import train_sft
+
+    overrides = _overrides(args)
     for key in ("steps", "examples", "seed"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
@@ -200,6 +205,34 @@ def cmd_train_sft(args) -> int:
         print(f"\ninterrupted: checkpoint saved; continue with: ponder train sft --out {out} --resume", file=sys.stderr)
         return 130
     print(f"model written to {path} ({time.perf_counter() - t0:.0f} s this session)")
+    return 0
+
+
+# --------------------------------------------------------------------------- ponder train rm
+
+
+def cmd_train_rm(args) -> int:
+    from ponder.train.recipes import load_recipe
+    from ponder.train.rm import RMConfig, train_rm
+
+    overrides = _overrides(args)
+    overrides["kind"] = args.kind
+    for key in ("seed", "policy"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    out = args.out or f"runs/{args.kind}"
+    if args.resume and (Path(out) / "config.json").is_file():
+        cfg = RMConfig(**{**json.loads((Path(out) / "config.json").read_text()), **overrides})
+    else:
+        cfg = load_recipe(args.recipe, RMConfig, section=args.kind, out=out, **overrides)
+    t0 = time.perf_counter()
+    try:
+        path = train_rm(cfg, resume=args.resume)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: checkpoint saved; continue with: ponder train rm --kind {args.kind} --out {out} --resume",
+              file=sys.stderr)
+        return 130
+    print(f"reward model ({args.kind}) written to {path} ({time.perf_counter() - t0:.0f} s this session)")
     return 0
 
 
@@ -243,6 +276,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any recipe field (JSON values)")
     t.set_defaults(func=cmd_train_sft)
+    t = tsub.add_parser("rm", help="train a reward model on the policy's own samples")
+    t.add_argument("--kind", required=True, choices=("orm", "prm", "genrm", "critic"),
+                   help="orm (outcome), prm (process / value, Monte Carlo labels), genrm (generative verifier, "
+                        "with chain of thought), critic (text critique)")
+    t.add_argument("--recipe", default="rm-default", help="named recipe (default: rm-default)")
+    t.add_argument("--policy", metavar="PATH", help="policy whose solutions are judged (default: the shipped model)")
+    t.add_argument("--out", metavar="DIR", help="run directory (default: runs/KIND)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any recipe field (JSON values)")
+    t.set_defaults(func=cmd_train_rm)
     return parser
 
 

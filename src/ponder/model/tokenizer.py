@@ -78,6 +78,12 @@ class Tokenizer:
             prev = tok
         return "".join(out)
 
+    def extended(self, words) -> "Tokenizer":
+        """This tokenizer with ``words`` appended to the vocabulary (ids of existing tokens keep
+        their meaning, so a model needs only new embedding rows; see ``resize_vocab``)."""
+        new = [w for w in words if w not in self.index]
+        return Tokenizer(max_number=self.max_number, words=self.words, vocab=self.vocab + new)
+
     def token_text(self, i: int) -> str:
         return self.vocab[int(i)]
 

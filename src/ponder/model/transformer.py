@@ -37,6 +37,9 @@ class ModelConfig:
     get a learned projection of the number's digits added, so arithmetic starts from structure
     rather than from 1,000 unrelated vectors. The sum is one embedding table in the end (it is
     what an export writes), so inference and export are unchanged."""
+    value_head: bool = False
+    """Add a scalar head on the final hidden state (``Transformer.values``): the value and
+    reward models of ``ponder.rewards`` are this trunk with this head."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "number_tokens", tuple(self.number_tokens))
@@ -158,6 +161,7 @@ class Transformer(nn.Module):
             self.lm_head.weight = self.embed_tokens.weight
         first, count = cfg.number_tokens
         self.number_proj = nn.Linear(N_DIGIT_FEATURES, cfg.d_model, bias=False) if count else None
+        self.value_head = nn.Linear(cfg.d_model, 1) if cfg.value_head else None
         if count:
             self.register_buffer("digit_feats", digit_features(cfg.vocab_size, first, count), persistent=False)
         cos, sin = rotary_tables(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta)
@@ -187,6 +191,22 @@ class Transformer(nn.Module):
 
         Returns logits (B, T, V), or with ``targets`` (B, T; -100 = ignored) the mean loss.
         """
+        x = self.hidden(idx, positions=positions, cache=cache)
+        head = self.embedding_matrix() if self.cfg.tie_embeddings else self.lm_head.weight
+        if targets is None:
+            return F.linear(x, head)
+        keep = targets != -100  # project only the positions that are scored
+        logits = F.linear(x[keep], head)
+        return F.cross_entropy(logits.float(), targets[keep])
+
+    def values(self, idx) -> torch.Tensor:
+        """idx: (B, T). The value head's logit after every token, (B, T); needs ``value_head``."""
+        if self.value_head is None:
+            raise ValueError("this model has no value head (ModelConfig.value_head is off)")
+        return self.value_head(self.hidden(idx)).squeeze(-1)
+
+    def hidden(self, idx, *, positions=None, cache=None):
+        """The final hidden states (B, T, C), after the last norm."""
         B, T = idx.shape
         if positions is None:
             if T > self.cfg.max_seq_len:
@@ -198,10 +218,29 @@ class Transformer(nn.Module):
         x = F.embedding(idx, table)  # (B, T, C)
         for i, layer in enumerate(self.layers):
             x = layer(x, cos, sin, cache, i)
-        x = self.norm(x)
-        head = table if self.cfg.tie_embeddings else self.lm_head.weight
-        if targets is None:
-            return F.linear(x, head)
-        keep = targets != -100  # project only the positions that are scored
-        logits = F.linear(x[keep], head)
-        return F.cross_entropy(logits.float(), targets[keep])
+        return self.norm(x)
+
+
+def with_value_head(model: Transformer) -> Transformer:
+    """A copy of ``model`` with a fresh scalar head (ModelConfig.value_head), trunk unchanged."""
+    return _rebuild(model, value_head=True)
+
+
+def resize_vocab(model: Transformer, vocab_size: int) -> Transformer:
+    """A copy of ``model`` with room for more tokens: new embedding rows are initialised like the
+    others; ids below the old size keep their embeddings."""
+    return _rebuild(model, vocab_size=vocab_size)
+
+
+def _rebuild(model: Transformer, **changes) -> Transformer:
+    from dataclasses import replace
+
+    new = Transformer(replace(model.cfg, **changes))
+    state = new.state_dict()
+    for name, tensor in model.state_dict().items():  # copy what both have; a grown table keeps its new rows
+        rows = min(state[name].shape[0], tensor.shape[0])
+        state[name][:rows] = tensor[:rows]
+    new.load_state_dict(state)
+    new.train(model.training)
+    return new
+

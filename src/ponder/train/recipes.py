@@ -1,6 +1,7 @@
 """Named training recipes: TOML files in ``ponder/recipes/`` (or any path to one).
 
-A recipe is a complete ``SFTConfig``: with the same recipe and seed, a run makes the same model.
+A recipe is a complete config (``SFTConfig`` for the policy, ``RMConfig`` for reward models): with
+the same recipe and seed, a run makes the same model.
 """
 
 from __future__ import annotations
@@ -29,16 +30,24 @@ def recipe_path(name: str) -> Path:
     return path
 
 
-def load_recipe(name: str, **overrides) -> SFTConfig:
+def load_recipe(name: str, config=SFTConfig, section: str | None = None, **overrides):
+    """The config a recipe describes. A recipe may hold tables of fields for one case only (the
+    reward-model recipe has ``[genrm]``, ``[critic]``, ...): ``section`` picks the one that
+    applies over the top level; the others are ignored."""
     path = recipe_path(name)
     data = tomllib.loads(path.read_text())
+    sections = getattr(config, "SECTIONS", ())
+    for key in sections:
+        table = data.pop(key, None)
+        if key == section and isinstance(table, dict):
+            data.update(table)
     data.update(overrides)
-    known = {f.name for f in fields(SFTConfig)}
+    known = {f.name for f in fields(config)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UserError(f"recipe {path.stem}: unknown field(s) {', '.join(unknown)}")
     data.setdefault("recipe", path.stem)
     try:
-        return SFTConfig(**data)
+        return config(**data)
     except TypeError as e:
         raise UserError(f"recipe {path.stem}: {e}") from None

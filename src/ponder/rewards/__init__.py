@@ -1,0 +1,57 @@
+"""Reward models behind one interface: the rule verifier (oracle), ORM, PRM / value model,
+GenRM, GenRM-CoT and the text critic.
+
+    >>> from ponder.rewards import get_reward, aggregate
+    >>> rm = get_reward("prm")                      # the shipped PRM
+    >>> per_step = rm.score(problem, [text_a, text_b])
+    >>> best = max(range(2), key=lambda i: aggregate(per_step[i], "min"))
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ponder.errors import UserError
+from ponder.rewards.base import AGGREGATORS, RewardModel, aggregate
+from ponder.rewards.oracle import OracleReward
+
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+SHIPPED = {"orm": "orm", "prm": "prm", "genrm": "genrm", "genrm-cot": "genrm", "critic": "critic"}
+"""Reward names and the shipped model directory (under ``ponder/weights``) each loads."""
+
+__all__ = ["AGGREGATORS", "OracleReward", "RewardModel", "aggregate", "get_reward", "reward_names"]
+
+
+def reward_names() -> list[str]:
+    return ["oracle", *SHIPPED]
+
+
+def get_reward(name: str, task=None, **options) -> RewardModel:
+    """A reward model by name (``oracle``, ``orm``, ``prm``, ``genrm``, ``genrm-cot``, ``critic``)
+    or by the path of a model directory that ``ponder train rm`` wrote. A name may carry a path:
+    ``genrm-cot=runs/genrm/model`` asks a GenRM model for chains of thought."""
+    if name == "oracle":
+        return OracleReward(task)
+    mode, _, where = name.partition("=")
+    if where:
+        path = Path(where)
+    elif mode in SHIPPED:
+        path = WEIGHTS / SHIPPED[mode]
+    else:
+        path, mode = Path(name), ""
+    if not (path / "ponder.json").is_file():
+        if not where and name not in SHIPPED and not path.exists():
+            raise UserError(f"unknown reward {name!r}; choose one of: {', '.join(reward_names())} (or a model directory)")
+        raise UserError(f"no reward model at {path}")
+    import json
+
+    kind = json.loads((path / "ponder.json").read_text()).get("meta", {}).get("reward_kind")
+    if kind in ("orm", "prm"):
+        from ponder.rewards.value import ValueReward
+
+        return ValueReward.load(path, name=mode or kind, **options)
+    if kind in ("genrm", "critic"):
+        from ponder.rewards.generative import JudgeReward
+
+        return JudgeReward.load(path, mode=mode or kind, **options)
+    raise UserError(f"{path} is not a reward model (it records no reward kind); train one with: ponder train rm")

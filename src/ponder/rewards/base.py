@@ -1,0 +1,72 @@
+"""The ``RewardModel`` protocol, the aggregators that reduce per-step scores to one number, and
+the registry that finds a reward model by name or path.
+
+Every reward model answers ``score(problem, texts) -> list[list[float]]``: for each text (a
+completion of the problem's prompt), one score in [0, 1] per step, read as the probability that
+the reasoning so far leads to a correct answer. Process judges (the PRM / value model, the ORM
+read after each step, the oracle) give one score per step of ``task.steps(text)`` and, for a
+finished text, one more: the judgement of the whole text, read after its end (built with
+``partial=True``, they take texts as prefixes still growing and leave that one out). Outcome
+judges (GenRM, GenRM-CoT, the text critic) read the whole text and give a list of one score.
+An aggregator turns a list into the number a strategy ranks by.
+
+Each reward model counts what it reads and writes in ``usage`` (``reward_tokens``), so a
+strategy can report the verifier's share of the compute.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Protocol, Sequence, runtime_checkable
+
+from ponder.errors import UserError
+from ponder.types import Problem, Usage
+
+
+@runtime_checkable
+class RewardModel(Protocol):
+    name: str
+    usage: Usage
+    """Tokens read and written so far (``reward_tokens``), accumulated over every call."""
+
+    def score(self, problem: Problem, texts: Sequence[str]) -> list[list[float]]:
+        """For each text, one score per step (outcome judges: one score for the whole text)."""
+
+
+# --------------------------------------------------------------------------- aggregators
+
+
+def _product(scores: Sequence[float]) -> float:
+    return math.prod(scores)
+
+
+def _mean(scores: Sequence[float]) -> float:
+    return sum(scores) / len(scores)
+
+
+AGGREGATORS: dict[str, Callable[[Sequence[float]], float]] = {
+    "last": lambda s: s[-1],
+    "min": min,
+    "product": _product,
+    "mean": _mean,
+}
+"""How per-step scores become one: ``last`` (the value after the final step, what an ORM
+predicts), ``min`` (the weakest step, "Let's Verify Step by Step"), ``product`` (every step
+right), ``mean``."""
+
+
+def aggregate(scores: Sequence[float], how: str = "last") -> float:
+    """One number for a text's per-step scores; a text with no steps scores 0."""
+    if how not in AGGREGATORS:
+        raise UserError(f"unknown aggregator {how!r}; choose one of: {', '.join(AGGREGATORS)}")
+    return AGGREGATORS[how](scores) if scores else 0.0
+
+
+# --------------------------------------------------------------------------- registry
+
+_KINDS: dict[str, Callable[..., RewardModel]] = {}
+"""Loaders by the ``reward_kind`` a model directory records, e.g. ``orm`` or ``critic``."""
+
+
+def register_kind(kind: str, loader: Callable[..., RewardModel]) -> None:
+    _KINDS[kind] = loader

@@ -1,0 +1,192 @@
+"""Generative judges: the language model itself reads a solution and says whether it is right.
+
+* GenRM (Zhang et al. 2024): after the solution comes the question ``verify:``; the score is the
+  probability the judge gives ``Yes`` next (against ``No``).
+* GenRM-CoT: the question ``check:`` asks the judge to verify first, redoing the answer's
+  arithmetic line by line (``ponder.tasks.judge.rationale``), then to write ``verdict: Yes`` or
+  ``No``. Several rationales are sampled; the score is the fraction that end in ``Yes``.
+* Text critic (CriticGPT): after ``critique:`` the judge names the first wrong or dead-end line and
+  why (``ponder.tasks.judge.critique``), then ``verdict:``; the score is P(Yes) after its greedy
+  critique, and the critique itself is returned by ``critiques`` for a reviser to act on.
+
+One judge model serves GenRM and GenRM-CoT (it is trained on both questions); the critic is its
+own model. Either way the judge is the policy's architecture with a few words added to its
+vocabulary (``ponder.tasks.judge.WORDS``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ponder.model import Tokenizer, Transformer, load_model
+from ponder.tasks.judge import CHECK, CRITIQUE, NO, VERDICT, VERIFY, YES
+from ponder.types import Problem, SamplingParams, Usage
+
+QUESTIONS = {"genrm": VERIFY, "genrm-cot": CHECK, "critic": CRITIQUE}
+"""The question each judge mode asks after the solution."""
+
+
+def judge_context(prompt: str, text: str, question: str) -> str:
+    """What a judge reads: the problem, the solution, then the question on its own line."""
+    body = text.rstrip("\n")
+    return f"{prompt}{body}\n{question}" + ("" if question == VERIFY else "\n")
+
+
+def judge_example(prompt: str, text: str, question: str, reasoning: str, verdict: bool) -> tuple[str, str]:
+    """A training example: (context, what the judge should write after it)."""
+    word = YES if verdict else NO
+    if question == VERIFY:
+        return judge_context(prompt, text, question), f" {word}"
+    return judge_context(prompt, text, question), f"{reasoning}\n{VERDICT} {word}"
+
+
+def fit(tokenizer: Tokenizer, prompt: str, text: str, room: int) -> str:
+    """``text`` with its oldest lines dropped until the prompt and text fit in ``room`` tokens
+    (a solution that filled the policy's context leaves no room for a question otherwise)."""
+    budget = room - len(tokenizer.encode(prompt)) - 1
+    lines = text.rstrip("\n").split("\n")
+    sizes = [len(tokenizer.encode(line)) + 1 for line in lines]
+    total = sum(sizes)
+    start = 0
+    while total > budget and start < len(lines) - 1:
+        total -= sizes[start]
+        start += 1
+    kept = "\n".join(lines[start:])
+    if total > budget:  # one line too long by itself: keep its end
+        kept = tokenizer.decode(tokenizer.encode(kept)[-max(1, budget - 1):])
+    return kept
+
+
+def reading_room(tokenizer: Tokenizer, prompt: str, max_len: int, room: int, context: int = 0) -> int:
+    """Tokens of prompt and solution a judge reads: what its context leaves after ``room`` for its
+    own writing, or less when ``context`` (tokens of the solution) asks for less."""
+    limit = max_len - room
+    return min(limit, len(tokenizer.encode(prompt)) + 1 + context) if context else limit
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What a judge said about one solution."""
+
+    reasoning: str
+    """The rationale or critique it wrote (empty for plain GenRM)."""
+    verdict: bool
+    score: float
+    """P(Yes) (GenRM, critic) or the fraction of Yes verdicts (GenRM-CoT)."""
+
+
+class JudgeReward:
+    """GenRM, GenRM-CoT or the text critic, by ``mode``; an outcome judge (one score per text)."""
+
+    def __init__(self, model: Transformer, tokenizer: Tokenizer, meta: dict | None = None, mode: str = "genrm",
+                 samples: int = 4, temperature: float = 1.0, room: int = 48, seed: int = 0,
+                 context: int | None = None):
+        if mode not in QUESTIONS:
+            raise ValueError(f"unknown judge mode {mode!r}; choose one of: {', '.join(QUESTIONS)}")
+        from ponder.backends.nano import NanoPolicy
+
+        self.model, self.tokenizer, self.meta = model, tokenizer, meta or {}
+        self.mode, self.name = mode, mode
+        self.samples = samples
+        """Rationales per solution (GenRM-CoT)."""
+        self.temperature = temperature
+        self.room = room
+        """Tokens kept free for the judge's own writing."""
+        self.seed = seed
+        self.context = context if context is not None else (meta or {}).get("config", {}).get("context", 0)
+        """Tokens of a solution the judge reads (its end); 0: all that fits. Defaults to what it
+        was trained with."""
+        self.usage = Usage()
+        self.writer = NanoPolicy(model, tokenizer, max_batch=64, name=mode)
+        self.yes, self.no = tokenizer.index[YES], tokenizer.index[NO]
+
+    @classmethod
+    def load(cls, path: str | Path, mode: str | None = None, **options) -> "JudgeReward":
+        model, tokenizer, meta = load_model(path)
+        return cls(model, tokenizer, meta, mode=mode or meta.get("reward_kind", "genrm"), **options)
+
+    def score(self, problem: Problem, texts: Sequence[str]) -> list[list[float]]:
+        return [[j.score] for j in self.judge(problem, texts)]
+
+    def critiques(self, problem: Problem, texts: Sequence[str]) -> list[Judgement]:
+        """The critic's critique and verdict for each text (what a reviser reads)."""
+        return self.judge(problem, texts)
+
+    def judge(self, problem: Problem, texts: Sequence[str]) -> list[Judgement]:
+        from ponder.tasks import get_task
+
+        task = get_task(problem.task)
+        prompt = task.prompt(problem)
+        limit = reading_room(self.tokenizer, prompt, self.model.cfg.max_seq_len, self.room, self.context)
+        question = QUESTIONS[self.mode]
+        contexts = [judge_context(prompt, fit(self.tokenizer, prompt, t, limit), question) for t in texts]
+        if self.mode == "genrm":
+            return [Judgement("", p >= 0.5, p) for p in self.p_yes(contexts)]
+        if self.mode == "genrm-cot":
+            params = SamplingParams(n=self.samples, temperature=self.temperature, max_tokens=self.writing, seed=self.seed)
+            out = []
+            for completions in self.writer.generate(contexts, params):
+                self.usage.add_completions(completions)
+                verdicts = [_verdict(c.text) for c in completions]
+                share = sum(v is True for v in verdicts) / len(verdicts)
+                out.append(Judgement(completions[0].text.split(f"\n{VERDICT}")[0], share >= 0.5, share))
+            self._move_usage()
+            return out
+        params = SamplingParams(n=1, temperature=0.0, max_tokens=self.writing, stop=(VERDICT,))
+        written = [cs[0] for cs in self.writer.generate(contexts, params)]
+        for c in written:
+            self.usage.add_completions([c])
+        self._move_usage()
+        critiques = [c.text.rstrip("\n") for c in written]
+        probs = self.p_yes([f"{ctx}{crit}\n{VERDICT}" for ctx, crit in zip(contexts, critiques)])
+        return [Judgement(crit, p >= 0.5, p) for crit, p in zip(critiques, probs)]
+
+    @property
+    def writing(self) -> int:
+        """Most tokens the judge writes: its room, less what the question and verdict take."""
+        return self.room - 8
+
+    def _move_usage(self) -> None:
+        """Tokens the judge generated are reward tokens, not policy tokens."""
+        u = self.usage
+        u.reward_tokens += u.prompt_tokens - u.cached_tokens + u.completion_tokens
+        u.prompt_tokens = u.cached_tokens = u.completion_tokens = 0
+
+    @torch.no_grad()
+    def p_yes(self, contexts: Sequence[str], batch_tokens: int = 16384) -> list[float]:
+        """P(Yes) / (P(Yes) + P(No)) for the token after each context."""
+        encoded = [[self.tokenizer.bos_id] + self.tokenizer.encode(c) for c in contexts]
+        out = [0.0] * len(contexts)
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        start = 0
+        while start < len(order):
+            stop = start + 1
+            while stop < len(order) and len(encoded[order[stop]]) * (stop - start + 1) <= batch_tokens:
+                stop += 1
+            rows = order[start:stop]
+            T = max(len(encoded[i]) for i in rows)
+            idx = torch.full((len(rows), T), self.tokenizer.pad_id, dtype=torch.long)
+            for r, i in enumerate(rows):
+                idx[r, :len(encoded[i])] = torch.tensor(encoded[i])
+                self.usage.reward_tokens += len(encoded[i])
+            hidden = self.model.hidden(idx)
+            last = hidden[torch.arange(len(rows)), torch.tensor([len(encoded[i]) - 1 for i in rows])]
+            logits = F.linear(last, self.model.embedding_matrix() if self.model.cfg.tie_embeddings
+                              else self.model.lm_head.weight)[:, [self.yes, self.no]].float()
+            for r, p in zip(rows, torch.softmax(logits, -1)[:, 0].tolist()):
+                out[r] = p
+            start = stop
+        return out
+
+
+def _verdict(text: str) -> bool | None:
+    at = text.rfind(VERDICT)
+    if at < 0:
+        return None
+    word = text[at + len(VERDICT):].split()
+    return {YES: True, NO: False}.get(word[0]) if word else None

@@ -1,0 +1,38 @@
+"""The oracle: the task's rule verifier behind the ``RewardModel`` interface.
+
+It is ground truth, not a learned result: it labels training data and gives the upper bound
+(pass@n) that learned reward models are measured against. A step's score is its exact prefix
+outcome when the task can compute one (Countdown: would a faultless search still succeed from
+here), else the final verdict. A finished text gets one more score, the rule verifier's verdict
+(so ``last`` is the verdict); with ``partial=True`` (texts a search is still growing) only a text
+that wrote its answer does.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ponder.tasks import get_task
+from ponder.types import Problem, Usage
+
+
+class OracleReward:
+    name = "oracle"
+
+    def __init__(self, task=None, partial: bool = False):
+        self.task = task
+        self.partial = partial
+        self.usage = Usage()  # rule checks read no tokens
+
+    def score(self, problem: Problem, texts: Sequence[str]) -> list[list[float]]:
+        task = self.task or get_task(problem.task)
+        out = []
+        for text in texts:
+            verdict = task.verify(problem, text)
+            steps = task.steps(text)
+            exact = getattr(task, "prefix_outcomes", None)
+            scores = [float(v) for v in exact(problem, text)] if exact else [verdict] * len(steps)
+            if not self.partial or task.answer(text) is not None:
+                scores.append(verdict)
+            out.append(scores or [verdict])
+        return out

@@ -1,0 +1,96 @@
+"""Value-head reward models on the nano trunk: the ORM and the PRM (value model).
+
+Both are the policy's transformer with a scalar head (``ModelConfig.value_head``) read after
+the last token of every line. They differ only in their labels:
+
+* ORM (Cobbe et al. 2021): every line of a sampled solution is labelled with the verifier's
+  verdict on its final answer, so the head learns to predict, at each point, whether this
+  solution will turn out right. Its ``last`` score is the outcome judgement.
+* PRM / value model (Math-Shepherd, AlphaMath): each line is labelled with the Monte Carlo value
+  of the prefix ending there, the fraction of the policy's rollouts from it that reach a
+  verified answer (``ponder.rewards.montecarlo``). Its scores are process rewards, and its score
+  of a partial text is the value a tree search needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ponder.model import Tokenizer, Transformer, load_model
+from ponder.types import Problem, Usage
+
+
+def encode_lines(tokenizer: Tokenizer, prompt: str, text: str, steps: Sequence[str],
+                 finished: bool = True) -> tuple[list[int], list[int]]:
+    """``<bos> prompt text`` as token ids, and the positions a value head is read at: the last
+    token of each step (each line of ``text`` that is one of ``steps``) and, for a finished text,
+    an ``<eos>`` appended after it, where the judgement of the whole text is read."""
+    ids = [tokenizer.bos_id] + tokenizer.encode(prompt)
+    ends = []
+    wanted = list(steps)
+    lines = text.split("\n")
+    for k, line in enumerate(lines):
+        piece = tokenizer.encode(line)
+        ids += piece
+        if wanted and line == wanted[0]:
+            wanted.pop(0)
+            if piece:
+                ends.append(len(ids) - 1)
+        if k < len(lines) - 1:
+            ids.append(tokenizer.newline_id)
+    if finished:
+        ids.append(tokenizer.eos_id)
+        ends.append(len(ids) - 1)
+    return ids, ends
+
+
+class ValueReward:
+    """Scores with a value head: the sigmoid of its logit after each step's last token and, for
+    finished texts, after the end of the text (so ``last`` judges the whole solution). With
+    ``partial=True`` the texts are prefixes a search is still growing, and the last score is the
+    value of the prefix."""
+
+    def __init__(self, model: Transformer, tokenizer: Tokenizer, meta: dict | None = None, name: str = "value",
+                 partial: bool = False, max_batch_tokens: int = 16384):
+        self.model, self.tokenizer, self.meta = model, tokenizer, meta or {}
+        self.name = name
+        self.partial = partial
+        self.usage = Usage()
+        self.max_batch_tokens = max_batch_tokens
+
+    @classmethod
+    def load(cls, path: str | Path, name: str | None = None, **options) -> "ValueReward":
+        model, tokenizer, meta = load_model(path)
+        return cls(model, tokenizer, meta, name=name or meta.get("reward_kind", "value"), **options)
+
+    @torch.no_grad()
+    def score(self, problem: Problem, texts: Sequence[str]) -> list[list[float]]:
+        from ponder.tasks import get_task
+
+        task = get_task(problem.task)
+        prompt = task.prompt(problem)
+        limit = self.model.cfg.max_seq_len
+        encoded = [encode_lines(self.tokenizer, prompt, t, task.steps(t), finished=not self.partial) for t in texts]
+        out: list[list[float]] = [[] for _ in texts]
+        order = sorted(range(len(texts)), key=lambda i: len(encoded[i][0]))
+        start = 0
+        while start < len(order):  # batches of similar length, at most max_batch_tokens padded
+            stop = start + 1
+            while stop < len(order) and len(encoded[order[stop]][0][:limit]) * (stop - start + 1) <= self.max_batch_tokens:
+                stop += 1
+            batch = order[start:stop]
+            T = max(len(encoded[i][0][:limit]) for i in batch)
+            idx = torch.full((len(batch), T), self.tokenizer.pad_id, dtype=torch.long)
+            for r, i in enumerate(batch):
+                ids = encoded[i][0][:limit]
+                idx[r, :len(ids)] = torch.tensor(ids)
+                self.usage.reward_tokens += len(ids)
+            probs = torch.sigmoid(self.model.values(idx).float())
+            for r, i in enumerate(batch):
+                ends = [min(e, limit - 1) for e in encoded[i][1]]
+                out[i] = probs[r, ends].tolist() if ends else [float(probs[r, len(encoded[i][0][:limit]) - 1])]
+            start = stop
+        return out

@@ -1,0 +1,380 @@
+"""Training reward models from the policy's own samples: ``ponder train rm --kind KIND``.
+
+Every kind starts from the policy's weights and learns from solutions the policy sampled for
+training problems (``ponder.train.samples``), labelled without a human:
+
+* ``orm``: a value head; every line of a solution is labelled with the rule verifier's verdict on
+  its answer (Cobbe et al. 2021 label every token; a line is ponder's unit).
+* ``prm``: a value head; a few lines per solution are labelled with Monte Carlo values from
+  ``k`` rollouts of the policy (``ponder.rewards.montecarlo``), the end of the text with the
+  verdict (what every rollout from there would find).
+* ``genrm``: the language model, taught to answer ``verify:`` with Yes/No and ``check:`` with a
+  rationale and a verdict (each solution gets one of the two questions, chosen at random).
+* ``critic``: the language model, taught to answer ``critique:`` with the first wrong or dead-end
+  line and why, then a verdict.
+
+The run directory gets ``metrics.jsonl`` (train loss and, at each evaluation, the AUROC on solutions
+to held-out training problems), ``checkpoint/`` (exact resume, as SFT) and ``model/``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ponder.errors import UserError
+from ponder.model import load_model, save_model
+from ponder.model.transformer import resize_vocab, with_value_head
+from ponder.train.checkpoint import StopRequests, has_checkpoint, load_checkpoint, save_checkpoint
+from ponder.train.data import micro_batches
+from ponder.rewards.generative import reading_room
+from ponder.train.sft import _Metrics, git_commit, lr_at, make_optimizer
+
+KINDS = ("orm", "prm", "genrm", "critic")
+
+
+@dataclass
+class RMConfig:
+    kind: str = "orm"
+    """orm, prm, genrm or critic."""
+    out: str = "runs/rm"
+    policy: str | None = None
+    """Policy model directory whose samples are judged (default: the shipped nano model)."""
+    task: str = "countdown"
+    problems: int = 384
+    """Training problems the policy solves."""
+    samples: int = 4
+    """Solutions sampled per problem."""
+    temperature: float = 1.0
+    holdout: float = 0.1
+    """Share of the problems kept out of training to measure AUROC on."""
+    mc_solutions: int = 128
+    """PRM: solutions whose steps get Monte Carlo labels."""
+    mc_rollouts: int = 8
+    """PRM: rollouts per labelled step (k)."""
+    mc_steps: int = 3
+    """PRM: labelled steps per solution."""
+    context: int = 0
+    """GenRM and critic: tokens of the solution the judge reads, its last lines (0: all that fits).
+    Checking an answer needs its end; a shorter read makes training and scoring cheaper."""
+    epochs: float = 1.0
+    tokens_per_step: int = 16384
+    micro_tokens: int = 8192
+    lr: float = 3e-4
+    min_lr: float = 3e-5
+    warmup: int = 10
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 20
+    eval_every: int = 0
+    """Steps between AUROC evaluations (0: only at the end)."""
+    recipe: str = ""
+
+    SECTIONS: ClassVar[tuple[str, ...]] = KINDS
+    """A recipe's ``[orm]``, ``[prm]``, ``[genrm]`` and ``[critic]`` tables apply to that kind only."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise UserError(f"unknown reward model kind {self.kind!r}; choose one of: {', '.join(KINDS)}")
+        for name in ("problems", "samples", "mc_rollouts", "mc_steps"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be at least 1")
+        if not 0 <= self.holdout < 1:
+            raise UserError("holdout must be in [0, 1)")
+        if self.epochs <= 0:
+            raise UserError("epochs must be positive")
+        if self.tokens_per_step < self.micro_tokens:
+            raise UserError("tokens_per_step must be at least micro_tokens")
+
+    @property
+    def accumulation(self) -> int:
+        return self.tokens_per_step // self.micro_tokens
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class RMData:
+    """Training examples as token ids with per-token targets.
+
+    Value kinds: ``targets`` holds the label at each scored position and NaN elsewhere.
+    Judge kinds: ``targets`` is 1.0 where the token is trained (the judge's own writing), else NaN.
+    """
+
+    ids: list[np.ndarray]
+    targets: list[np.ndarray]
+
+    def lengths(self) -> np.ndarray:
+        return np.array([len(x) for x in self.ids])
+
+
+def split_rows(rows: list[dict], holdout: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """Train and held-out rows, split by problem so no problem is on both sides."""
+    ids = sorted({r["problem"]["id"] for r in rows})
+    random.Random(seed).shuffle(ids)
+    held = set(ids[:int(len(ids) * holdout)])
+    return [r for r in rows if r["problem"]["id"] not in held], [r for r in rows if r["problem"]["id"] in held]
+
+
+def value_examples(rows, tokenizer, task, labels_of, max_len: int) -> RMData:
+    """``labels_of(row, n_scored) -> {scored line index: label}`` decides what each line learns."""
+    from ponder.rewards.value import encode_lines
+    from ponder.train.samples import problem_of
+
+    data = RMData([], [])
+    for row in rows:
+        problem = problem_of(row)
+        ids, ends = encode_lines(tokenizer, task.prompt(problem), row["text"], task.steps(row["text"]))
+        ids = ids[:max_len]
+        target = np.full(len(ids), np.nan, dtype=np.float32)
+        for k, label in labels_of(row, len(ends)).items():
+            if ends[k] < max_len:
+                target[ends[k]] = label
+        data.ids.append(np.asarray(ids, dtype=np.int64))
+        data.targets.append(target)
+    return data
+
+
+def judge_examples(rows, tokenizer, task, kind: str, seed: int, room: int, max_len: int, context: int = 0) -> RMData:
+    from ponder.rewards.generative import QUESTIONS, fit, judge_example
+    from ponder.tasks import judge
+    from ponder.train.samples import problem_of
+
+    rng = random.Random(seed)
+    data = RMData([], [])
+    for row in rows:
+        problem = problem_of(row)
+        prompt = task.prompt(problem)
+        mode = rng.choice(("genrm", "genrm-cot")) if kind == "genrm" else "critic"
+        if mode == "critic":
+            reasoning, verdict = judge.critique(task, problem, row["text"])
+        else:
+            reasoning, verdict = judge.rationale(task, problem, row["text"])
+        verdict = bool(row["correct"])  # the rule verifier decides the label
+        read = fit(tokenizer, prompt, row["text"], reading_room(tokenizer, prompt, max_len, room, context))
+        asked, answer = judge_example(prompt, read, QUESTIONS[mode], reasoning, verdict)
+        head = [tokenizer.bos_id] + tokenizer.encode(asked)
+        tail = tokenizer.encode(answer) + [tokenizer.eos_id]
+        ids = (head + tail)[:max_len]
+        target = np.full(len(ids), np.nan, dtype=np.float32)
+        target[len(head):] = 1.0
+        data.ids.append(np.asarray(ids, dtype=np.int64))
+        data.targets.append(target)
+    return data
+
+
+def collate(data: RMData, batch: list[int], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    T = max(len(data.ids[i]) for i in batch)
+    x = np.full((len(batch), T), pad_id, dtype=np.int64)
+    y = np.full((len(batch), T), np.nan, dtype=np.float32)
+    for r, i in enumerate(batch):
+        n = len(data.ids[i])
+        x[r, :n] = data.ids[i]
+        y[r, :n] = data.targets[i]
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def loss_of(model, x: torch.Tensor, y: torch.Tensor, value: bool) -> tuple[torch.Tensor, int]:
+    """(summed loss, count): binary cross-entropy of the value head at labelled positions, or
+    the language-model loss on the judge's own tokens."""
+    keep = ~torch.isnan(y)
+    if value:
+        logits = model.values(x)
+        return F.binary_cross_entropy_with_logits(logits[keep].float(), y[keep], reduction="sum"), int(keep.sum())
+    targets = torch.full_like(x, -100)
+    targets[:, :-1] = torch.where(keep[:, 1:], x[:, 1:], torch.full_like(x[:, 1:], -100))
+    n = int((targets != -100).sum())
+    return model(x, targets) * n, n
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def prepare(cfg: RMConfig, progress: bool = True):
+    """The policy's solutions (sampled or cached), split, and for the PRM their Monte Carlo labels."""
+    from ponder.backends.nano import NanoPolicy
+    from ponder.tasks import get_task
+    from ponder.train.samples import monte_carlo_rows, sampled_solutions
+
+    task = get_task(cfg.task)
+    policy = NanoPolicy.load(cfg.policy, max_batch=128)
+    problems = task.problems("train", cfg.problems, seed=cfg.seed + 1)
+    rows = sampled_solutions(policy, task, problems, cfg.samples, cfg.temperature, cfg.seed, chunk=32, progress=progress)
+    train, held = split_rows(rows, cfg.holdout, cfg.seed)
+    mc = None
+    if cfg.kind == "prm":
+        mc = monte_carlo_rows(policy, task, train[:cfg.mc_solutions], cfg.mc_rollouts, cfg.mc_steps,
+                              cfg.temperature, cfg.seed, progress=progress)
+    return task, policy, train, held, mc
+
+
+def build_data(cfg: RMConfig, task, tokenizer, train: list[dict], mc, max_len: int) -> RMData:
+    if cfg.kind == "orm":
+        return value_examples(train, tokenizer, task, lambda row, n: {k: float(row["correct"]) for k in range(n)}, max_len)
+    if cfg.kind == "prm":
+        by_text = {id(r): lab for r, lab in zip(train[:cfg.mc_solutions], mc)}
+
+        def labels(row, n):
+            out = {s["step"]: s["successes"] / s["rollouts"] for s in by_text.get(id(row), [])}
+            out = {k: v for k, v in out.items() if k < n - 1}
+            out[n - 1] = float(row["correct"])  # the end of the text: its value is the verdict
+            return out
+
+        return value_examples(train, tokenizer, task, labels, max_len)
+    return judge_examples(train, tokenizer, task, cfg.kind, cfg.seed, room=48, max_len=max_len, context=cfg.context)
+
+
+def initial_model(cfg: RMConfig, policy_dir):
+    from ponder.tasks.judge import WORDS
+
+    model, tokenizer, _ = load_model(policy_dir)
+    if cfg.kind in ("orm", "prm"):
+        model = with_value_head(model)
+    else:
+        tokenizer = tokenizer.extended(WORDS)
+        model = resize_vocab(model, len(tokenizer))
+    return model, tokenizer
+
+
+def reward_of(cfg: RMConfig, model, tokenizer, meta=None):
+    from ponder.rewards.generative import JudgeReward
+    from ponder.rewards.value import ValueReward
+
+    if cfg.kind in ("orm", "prm"):
+        return ValueReward(model, tokenizer, meta, name=cfg.kind)
+    return JudgeReward(model, tokenizer, meta, mode=cfg.kind, seed=cfg.seed, context=cfg.context)
+
+
+def held_out_auroc(cfg: RMConfig, model, tokenizer, held: list[dict]) -> dict:
+    from ponder.rewards.metrics import auroc
+    from ponder.train.samples import problem_of
+
+    model.eval()
+    reward = reward_of(cfg, model, tokenizer)
+    scores, labels = [], []
+    groups: dict[str, list[dict]] = {}
+    for r in held:
+        groups.setdefault(r["problem"]["id"], []).append(r)
+    for rows in groups.values():
+        for r, s in zip(rows, reward.score(problem_of(rows[0]), [r["text"] for r in rows])):
+            scores.append(s[-1])
+            labels.append(bool(r["correct"]))
+    model.train()
+    return {"eval/auroc": auroc(scores, labels), "eval/solutions": len(labels)}
+
+
+def train_rm(cfg: RMConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
+    """Train one reward model; returns the directory of the final model."""
+    from ponder.backends.nano import DEFAULT_MODEL
+
+    out = Path(cfg.out)
+    ckpt = out / "checkpoint"
+    if resume and not has_checkpoint(ckpt):
+        raise UserError(f"nothing to resume: no checkpoint in {ckpt}")
+    if not resume and has_checkpoint(ckpt):
+        raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    task, policy, train, held, mc = prepare(cfg, progress)
+    del policy
+
+    if resume:
+        model, tokenizer, optimizer, state = load_checkpoint(ckpt, lambda m: make_optimizer(m, cfg))
+    else:
+        torch.manual_seed(cfg.seed)
+        model, tokenizer = initial_model(cfg, cfg.policy or DEFAULT_MODEL)
+        optimizer = make_optimizer(model, cfg)
+        state = {"step": 0, "micro_batches": 0, "tokens": 0, "wall_time_s": 0.0}
+        (out / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
+    model.train()
+    data = build_data(cfg, task, tokenizer, train, mc, model.cfg.max_seq_len)
+    value = cfg.kind in ("orm", "prm")
+    steps = max(1, math.ceil(cfg.epochs * int(data.lengths().sum()) / cfg.tokens_per_step))
+    schedule = _Schedule(cfg.lr, cfg.min_lr, cfg.warmup, steps)
+    stream = micro_batches(data.lengths(), cfg.micro_tokens, cfg.seed)
+    for _ in range(state["micro_batches"]):
+        next(stream)
+
+    metrics = _Metrics(out / "metrics.jsonl")
+    meta = {"reward_kind": cfg.kind, "recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(),
+            "torch": torch.__version__, "policy": str(cfg.policy or "default"),
+            "train_solutions": len(train), "train_correct": sum(r["correct"] for r in train)}
+    bar = tqdm(total=steps, initial=state["step"], desc=f"rm {cfg.kind}", unit="step", disable=not progress,
+               dynamic_ncols=True)
+    started = time.perf_counter() - state["wall_time_s"]
+    stop = StopRequests()
+    try:
+        with stop:
+            while state["step"] < steps:
+                t0 = time.perf_counter()
+                batches = [next(stream) for _ in range(cfg.accumulation)]
+                collated = [collate(data, b, tokenizer.pad_id) for b in batches]
+                counts = [int((~torch.isnan(y)).sum()) for _, y in collated]
+                lr = lr_at(state["step"], schedule)
+                for g in optimizer.param_groups:
+                    g["lr"] = lr
+                loss_sum, n_total = 0.0, 0
+                for x, y in collated:
+                    loss, n = loss_of(model, x, y, value)
+                    (loss / max(1, sum(counts))).backward()
+                    loss_sum += float(loss.detach())
+                    n_total += n
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                padded = sum(x.numel() for x, _ in collated)
+                state["step"] += 1
+                state["micro_batches"] += len(batches)
+                state["tokens"] += padded
+                state["wall_time_s"] = time.perf_counter() - started
+                dt = time.perf_counter() - t0
+                metrics.write({"step": state["step"], "train/loss": loss_sum / max(1, n_total), "train/lr": lr,
+                               "train/grad_norm": grad_norm, "train/labels": n_total,
+                               "train/tokens_per_s": padded / dt, "time/elapsed_s": state["wall_time_s"]})
+                bar.set_postfix(loss=f"{loss_sum / max(1, n_total):.3f}")
+                bar.update(1)
+                done = state["step"] == steps
+                if state["step"] % cfg.checkpoint_every == 0 or done or state["step"] == stop_after:
+                    save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
+                if state["step"] == stop_after:
+                    return ckpt
+                if cfg.eval_every and state["step"] % cfg.eval_every == 0 and not done and held:
+                    metrics.write({"step": state["step"], **held_out_auroc(cfg, model, tokenizer, held)})
+                if stop.requested:
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        bar.close()
+        if stop.requested and not stop.forced:
+            save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
+        raise
+    bar.close()
+    meta.update(wall_time_s=round(state["wall_time_s"], 1), steps=state["step"], tokens=state["tokens"],
+                params=model.num_params())
+    if held:
+        row = {"step": state["step"], **held_out_auroc(cfg, model, tokenizer, held)}
+        metrics.write(row)
+        meta["eval"] = row
+    model.eval()
+    return save_model(out / "model", model, tokenizer, meta, dtype=torch.float16)
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    lr: float
+    min_lr: float
+    warmup: int
+    steps: int

@@ -1,0 +1,118 @@
+"""The policy's own solutions, sampled once and kept: the training data of every reward model.
+
+``sampled_solutions`` draws ``samples`` completions for each of ``problems`` training problems and
+labels each with the rule verifier. The file is cached under a key of everything that decides its
+content (the policy's weights, task, split, counts, temperature, seed) and written a chunk at a
+time, so an interrupted run picks up where it stopped and runs with the same spec share one file.
+Monte Carlo step labels are cached the same way (``monte_carlo_file``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ponder.train.data import cache_dir
+from ponder.types import Problem, SamplingParams
+
+
+def policy_digest(policy) -> str:
+    """A digest of a nano policy's weights (what decides its samples)."""
+    h = hashlib.sha1()
+    for name, tensor in sorted(policy.model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().float().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _cache_file(kind: str, spec: dict) -> Path:
+    key = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_dir() / "rewards" / f"{kind}-{key}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    spec_path = path.with_suffix(".spec.json")
+    if not spec_path.exists():
+        spec_path.write_text(json.dumps(spec, indent=1))
+    return path
+
+
+def _read_rows(path: Path) -> list[dict]:
+    """The complete lines of a JSONL file (a line cut short by a crash is dropped and rewritten)."""
+    if not path.exists():
+        return []
+    rows, good = [], 0
+    with path.open("rb") as f:
+        for line in f:
+            if not line.endswith(b"\n"):
+                break
+            rows.append(json.loads(line))
+            good += len(line)
+    with path.open("r+b") as f:
+        f.truncate(good)
+    return rows
+
+
+def sampled_solutions(policy, task, problems: list[Problem], samples: int, temperature: float = 1.0, seed: int = 0,
+                      chunk: int = 16, progress: bool = True) -> list[dict]:
+    """``samples`` solutions for each problem, as rows ``{"problem": {...}, "text": ...,
+    "correct": bool, "tokens": int, "finish_reason": ...}`` (``problem_of(row)`` reads the
+    problem back). Sample i of a problem depends only on the seed and its prompt, not on how
+    the problems are batched."""
+    spec = {"policy": policy_digest(policy), "task": task.name, "samples": samples, "temperature": temperature,
+            "seed": seed, "context": policy.max_context,
+            "problems": hashlib.sha1(json.dumps([p.to_json() for p in problems]).encode()).hexdigest()[:16]}
+    path = _cache_file("solutions", spec)
+    rows = _read_rows(path)
+    done = len(rows) // samples
+    del rows[done * samples:]
+    with path.open("a") as sink, tqdm(total=len(problems), initial=done, desc="sampling solutions", unit="problem",
+                                      disable=not progress) as bar:
+        for start in range(done, len(problems), chunk):
+            batch = problems[start:start + chunk]
+            prompts = [task.prompt(p) for p in batch]
+            room = max(policy.count_tokens(p) for p in prompts) + 1
+            params = SamplingParams(n=samples, temperature=temperature, max_tokens=policy.max_context - room, seed=seed)
+            for p, completions in zip(batch, policy.generate(prompts, params)):
+                for c in completions:
+                    row = {"problem": p.to_json(), "text": c.text, "correct": task.verify(p, c.text) == 1.0,
+                           "tokens": len(c.token_ids), "finish_reason": c.finish_reason}
+                    rows.append(row)
+                    sink.write(json.dumps(row) + "\n")
+            sink.flush()
+            bar.update(len(batch))
+    return rows
+
+
+def problem_of(row: dict) -> Problem:
+    d = row["problem"]
+    return Problem(id=d["id"], task=d["task"], numbers=tuple(d.get("numbers", ())), target=d.get("target"),
+                   question=d.get("question", ""))
+
+
+def monte_carlo_rows(policy, task, rows: list[dict], k: int, steps_per_text: int, temperature: float = 1.0,
+                     seed: int = 0, chunk: int = 32, progress: bool = True) -> list[list[dict]]:
+    """Monte Carlo step labels for sampled solutions (cached like the solutions): for each row,
+    ``[{"step": i, "outcomes": [bool] * k}, ...]`` (``ponder.rewards.montecarlo``)."""
+    from ponder.rewards.montecarlo import monte_carlo_labels
+
+    spec = {"version": 2, "policy": policy_digest(policy), "task": task.name, "k": k, "steps": steps_per_text,
+            "temperature": temperature, "seed": seed,
+            "rows": hashlib.sha1(json.dumps([r["text"] for r in rows]).encode()).hexdigest()[:16]}
+    path = _cache_file("montecarlo", spec)
+    done = _read_rows(path)
+    with path.open("a") as sink, tqdm(total=len(rows), initial=len(done), desc=f"Monte Carlo labels (k={k})",
+                                      unit="solution", disable=not progress) as bar:
+        for start in range(len(done), len(rows), chunk):
+            batch = rows[start:start + chunk]
+            items = [(problem_of(r), r["text"]) for r in batch]
+            labels = monte_carlo_labels(policy, task, items, k, steps_per_text, temperature, seed=seed + start,
+                                        chunk=16)
+            for lab in labels:
+                row = {"labels": [{"step": s.step, "outcomes": list(s.outcomes)} for s in lab]}
+                done.append(row)
+                sink.write(json.dumps(row) + "\n")
+            sink.flush()
+            bar.update(len(batch))
+    return [[{**s, "successes": sum(s["outcomes"]), "rollouts": len(s["outcomes"])} for s in r["labels"]] for r in done]

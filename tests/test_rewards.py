@@ -1,0 +1,236 @@
+"""Reward models: aggregators and metrics on literal inputs, exact prefix outcomes on hand-made
+traces, the judges' texts, Monte Carlo labels with a scripted policy, and a tiny training run
+of every kind."""
+
+import json
+import random
+
+import pytest
+import torch
+
+from ponder.errors import UserError
+from ponder.model import ModelConfig, Tokenizer, Transformer, save_model
+from ponder.model.transformer import resize_vocab, with_value_head
+from ponder.rewards import OracleReward, aggregate, get_reward
+from ponder.rewards.metrics import auroc, best_of, majority
+from ponder.rewards.montecarlo import StepLabel, agreement, choose_steps, monte_carlo_labels, prefix_text
+from ponder.rewards.value import encode_lines
+from ponder.tasks import get_task, judge
+from ponder.types import Completion
+
+TASK = get_task("countdown-3")
+PROBLEM = TASK.make_problem([4, 5, 6], 26)  # 5 * 4 + 6 and 6 * 5 - 4
+FAULTLESS = "4 5 6 -> 26 : 5 - 4 = 1 | 6 1 : 7 5 6 6 ✗\n4 5 6 -> 26 : 5 * 4 = 20 | 6 20 : 26\n6 20 -> 26 : 20 + 6 = 26 | 26\nanswer: (5 * 4) + 6\n"
+BAD_SUM = "5 + 4 = 20 | 6 20\n20 + 6 = 26 | 26\nanswer: (5 + 4) + 6\n"  # wrong arithmetic that "reaches" 26
+GAVE_UP = "4 5 6 -> 26 : 6 * 5 = 30 | 4 30 : 34 26\n4 30 ✗\n"  # jumps to the last solution, then drops it
+
+
+# --------------------------------------------------------------------------- pure functions
+
+
+def test_aggregators():
+    s = [0.9, 0.5, 0.8]
+    assert aggregate(s, "last") == 0.8 and aggregate(s, "min") == 0.5
+    assert aggregate(s, "product") == pytest.approx(0.36) and aggregate(s, "mean") == pytest.approx(2.2 / 3)
+    assert aggregate([], "min") == 0.0
+    with pytest.raises(UserError):
+        aggregate(s, "median")
+
+
+def test_auroc_best_of_and_majority():
+    assert auroc([0.1, 0.2, 0.8, 0.9], [False, False, True, True]) == 1.0
+    assert auroc([0.9, 0.8, 0.2, 0.1], [False, False, True, True]) == 0.0
+    assert auroc([0.5, 0.5, 0.5], [True, False, True]) == 0.5
+    assert auroc([0.3, 0.6, 0.4, 0.7], [False, True, True, False]) == 0.5
+    assert auroc([0.3, 0.4], [True, True]) == 0.5  # one class only
+    assert best_of([0.2, 0.9, 0.9]) == 1
+    assert majority(["a", "b", None, "b"]) == 1 and majority([None, None]) is None
+
+
+# --------------------------------------------------------------------------- exact prefix outcomes
+
+
+def test_a_faultless_search_stays_alive_through_its_dead_ends():
+    assert TASK.prefix_outcomes(PROBLEM, FAULTLESS) == [True, True, True]
+
+
+def test_wrong_arithmetic_that_reaches_the_target_is_fatal():
+    assert TASK.prefix_outcomes(PROBLEM, BAD_SUM) == [False, False]
+    assert TASK.verify(PROBLEM, BAD_SUM) == 0.0
+
+
+def test_giving_up_the_last_solution_is_fatal():
+    assert TASK.prefix_outcomes(PROBLEM, GAVE_UP) == [True, False]
+
+
+def test_oracle_scores_steps_then_the_verdict():
+    oracle = OracleReward(TASK)
+    good, bad, cut = oracle.score(PROBLEM, [FAULTLESS, BAD_SUM, GAVE_UP])
+    assert good == [1.0, 1.0, 1.0, 1.0] and bad == [0.0, 0.0, 0.0] and cut == [1.0, 0.0, 0.0]
+    assert OracleReward(TASK, partial=True).score(PROBLEM, [GAVE_UP])[0] == [1.0, 0.0]
+
+
+# --------------------------------------------------------------------------- what the judges are taught to say
+
+
+def test_rationale_redoes_the_answer():
+    assert judge.rationale(TASK, PROBLEM, FAULTLESS) == ("5 * 4 = 20\n20 + 6 = 26\n26 is the target", True)
+    assert judge.rationale(TASK, PROBLEM, BAD_SUM) == ("5 + 4 = 9\n9 + 6 = 15\n15 is not the target 26", False)
+    assert judge.rationale(TASK, PROBLEM, "answer: 4 + 4 + 5")[0].endswith("4 is not given")
+    assert judge.rationale(TASK, PROBLEM, GAVE_UP) == ("no answer", False)
+
+
+def test_critique_names_the_first_wrong_or_dead_end_line():
+    assert judge.critique(TASK, PROBLEM, FAULTLESS) == ("no mistake", True)
+    assert judge.critique(TASK, PROBLEM, BAD_SUM) == ("5 + 4 = 20\n5 + 4 is 9, not 20", False)
+    assert judge.critique(TASK, PROBLEM, GAVE_UP) == ("4 30 ✗\ngave up a solvable state", False)
+
+
+# --------------------------------------------------------------------------- Monte Carlo labels
+
+
+class ScriptedPolicy:
+    """Continues every prompt with the right ending when the prefix can still reach 26 by the
+    first solution, else with a wrong answer: a stand-in policy with known values."""
+
+    name, max_context = "scripted", 512
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def generate(self, prompts, params):
+        out = []
+        for p in prompts:
+            text = "answer: (5 * 4) + 6\n" if "5 * 4 = 20" in p and "6 20 ✗" not in p else "answer: 4 + 5 + 6\n"
+            out.append([Completion(text, (1,) * 5, "stop", 10)] * params.n)
+        return out
+
+
+def test_monte_carlo_labels_read_the_policy_rollouts():
+    text = "4 5 6 -> 26 : 5 - 4 = 1 | 6 1 : 7 5 6 6 ✗\n4 5 6 -> 26 : 5 * 4 = 20 | 6 20 : 26\n6 20 ✗\n"
+    steps = TASK.steps(text)
+    assert prefix_text(text, steps, 1).endswith("| 6 20 : 26\n")
+    (labels,) = monte_carlo_labels(ScriptedPolicy(), TASK, [(PROBLEM, text)], k=3)
+    assert [(s.step, s.successes, s.rollouts) for s in labels] == [(0, 0, 3), (1, 3, 3), (2, 0, 3)]
+    exact = TASK.prefix_outcomes(PROBLEM, text)  # True, True, True: 6 * 5 - 4 is still ahead
+    assert agreement([labels], [exact]) == {"steps": 3, "hard": pytest.approx(1 / 3), "soft": pytest.approx(1 / 3)}
+    assert StepLabel(0, (True, False, False)).first(1).hard and not StepLabel(0, (False, True)).first(1).hard
+    assert choose_steps(10, 3, random.Random(0)) == sorted(set(choose_steps(10, 3, random.Random(0))))
+    assert len(choose_steps(10, 3, random.Random(0))) == 3 and choose_steps(2, 3, random.Random(0)) == [0, 1]
+
+
+# --------------------------------------------------------------------------- models
+
+
+def test_encode_lines_points_at_the_end_of_each_step_and_of_the_text(tokenizer):
+    ids, ends = encode_lines(tokenizer, TASK.prompt(PROBLEM), FAULTLESS, TASK.steps(FAULTLESS))
+    assert [tokenizer.token_text(ids[e]) for e in ends] == ["✗", "26", "26", "<eos>"]
+    assert all(ids[e + 1] == tokenizer.newline_id for e in ends[:-1]) and ends[-1] == len(ids) - 1
+    assert tokenizer.decode(ids) == TASK.prompt(PROBLEM) + FAULTLESS
+    _, partial = encode_lines(tokenizer, TASK.prompt(PROBLEM), FAULTLESS, TASK.steps(FAULTLESS), finished=False)
+    assert partial == ends[:-1]
+
+
+def test_value_head_and_new_words_leave_the_language_model_unchanged(tiny_model, tokenizer):
+    x = torch.randint(0, len(tokenizer), (2, 12))
+    with torch.no_grad():
+        before = tiny_model(x)
+        valued = with_value_head(tiny_model).eval()
+        assert torch.allclose(valued(x), before, atol=1e-6) and valued.values(x).shape == (2, 12)
+        bigger_tok = tokenizer.extended(judge.WORDS)
+        bigger = resize_vocab(tiny_model, len(bigger_tok)).eval()
+        assert torch.allclose(bigger(x)[..., :len(tokenizer)], before, atol=1e-6)
+    assert bigger_tok.encode("verdict: Yes") == [bigger_tok.index["verdict:"], bigger_tok.index["Yes"]]
+    assert bigger_tok.encode("25 3") == tokenizer.encode("25 3")
+
+
+# --------------------------------------------------------------------------- training
+
+
+@pytest.fixture(scope="module")
+def tiny_policy(tmp_path_factory):
+    tok = Tokenizer()
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=len(tok), d_model=32, n_layers=2, n_heads=4, n_kv_heads=4, d_ff=64,
+                                    max_seq_len=256))
+    return save_model(tmp_path_factory.mktemp("policy") / "nano", model, tok)
+
+
+def tiny_rm(tmp_path, policy, kind, **kw):
+    from ponder.train.rm import RMConfig
+
+    base = dict(kind=kind, out=str(tmp_path / kind), policy=str(policy), task="countdown-3", problems=6, samples=2,
+                mc_solutions=3, mc_rollouts=2, mc_steps=2, tokens_per_step=1024, micro_tokens=512, holdout=0.34,
+                epochs=1.0, checkpoint_every=1)
+    base.update(kw)
+    return RMConfig(**base)
+
+
+@pytest.mark.parametrize("kind", ["orm", "prm", "genrm", "critic"])
+def test_every_kind_trains_saves_and_scores(tmp_path, monkeypatch, tiny_policy, kind):
+    from ponder.model import load_model
+    from ponder.train.rm import train_rm
+
+    monkeypatch.setenv("PONDER_CACHE", str(tmp_path / "cache"))
+    path = train_rm(tiny_rm(tmp_path, tiny_policy, kind), progress=False)
+    model, _, meta = load_model(path)
+    assert meta["reward_kind"] == kind and meta["steps"] >= 1 and "commit" in meta
+    start, _, _ = load_model(tiny_policy)
+    assert not torch.equal(model.layers[0].mlp.up_proj.weight, start.layers[0].mlp.up_proj.weight)
+    rm = get_reward(f"{kind}={path}")
+    scores = rm.score(PROBLEM, [FAULTLESS, BAD_SUM])
+    assert len(scores) == 2 and all(0.0 <= s <= 1.0 for row in scores for s in row)
+    assert rm.usage.reward_tokens > 0
+    rows = [json.loads(line) for line in (tmp_path / kind / "metrics.jsonl").read_text().splitlines()]
+    assert "train/loss" in rows[0] and "eval/auroc" in rows[-1]
+
+
+def test_resume_continues_exactly(tmp_path, monkeypatch, tiny_policy):
+    from ponder.model import load_model
+    from ponder.train.rm import train_rm
+
+    monkeypatch.setenv("PONDER_CACHE", str(tmp_path / "cache"))
+    whole = train_rm(tiny_rm(tmp_path / "a", tiny_policy, "orm", epochs=3.0), progress=False)
+    cfg = tiny_rm(tmp_path / "b", tiny_policy, "orm", epochs=3.0)
+    train_rm(cfg, progress=False, stop_after=2)
+    with pytest.raises(UserError):
+        train_rm(cfg, progress=False)  # a run is there: resume or choose another directory
+    resumed = train_rm(cfg, resume=True, progress=False)
+    a, _, meta = load_model(whole)
+    b, _, _ = load_model(resumed)
+    assert meta["steps"] > 2
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), name
+
+
+def test_bad_reward_names_and_kinds_are_one_line_errors(tmp_path):
+    from ponder.cli import main
+
+    with pytest.raises(UserError):
+        get_reward("nonsense")
+    with pytest.raises(UserError):
+        get_reward(f"orm={tmp_path}")
+    assert main(["train", "rm", "--kind", "vibes"]) == 2
+
+
+def test_the_recipe_tables_apply_to_their_kind_only():
+    from ponder.train.recipes import load_recipe
+    from ponder.train.rm import RMConfig
+
+    genrm = load_recipe("rm-default", RMConfig, section="genrm", kind="genrm")
+    orm = load_recipe("rm-default", RMConfig, section="orm", kind="orm")
+    assert genrm.context > 0 and orm.context == 0 and genrm.lr > orm.lr
+    assert genrm.recipe == orm.recipe == "rm-default"
+
+
+@pytest.mark.parametrize("name", ["countdown", "game24"])
+def test_the_faultless_continuation_costs_what_the_solver_writes(tokenizer, name):
+    """From every line of a solver trace that tries every dead end, the faultless continuation
+    is the rest of that trace: it fits a room of the trace's exact length and not one token less."""
+    task = get_task(name)
+    count = lambda line: len(tokenizer.encode(line)) + 1  # noqa: E731
+    for p in task.problems("test", 8, seed=2):
+        full = "".join(s for s, _ in task.search_trace(p, random.Random(0), p_dead=1.0, p_slip=0.0))
+        n = sum(count(line) for line in full.split("\n")[:-1])
+        assert all(task.prefix_outcomes(p, full, room=n, count=count))
+        assert not any(task.prefix_outcomes(p, full, room=n - 1, count=count))
