@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ponder.model import Tokenizer, Transformer, load_model
+from ponder.rewards.value import padded_batches
 from ponder.tasks.judge import CHECK, CRITIQUE, NO, VERDICT, VERIFY, YES
 from ponder.types import Problem, SamplingParams, Usage
 
@@ -162,25 +163,14 @@ class JudgeReward:
         """P(Yes) / (P(Yes) + P(No)) for the token after each context."""
         encoded = [[self.tokenizer.bos_id] + self.tokenizer.encode(c) for c in contexts]
         out = [0.0] * len(contexts)
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-        start = 0
-        while start < len(order):
-            stop = start + 1
-            while stop < len(order) and len(encoded[order[stop]]) * (stop - start + 1) <= batch_tokens:
-                stop += 1
-            rows = order[start:stop]
-            T = max(len(encoded[i]) for i in rows)
-            idx = torch.full((len(rows), T), self.tokenizer.pad_id, dtype=torch.long)
-            for r, i in enumerate(rows):
-                idx[r, :len(encoded[i])] = torch.tensor(encoded[i])
-                self.usage.reward_tokens += len(encoded[i])
+        table = self.model.embedding_matrix() if self.model.cfg.tie_embeddings else self.model.lm_head.weight
+        verdicts = table[[self.yes, self.no]]  # (2, C): only these two logits are read
+        for rows, idx in padded_batches(encoded, self.tokenizer.pad_id, batch_tokens):
+            self.usage.reward_tokens += sum(len(encoded[i]) for i in rows)
             hidden = self.model.hidden(idx)
             last = hidden[torch.arange(len(rows)), torch.tensor([len(encoded[i]) - 1 for i in rows])]
-            logits = F.linear(last, self.model.embedding_matrix() if self.model.cfg.tie_embeddings
-                              else self.model.lm_head.weight)[:, [self.yes, self.no]].float()
-            for r, p in zip(rows, torch.softmax(logits, -1)[:, 0].tolist()):
+            for r, p in zip(rows, torch.softmax(F.linear(last, verdicts).float(), -1)[:, 0].tolist()):
                 out[r] = p
-            start = stop
         return out
 
 

@@ -47,6 +47,23 @@ def encode_lines(tokenizer: Tokenizer, prompt: str, text: str, steps: Sequence[s
     return ids, ends
 
 
+def padded_batches(seqs: Sequence[Sequence[int]], pad_id: int, batch_tokens: int):
+    """Yield ``(indices, ids)``: the sequences in batches of like length, each at most
+    ``batch_tokens`` padded tokens (a longer sequence goes alone), as a right-padded (B, T) tensor."""
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    start = 0
+    while start < len(order):
+        stop = start + 1
+        while stop < len(order) and len(seqs[order[stop]]) * (stop - start + 1) <= batch_tokens:
+            stop += 1
+        batch = order[start:stop]
+        idx = torch.full((len(batch), max(len(seqs[i]) for i in batch)), pad_id, dtype=torch.long)
+        for r, i in enumerate(batch):
+            idx[r, :len(seqs[i])] = torch.tensor(seqs[i])
+        yield batch, idx
+        start = stop
+
+
 class ValueReward:
     """Scores with a value head: the sigmoid of its logit after each step's last token and, for
     finished texts, after the end of the text (so ``last`` judges the whole solution). With
@@ -74,23 +91,12 @@ class ValueReward:
         prompt = task.prompt(problem)
         limit = self.model.cfg.max_seq_len
         encoded = [encode_lines(self.tokenizer, prompt, t, task.steps(t), finished=not self.partial) for t in texts]
+        seqs = [ids[:limit] for ids, _ in encoded]
         out: list[list[float]] = [[] for _ in texts]
-        order = sorted(range(len(texts)), key=lambda i: len(encoded[i][0]))
-        start = 0
-        while start < len(order):  # batches of similar length, at most max_batch_tokens padded
-            stop = start + 1
-            while stop < len(order) and len(encoded[order[stop]][0][:limit]) * (stop - start + 1) <= self.max_batch_tokens:
-                stop += 1
-            batch = order[start:stop]
-            T = max(len(encoded[i][0][:limit]) for i in batch)
-            idx = torch.full((len(batch), T), self.tokenizer.pad_id, dtype=torch.long)
-            for r, i in enumerate(batch):
-                ids = encoded[i][0][:limit]
-                idx[r, :len(ids)] = torch.tensor(ids)
-                self.usage.reward_tokens += len(ids)
+        for batch, idx in padded_batches(seqs, self.tokenizer.pad_id, self.max_batch_tokens):
+            self.usage.reward_tokens += sum(len(seqs[i]) for i in batch)
             probs = torch.sigmoid(self.model.values(idx).float())
             for r, i in enumerate(batch):
                 ends = [min(e, limit - 1) for e in encoded[i][1]]
-                out[i] = probs[r, ends].tolist() if ends else [float(probs[r, len(encoded[i][0][:limit]) - 1])]
-            start = stop
+                out[i] = probs[r, ends].tolist() if ends else [float(probs[r, len(seqs[i]) - 1])]
         return out
