@@ -73,11 +73,46 @@ def test_oracle_scores_steps_then_the_verdict():
 # --------------------------------------------------------------------------- what the judges are taught to say
 
 
-def test_rationale_redoes_the_answer():
-    assert judge.rationale(TASK, PROBLEM, FAULTLESS) == ("5 * 4 = 20\n20 + 6 = 26\n26 is the target", True)
-    assert judge.rationale(TASK, PROBLEM, BAD_SUM) == ("5 + 4 = 9\n9 + 6 = 15\n15 is not the target 26", False)
-    assert judge.rationale(TASK, PROBLEM, "answer: 4 + 4 + 5")[0].endswith("4 is not given")
+def test_rationale_redoes_the_answer_and_uses_up_its_numbers():
+    assert judge.rationale(TASK, PROBLEM, FAULTLESS) == ("5 * 4 = 20 | 6\n20 + 6 = 26 | nothing\n26 is the target", True)
+    assert judge.rationale(TASK, PROBLEM, BAD_SUM) == ("5 + 4 = 9 | 6\n9 + 6 = 15 | nothing\n15 is not the target 26",
+                                                       False)
+    assert judge.rationale(TASK, PROBLEM, "answer: 4 + (5 * 4)") == ("5 * 4 = 20 | 6\n4 is not given", False)
+    assert judge.rationale(TASK, PROBLEM, "answer: (4 * 5) + 20") == ("4 * 5 = 20 | 6\n20 is not given", False)
+    assert judge.rationale(TASK, PROBLEM, "answer: 6 * 4") == ("6 * 4 = 24 | 5\n5 not used", False)
+    assert judge.rationale(TASK, PROBLEM, "answer: 4 - (6 - 5)") == ("6 - 5 = 1 | 4\n4 - 1 = 3 | nothing\n"
+                                                                     "3 is not the target 26", False)
+    assert judge.rationale(TASK, PROBLEM, "answer: 5 - (6 * 4)") == ("6 * 4 = 24 | 5\n5 - 24 breaks the rules", False)
+    assert judge.rationale(TASK, PROBLEM, "answer: (5 * 4) + ") == ("malformed answer", False)
     assert judge.rationale(TASK, PROBLEM, GAVE_UP) == ("no answer", False)
+
+
+def test_a_judge_reads_the_newest_lines_that_fit(tokenizer):
+    from ponder.rewards.generative import fit
+
+    prompt = TASK.prompt(PROBLEM)
+    head = len(tokenizer.encode(prompt)) + 1
+    lines = FAULTLESS.rstrip("\n").split("\n")
+    sizes = [len(tokenizer.encode(line)) + 1 for line in lines]
+    assert fit(tokenizer, prompt, FAULTLESS, head + sum(sizes)) == FAULTLESS.rstrip("\n")
+    assert fit(tokenizer, prompt, FAULTLESS, head + sizes[-1] + sizes[-2]) == "\n".join(lines[-2:])
+    assert fit(tokenizer, prompt, FAULTLESS, head + sizes[-1] + sizes[-2] - 1) == lines[-1]
+    assert fit(tokenizer, prompt, FAULTLESS, head + 3) == tokenizer.decode(tokenizer.encode(lines[-1])[-2:])
+
+
+@pytest.mark.parametrize("name", ["countdown", "game24"])
+def test_practice_texts_mix_right_and_wrong_answers_and_the_rationale_agrees_with_the_verifier(name):
+    task = get_task(name)
+    rng = random.Random(0)
+    verdicts, endings = [], set()
+    for problem in task.problems("train", 300, seed=1):
+        text = judge.practice_text(task, problem, rng)
+        lines, verdict = judge.rationale(task, problem, text)
+        assert verdict == (task.verify(problem, text) == 1.0)
+        verdicts.append(verdict)
+        endings.add(" ".join(w for w in lines.split("\n")[-1].split() if w.isalpha()))
+    assert 0.25 < sum(verdicts) / len(verdicts) < 0.6
+    assert {"is the target", "is not the target", "is not given", "not used", "no answer"} <= endings
 
 
 def test_critique_names_the_first_wrong_or_dead_end_line():
@@ -172,9 +207,11 @@ def test_every_kind_trains_saves_and_scores(tmp_path, monkeypatch, tiny_policy, 
     from ponder.train.rm import train_rm
 
     monkeypatch.setenv("PONDER_CACHE", str(tmp_path / "cache"))
-    path = train_rm(tiny_rm(tmp_path, tiny_policy, kind), progress=False)
+    practice = 8 if kind == "genrm" else 0
+    path = train_rm(tiny_rm(tmp_path, tiny_policy, kind, practice=practice), progress=False)
     model, _, meta = load_model(path)
     assert meta["reward_kind"] == kind and meta["steps"] >= 1 and "commit" in meta
+    assert meta["train_practice"] == practice
     start, _, _ = load_model(tiny_policy)
     assert not torch.equal(model.layers[0].mlp.up_proj.weight, start.layers[0].mlp.up_proj.weight)
     rm = get_reward(f"{kind}={path}")
@@ -211,6 +248,7 @@ def test_bad_reward_names_and_kinds_are_one_line_errors(tmp_path):
     with pytest.raises(UserError):
         get_reward(f"orm={tmp_path}")
     assert main(["train", "rm", "--kind", "vibes"]) == 2
+    assert main(["train", "rm", "--kind", "orm", "--set", "practice=100", "--out", str(tmp_path / "x")]) == 2
 
 
 def test_the_recipe_tables_apply_to_their_kind_only():

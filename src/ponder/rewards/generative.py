@@ -31,6 +31,9 @@ from ponder.types import Problem, SamplingParams, Usage
 QUESTIONS = {"genrm": VERIFY, "genrm-cot": CHECK, "critic": CRITIQUE}
 """The question each judge mode asks after the solution."""
 
+ROOM = 64
+"""Tokens a judge keeps free for its own writing (a Game of 24 rationale with fractions takes 50)."""
+
 
 def judge_context(prompt: str, text: str, question: str) -> str:
     """What a judge reads: the problem, the solution, then the question on its own line."""
@@ -51,12 +54,13 @@ def fit(tokenizer: Tokenizer, prompt: str, text: str, room: int) -> str:
     (a solution that filled the policy's context leaves no room for a question otherwise)."""
     budget = room - len(tokenizer.encode(prompt)) - 1
     lines = text.rstrip("\n").split("\n")
-    sizes = [len(tokenizer.encode(line)) + 1 for line in lines]
-    total = sum(sizes)
-    start = 0
-    while total > budget and start < len(lines) - 1:
-        total -= sizes[start]
-        start += 1
+    start, total = len(lines), 0
+    while start > 0:  # newest first; the last line is always kept
+        size = len(tokenizer.encode(lines[start - 1])) + 1
+        if total + size > budget and start < len(lines):
+            break
+        total += size
+        start -= 1
     kept = "\n".join(lines[start:])
     if total > budget:  # one line too long by itself: keep its end
         kept = tokenizer.decode(tokenizer.encode(kept)[-max(1, budget - 1):])
@@ -85,7 +89,7 @@ class JudgeReward:
     """GenRM, GenRM-CoT or the text critic, by ``mode``; an outcome judge (one score per text)."""
 
     def __init__(self, model: Transformer, tokenizer: Tokenizer, meta: dict | None = None, mode: str = "genrm",
-                 samples: int = 4, temperature: float = 1.0, room: int = 48, seed: int = 0,
+                 samples: int = 4, temperature: float = 1.0, room: int = ROOM, seed: int = 0,
                  context: int | None = None):
         if mode not in QUESTIONS:
             raise ValueError(f"unknown judge mode {mode!r}; choose one of: {', '.join(QUESTIONS)}")

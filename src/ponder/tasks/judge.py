@@ -3,20 +3,28 @@
 These texts are the training targets of ponder's generative judges (``ponder.rewards``):
 
 * ``rationale``: GenRM-CoT's verification, redoing the answer's arithmetic one operation per
-  line and comparing the result with the target (``25 * 3 = 75`` / ``75 - 9 = 66`` /
-  ``66 is the target``), then the verdict.
+  line, each with the given numbers still unused after it, and comparing the result with the
+  target (``25 * 3 = 75 | 9`` / ``75 - 9 = 66 | nothing`` / ``66 is the target``), then the
+  verdict. Writing the unused numbers down makes every check local: a number used twice, or not
+  given at all, is missing from the line above the one that uses it.
 * ``critique``: the text critic's, naming the first line that is wrong (bad arithmetic, a pair
   misjudged, a solvable state given up) or after which no solution is left, and why, then the
   verdict. A reviser can act on it: it quotes the line and says what is true instead.
 
-The judges learn to write these from the policy's own solutions; at test time they write them
-without the rules, and only their verdicts are used.
+The judges learn to write these from the policy's own solutions and from ``practice_text``:
+solver solutions whose answers are rewritten the way a policy gets them wrong (a result written
+where its expression belongs, operands swapped, a number repeated...). At test time they write
+them without the rules, and only their verdicts are used.
 """
 
 from __future__ import annotations
 
+import random
+import re
+
+from ponder.tasks.base import ANSWER_PREFIX
 from ponder.tasks.countdown import (
-    DEAD_END, check_steps, evaluate_expression, fmt, fmt_state, parse_step, prefix_outcomes,
+    DEAD_END, apply, check_steps, fmt, fmt_state, parse_step, prefix_outcomes,
 )
 from ponder.types import Problem
 
@@ -30,30 +38,56 @@ WORDS = (YES, NO, VERIFY, CHECK, CRITIQUE, VERDICT, "is", "not", "the", "target"
 
 
 def rationale(task, problem: Problem, text: str) -> tuple[str, bool]:
-    """GenRM-CoT's verification of the answer in ``text``: (lines, verdict)."""
+    """GenRM-CoT's verification of the answer in ``text``: (lines, verdict).
+
+    Operations are redone innermost first, and each uses up its written numbers: a number not
+    among those still unused is "not given" on the line that needs it. The verdict is always the
+    rule verifier's (a test checks it)."""
     answer = task.answer(text)
     if answer is None:
         return "no answer", False
-    trace: list = []
     try:
-        value = evaluate_expression(answer, problem.numbers, task.rational, trace)
-    except (ValueError, ZeroDivisionError, RecursionError) as e:
-        done = [f"{fmt(a)} {op} {fmt(b)} = {fmt(c)}" for a, op, b, c in trace]
-        return "\n".join(done + [_why(str(e))]), False
-    lines = [f"{fmt(a)} {op} {fmt(b)} = {fmt(c)}" for a, op, b, c in trace]
+        tree = _tree(answer)
+    except ValueError:
+        return "malformed answer", False
+    lines: list[str] = []
+    unused = list(problem.numbers)
+
+    def redo(node):
+        if isinstance(node, int):
+            return node
+        op, left, right = node
+        a, b = redo(left), redo(right)
+        for operand in (left, right):
+            if isinstance(operand, int):
+                if operand not in unused:
+                    raise _Wrong(f"{operand} is not given")
+                unused.remove(operand)
+        c = apply(a, op, b, task.rational)
+        if c is None and op == "-" and task.rational:
+            c = a - b  # Game of 24 allows a negative intermediate in a written answer
+        if c is None:
+            raise _Wrong(f"{fmt(a)} {op} {fmt(b)} breaks the rules")
+        lines.append(f"{fmt(a)} {op} {fmt(b)} = {fmt(c)} | {fmt_state(unused) or 'nothing'}")
+        return c
+
+    try:
+        if isinstance(tree, int):
+            if tree not in unused:
+                raise _Wrong(f"{tree} is not given")
+            unused.remove(tree)
+        value = redo(tree)
+        if unused:
+            raise _Wrong(f"{fmt_state(unused)} not used")
+    except _Wrong as wrong:
+        return "\n".join(lines + [str(wrong)]), False
     if value == problem.target:
         return "\n".join(lines + [f"{fmt(value)} is the target"]), True
     return "\n".join(lines + [f"{fmt(value)} is not the target {fmt(problem.target)}"]), False
 
 
-def _why(message: str) -> str:
-    if "is not one of the given numbers" in message:
-        return f"{message.split()[0]} is not given"
-    if message.startswith("not all numbers used"):
-        return f"{message.split(':')[1].strip().removesuffix(' left')} not used"
-    if "breaks the rules" in message:
-        return message
-    return "malformed answer"
+class _Wrong(Exception):
+    """Why a rationale stops: the line that says what is wrong."""
 
 
 def critique(task, problem: Problem, text: str) -> tuple[str, bool]:
@@ -92,3 +126,140 @@ def _quote(line: str) -> str:
         return f"{fmt_state(p.state)} {DEAD_END}"
     head = f"{fmt_state(p.state)} : " if p.state is not None else ""
     return f"{head}{fmt(p.a)} {p.op} {fmt(p.b)} = {fmt(p.c)}"
+
+
+# --------------------------------------------------------------------------- practice for judges
+
+
+MISTAKES = {"none": 0.35, "leak": 0.2, "swap": 0.07, "operator": 0.07, "number": 0.08, "shuffle": 0.08,
+            "drop": 0.05, "cut": 0.03, "no answer": 0.07}
+"""How ``practice_text`` rewrites a solver's answer, with the odds of each. ``leak``, a result
+written where the expression that makes it belongs (``88 - (40 / 4)`` for ``88 - (40 / (61 -
+57))``), is the policy's most common mistake; ``none`` leaves the answer right."""
+
+
+def practice_text(task, problem: Problem, rng: random.Random) -> str:
+    """A solver's solution to ``problem`` whose answer is rewritten by one or two mistakes drawn
+    from ``MISTAKES`` (or left alone, or dropped: the text then stops before its answer, as a
+    policy's does when it runs out of room). Some rewrites are still right (``a + b`` swapped);
+    the rule verifier, not the mistake, decides a practice text's label."""
+    text = "".join(segment for segment, _ in task.trace(problem, "search", rng))
+    body, _, answer = text.rstrip("\n").rpartition("\n")
+    mistake = rng.choices(list(MISTAKES), weights=list(MISTAKES.values()))[0]
+    if mistake == "no answer":
+        return body[:rng.randint(len(body) // 2, len(body))]
+    expr = answer.removeprefix(ANSWER_PREFIX).strip()
+    if mistake != "none":
+        tree = _tree(expr)
+        for _ in range(rng.choice((1, 1, 2))):
+            tree = _mistake(tree, mistake, problem, rng)
+            mistake = rng.choice([m for m in MISTAKES if m not in ("none", "no answer", "cut")])
+        expr = _write(tree)
+        if mistake == "cut":
+            expr = expr[:rng.randint(1, max(1, len(expr) - 1))]
+    return f"{body}\n{ANSWER_PREFIX} {expr}\n"
+
+
+def _tree(expr: str):
+    """An answer as nested ``(op, left, right)`` tuples over ints; ValueError when malformed."""
+    expr = expr.strip()
+    tokens = re.findall(r"\d+|[-+*/()]", expr)
+    if "".join(tokens) != re.sub(r"\s+", "", expr):
+        raise ValueError(f"unexpected characters in {expr!r}")
+    pos = 0
+
+    def atom():
+        nonlocal pos
+        if pos >= len(tokens):
+            raise ValueError("expression ends too early")
+        t = tokens[pos]
+        pos += 1
+        if t == "(":
+            node = binary("+-")
+            if pos >= len(tokens) or tokens[pos] != ")":
+                raise ValueError("missing )")
+            pos += 1
+            return node
+        if not t.isdigit():
+            raise ValueError(f"unexpected {t!r}")
+        return int(t)
+
+    def binary(ops):
+        nonlocal pos
+        operand = atom if ops == "*/" else (lambda: binary("*/"))
+        node = operand()
+        while pos < len(tokens) and tokens[pos] in ops:
+            op = tokens[pos]
+            pos += 1
+            node = (op, node, operand())
+        return node
+
+    tree = binary("+-")
+    if pos != len(tokens):
+        raise ValueError(f"unexpected {tokens[pos]!r}")
+    return tree
+
+
+def _write(tree, top: bool = True) -> str:
+    if isinstance(tree, int):
+        return str(tree)
+    op, a, b = tree
+    text = f"{_write(a, False)} {op} {_write(b, False)}"
+    return text if top else f"({text})"
+
+
+def _nodes(tree, path=()):
+    """(path, subtree) for every operation in ``tree``, the root first."""
+    if isinstance(tree, int):
+        return []
+    return [(path, tree)] + _nodes(tree[1], path + (1,)) + _nodes(tree[2], path + (2,))
+
+
+def _leaves(tree, path=()):
+    return [(path, tree)] if isinstance(tree, int) else _leaves(tree[1], path + (1,)) + _leaves(tree[2], path + (2,))
+
+
+def _replace(tree, path, new):
+    if not path:
+        return new
+    parts = list(tree)
+    parts[path[0]] = _replace(tree[path[0]], path[1:], new)
+    return tuple(parts)
+
+
+def _value(tree, rational: bool):
+    if isinstance(tree, int):
+        return tree
+    a, b = _value(tree[1], rational), _value(tree[2], rational)
+    return None if a is None or b is None else apply(a, tree[0], b, rational)
+
+
+def _mistake(tree, mistake: str, problem: Problem, rng: random.Random):
+    """``tree`` with one ``mistake`` made in it (unchanged when the mistake has nowhere to go)."""
+    nodes = _nodes(tree)
+    if mistake == "leak" and len(nodes) > 1:
+        path, sub = rng.choice(nodes[1:])
+        value = _value(sub, problem.task == "game24")
+        if value is not None and value == int(value) and 0 <= value <= 1000:
+            return _replace(tree, path, int(value))
+    if mistake == "swap" and nodes:
+        path, (op, a, b) = rng.choice(nodes)
+        return _replace(tree, path, (op, b, a))
+    if mistake == "operator" and nodes:
+        path, (op, a, b) = rng.choice(nodes)
+        return _replace(tree, path, (rng.choice([o for o in "+-*/" if o != op]), a, b))
+    if mistake == "number":
+        path, leaf = rng.choice(_leaves(tree))
+        others = [n for n in problem.numbers if n != leaf] or [leaf + 1]
+        return _replace(tree, path, rng.choice(others + [rng.randint(1, 99), int(problem.target)]))
+    if mistake == "shuffle":
+        parts = [int(n) for n in problem.numbers]
+        rng.shuffle(parts)
+        while len(parts) > 1:
+            i = rng.randrange(len(parts) - 1)
+            parts[i:i + 2] = [(rng.choice("+-*/"), parts[i], parts[i + 1])]
+        return parts[0]
+    if mistake == "drop" and nodes:
+        path, (op, a, b) = rng.choice(nodes)
+        return _replace(tree, path, rng.choice((a, b)))
+    return tree

@@ -9,7 +9,8 @@ training problems (``ponder.train.samples``), labelled without a human:
   ``k`` rollouts of the policy (``ponder.rewards.montecarlo``), the end of the text with the
   verdict (what every rollout from there would find).
 * ``genrm``: the language model, taught to answer ``verify:`` with Yes/No and ``check:`` with a
-  rationale and a verdict (each solution gets one of the two questions, chosen at random).
+  rationale and a verdict (each solution gets one of the two questions, chosen at random), on
+  the policy's solutions and, with ``practice``, on solver solutions with mistaken answers.
 * ``critic``: the language model, taught to answer ``critique:`` with the first wrong or dead-end
   line and why, then a verdict.
 
@@ -37,7 +38,7 @@ from ponder.model import load_model, save_model
 from ponder.model.transformer import resize_vocab, with_value_head
 from ponder.train.checkpoint import StopRequests, has_checkpoint, load_checkpoint, save_checkpoint
 from ponder.train.data import micro_batches
-from ponder.rewards.generative import reading_room
+from ponder.rewards.generative import ROOM, reading_room
 from ponder.train.sft import _Metrics, git_commit, lr_at, make_optimizer
 
 KINDS = ("orm", "prm", "genrm", "critic")
@@ -67,6 +68,10 @@ class RMConfig:
     context: int = 0
     """GenRM and critic: tokens of the solution the judge reads, its last lines (0: all that fits).
     Checking an answer needs its end; a shorter read makes training and scoring cheaper."""
+    practice: int = 0
+    """GenRM: solver solutions to other training problems, their answers rewritten the way a
+    policy gets them wrong (``ponder.tasks.judge.practice_text``), added to the policy's samples:
+    the judge learns to check answers from far more examples than a CPU can sample."""
     epochs: float = 1.0
     tokens_per_step: int = 16384
     micro_tokens: int = 8192
@@ -90,6 +95,10 @@ class RMConfig:
         for name in ("problems", "samples", "mc_rollouts", "mc_steps"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1")
+        if self.practice < 0:
+            raise UserError("practice must be at least 0")
+        if self.practice and self.kind != "genrm":
+            raise UserError("practice texts are for --kind genrm only")
         if not 0 <= self.holdout < 1:
             raise UserError("holdout must be in [0, 1)")
         if self.epochs <= 0:
@@ -209,13 +218,15 @@ def prepare(cfg: RMConfig, progress: bool = True):
     """The policy's solutions (sampled or cached), split, and for the PRM their Monte Carlo labels."""
     from ponder.backends.nano import NanoPolicy
     from ponder.tasks import get_task
-    from ponder.train.samples import monte_carlo_rows, sampled_solutions
+    from ponder.train.samples import monte_carlo_rows, practice_rows, sampled_solutions
 
     task = get_task(cfg.task)
     policy = NanoPolicy.load(cfg.policy, max_batch=128)
     problems = task.problems("train", cfg.problems, seed=cfg.seed + 1)
     rows = sampled_solutions(policy, task, problems, cfg.samples, cfg.temperature, cfg.seed, chunk=32, progress=progress)
     train, held = split_rows(rows, cfg.holdout, cfg.seed)
+    if cfg.practice:
+        train = train + practice_rows(task, cfg.practice, cfg.seed)
     mc = None
     if cfg.kind == "prm":
         mc = monte_carlo_rows(policy, task, train[:cfg.mc_solutions], cfg.mc_rollouts, cfg.mc_steps,
@@ -236,7 +247,7 @@ def build_data(cfg: RMConfig, task, tokenizer, train: list[dict], mc, max_len: i
             return out
 
         return value_examples(train, tokenizer, task, labels, max_len)
-    return judge_examples(train, tokenizer, task, cfg.kind, cfg.seed, room=48, max_len=max_len, context=cfg.context)
+    return judge_examples(train, tokenizer, task, cfg.kind, cfg.seed, room=ROOM, max_len=max_len, context=cfg.context)
 
 
 def initial_model(cfg: RMConfig, policy_dir):
@@ -312,7 +323,8 @@ def train_rm(cfg: RMConfig, resume: bool = False, progress: bool = True, stop_af
     metrics = _Metrics(out / "metrics.jsonl")
     meta = {"reward_kind": cfg.kind, "recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(),
             "torch": torch.__version__, "policy": str(cfg.policy or "default"),
-            "train_solutions": len(train), "train_correct": sum(r["correct"] for r in train)}
+            "train_solutions": len(train), "train_correct": sum(r["correct"] for r in train),
+            "train_practice": cfg.practice}
     bar = tqdm(total=steps, initial=state["step"], desc=f"rm {cfg.kind}", unit="step", disable=not progress,
                dynamic_ncols=True)
     started = time.perf_counter() - state["wall_time_s"]

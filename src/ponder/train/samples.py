@@ -4,13 +4,15 @@
 labels each with the rule verifier. The file is cached under a key of everything that decides its
 content (the policy's weights, task, split, counts, temperature, seed) and written a chunk at a
 time, so an interrupted run picks up where it stopped and runs with the same spec share one file.
-Monte Carlo step labels are cached the same way (``monte_carlo_file``).
+Monte Carlo step labels are cached the same way (``monte_carlo_rows``). ``practice_rows`` adds
+texts the policy did not write, for judges to learn from.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 from pathlib import Path
 
 from tqdm import tqdm
@@ -82,6 +84,21 @@ def sampled_solutions(policy, task, problems: list[Problem], samples: int, tempe
                     sink.write(json.dumps(row) + "\n")
             sink.flush()
             bar.update(len(batch))
+    return rows
+
+
+def practice_rows(task, count: int, seed: int = 0) -> list[dict]:
+    """Rows like ``sampled_solutions``' for ``count`` fresh training problems, whose texts are
+    solver solutions with mistaken answers (``ponder.tasks.judge.practice_text``); cheap to make,
+    so they are not cached."""
+    from ponder.tasks.judge import practice_text
+
+    rng = random.Random(seed)
+    rows = []
+    for p in task.problems("train", count, seed=seed + 2):
+        text = practice_text(task, p, rng)
+        rows.append({"problem": p.to_json(), "text": text, "correct": task.verify(p, text) == 1.0,
+                     "tokens": None, "finish_reason": "practice"})
     return rows
 
 
