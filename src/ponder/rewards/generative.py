@@ -4,7 +4,8 @@
   probability the judge gives ``Yes`` next (against ``No``).
 * GenRM-CoT: the question ``check:`` asks the judge to verify first, redoing the answer's
   arithmetic line by line (``ponder.tasks.judge.rationale``), then to write ``verdict: Yes`` or
-  ``No``. Several rationales are sampled; the score is the fraction that end in ``Yes``.
+  ``No``. Several rationales are sampled; the score is the mean of P(Yes) after each (Zhang et
+  al.'s majority: a vote of the verdicts, weighted by their confidence, that rarely ties).
 * Text critic (CriticGPT): after ``critique:`` the judge names the first wrong or dead-end line and
   why (``ponder.tasks.judge.critique``), then ``verdict:``; the score is P(Yes) after its greedy
   critique, and the critique itself is returned by ``critiques`` for a reviser to act on.
@@ -82,7 +83,7 @@ class Judgement:
     """The rationale or critique it wrote (empty for plain GenRM)."""
     verdict: bool
     score: float
-    """P(Yes) (GenRM, critic) or the fraction of Yes verdicts (GenRM-CoT)."""
+    """P(Yes) (GenRM, critic) or its mean over the sampled rationales (GenRM-CoT)."""
 
 
 class JudgeReward:
@@ -132,24 +133,23 @@ class JudgeReward:
         contexts = [judge_context(prompt, fit(self.tokenizer, prompt, t, limit), question) for t in texts]
         if self.mode == "genrm":
             return [Judgement("", p >= 0.5, p) for p in self.p_yes(contexts)]
-        if self.mode == "genrm-cot":
-            params = SamplingParams(n=self.samples, temperature=self.temperature, max_tokens=self.writing, seed=self.seed)
-            out = []
-            for completions in self.writer.generate(contexts, params):
-                self.usage.add_completions(completions)
-                verdicts = [_verdict(c.text) for c in completions]
-                share = sum(v is True for v in verdicts) / len(verdicts)
-                out.append(Judgement(completions[0].text.split(f"\n{VERDICT}")[0], share >= 0.5, share))
-            self._move_usage()
-            return out
-        params = SamplingParams(n=1, temperature=0.0, max_tokens=self.writing, stop=(VERDICT,))
-        written = [cs[0] for cs in self.writer.generate(contexts, params)]
-        for c in written:
-            self.usage.add_completions([c])
+        if self.mode == "genrm-cot":  # several sampled rationales, their P(Yes) averaged
+            n, params = self.samples, SamplingParams(n=self.samples, temperature=self.temperature,
+                                                     max_tokens=self.writing, seed=self.seed, stop=(VERDICT,))
+        else:  # one greedy critique
+            n, params = 1, SamplingParams(n=1, temperature=0.0, max_tokens=self.writing, stop=(VERDICT,))
+        written = self.writer.generate(contexts, params)
+        for completions in written:
+            self.usage.add_completions(completions)
         self._move_usage()
-        critiques = [c.text.rstrip("\n") for c in written]
-        probs = self.p_yes([f"{ctx}{crit}\n{VERDICT}" for ctx, crit in zip(contexts, critiques)])
-        return [Judgement(crit, p >= 0.5, p) for crit, p in zip(critiques, probs)]
+        reasons = [c.text.rstrip("\n") for completions in written for c in completions]
+        probs = self.p_yes([f"{ctx}{why}\n{VERDICT}" for ctx, why in zip(
+            (ctx for ctx in contexts for _ in range(n)), reasons)])
+        out = []
+        for i in range(len(contexts)):
+            score = sum(probs[i * n:(i + 1) * n]) / n
+            out.append(Judgement(reasons[i * n], score >= 0.5, score))
+        return out
 
     @property
     def writing(self) -> int:
@@ -177,10 +177,3 @@ class JudgeReward:
                 out[r] = p
         return out
 
-
-def _verdict(text: str) -> bool | None:
-    at = text.rfind(VERDICT)
-    if at < 0:
-        return None
-    word = text[at + len(VERDICT):].split()
-    return {YES: True, NO: False}.get(word[0]) if word else None
