@@ -1,5 +1,6 @@
 """The shipped reward models: they load, say where they came from, fit the size budget with the
-policy, and still tell finished solutions from ones that stopped before an answer."""
+policy, and still tell finished solutions from ones that stopped before an answer; the shipped
+GenRM-CoT still checks answers."""
 
 import random
 
@@ -8,6 +9,7 @@ import pytest
 from ponder.rewards import SHIPPED, WEIGHTS, aggregate, get_reward
 from ponder.rewards.metrics import auroc
 from ponder.tasks import get_task
+from ponder.tasks.judge import practice_text
 
 pytestmark = pytest.mark.skipif(not all((WEIGHTS / d / "model.safetensors").exists() for d in set(SHIPPED.values())),
                                 reason="no shipped reward models yet")
@@ -48,3 +50,20 @@ def test_they_still_score(pairs, name):
         scores += [aggregate(a, "last"), aggregate(b, "last")]
         labels += [True, False]
     assert auroc(scores, labels) >= 0.7, (name, scores)
+
+
+def test_genrm_cot_still_checks_answers():
+    """Solver solutions, some with a mistake made in their answer (practice texts): the lines above
+    the answer look alike, so only checking the answer tells them apart (the shipped judge
+    reaches about 0.98 AUROC on the policy's own solutions)."""
+    task = get_task("countdown")
+    rng = random.Random(1)
+    judge = get_reward("genrm-cot")
+    scores, labels = [], []
+    for p in task.problems("test", 32, seed=5):
+        text = practice_text(task, p, rng)
+        if task.answer(text) is not None:
+            scores.append(judge.score(p, [text])[0][-1])
+            labels.append(task.verify(p, text) == 1.0)
+    assert 4 <= sum(labels) <= len(labels) - 4
+    assert auroc(scores, labels) >= 0.85, list(zip(scores, labels))
