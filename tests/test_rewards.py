@@ -74,7 +74,8 @@ def test_oracle_scores_steps_then_the_verdict():
 
 
 def test_rationale_redoes_the_answer_and_uses_up_its_numbers():
-    assert judge.rationale(TASK, PROBLEM, FAULTLESS) == ("5 * 4 = 20 | 6\n20 + 6 = 26 | nothing\n26 is the target", True)
+    assert judge.rationale(TASK, PROBLEM, FAULTLESS) == ("5 * 4 = 20 | 6\n20 + 6 = 26 | nothing\n26 is the target",
+                                                         True)
     assert judge.rationale(TASK, PROBLEM, BAD_SUM) == ("5 + 4 = 9 | 6\n9 + 6 = 15 | nothing\n15 is not the target 26",
                                                        False)
     assert judge.rationale(TASK, PROBLEM, "answer: 4 + (5 * 4)") == ("5 * 4 = 20 | 6\n4 is not given", False)
@@ -112,7 +113,8 @@ def test_practice_texts_mix_right_and_wrong_answers_and_the_rationale_agrees_wit
         verdicts.append(verdict)
         endings.add(" ".join(w for w in lines.split("\n")[-1].split() if w.isalpha()))
     assert 0.25 < sum(verdicts) / len(verdicts) < 0.6
-    assert {"is the target", "is not the target", "is not given", "not used", "no answer"} <= endings
+    assert endings >= {"is the target", "is not the target", "is not given", "not used", "no answer",
+                       "malformed answer"}
 
 
 def test_critique_names_the_first_wrong_or_dead_end_line():

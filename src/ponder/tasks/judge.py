@@ -137,6 +137,8 @@ MISTAKES = {"none": 0.35, "leak": 0.2, "swap": 0.07, "operator": 0.07, "number":
 written where the expression that makes it belongs (``88 - (40 / 4)`` for ``88 - (40 / (61 -
 57))``), is the policy's most common mistake; ``none`` leaves the answer right."""
 
+_TREE_MISTAKES = ("leak", "swap", "operator", "number", "shuffle", "drop")
+
 
 def practice_text(task, problem: Problem, rng: random.Random) -> str:
     """A solver's solution to ``problem`` whose answer is rewritten by one or two mistakes drawn
@@ -149,14 +151,14 @@ def practice_text(task, problem: Problem, rng: random.Random) -> str:
     if mistake == "no answer":
         return body[:rng.randint(len(body) // 2, len(body))]
     expr = answer.removeprefix(ANSWER_PREFIX).strip()
-    if mistake != "none":
+    if mistake == "cut":
+        expr = expr[:rng.randint(1, max(1, len(expr) - 1))]
+    elif mistake != "none":
         tree = _tree(expr)
-        for _ in range(rng.choice((1, 1, 2))):
-            tree = _mistake(tree, mistake, problem, rng)
-            mistake = rng.choice([m for m in MISTAKES if m not in ("none", "no answer", "cut")])
+        more = [rng.choice(_TREE_MISTAKES) for _ in range(rng.choice((0, 0, 1)))]
+        for kind in [mistake] + more:
+            tree = _mistake(tree, kind, problem.numbers, problem.target, task.rational, rng)
         expr = _write(tree)
-        if mistake == "cut":
-            expr = expr[:rng.randint(1, max(1, len(expr) - 1))]
     return f"{body}\n{ANSWER_PREFIX} {expr}\n"
 
 
@@ -234,12 +236,12 @@ def _value(tree, rational: bool):
     return None if a is None or b is None else apply(a, tree[0], b, rational)
 
 
-def _mistake(tree, mistake: str, problem: Problem, rng: random.Random):
+def _mistake(tree, mistake: str, numbers, target, rational: bool, rng: random.Random):
     """``tree`` with one ``mistake`` made in it (unchanged when the mistake has nowhere to go)."""
     nodes = _nodes(tree)
     if mistake == "leak" and len(nodes) > 1:
         path, sub = rng.choice(nodes[1:])
-        value = _value(sub, problem.task == "game24")
+        value = _value(sub, rational)
         if value is not None and value == int(value) and 0 <= value <= 1000:
             return _replace(tree, path, int(value))
     if mistake == "swap" and nodes:
@@ -250,10 +252,10 @@ def _mistake(tree, mistake: str, problem: Problem, rng: random.Random):
         return _replace(tree, path, (rng.choice([o for o in "+-*/" if o != op]), a, b))
     if mistake == "number":
         path, leaf = rng.choice(_leaves(tree))
-        others = [n for n in problem.numbers if n != leaf] or [leaf + 1]
-        return _replace(tree, path, rng.choice(others + [rng.randint(1, 99), int(problem.target)]))
+        others = [n for n in numbers if n != leaf] or [leaf + 1]
+        return _replace(tree, path, rng.choice(others + [rng.randint(1, 99), int(target)]))
     if mistake == "shuffle":
-        parts = [int(n) for n in problem.numbers]
+        parts = [int(n) for n in numbers]
         rng.shuffle(parts)
         while len(parts) > 1:
             i = rng.randrange(len(parts) - 1)
