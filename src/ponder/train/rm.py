@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import time
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 from pathlib import Path
@@ -31,15 +30,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from ponder.errors import UserError
 from ponder.model import load_model, save_model
 from ponder.model.transformer import resize_vocab, with_value_head
-from ponder.train.checkpoint import StopRequests, has_checkpoint, load_checkpoint, save_checkpoint
+from ponder.train.checkpoint import load_checkpoint
 from ponder.train.data import micro_batches
 from ponder.rewards.generative import ROOM, reading_room
-from ponder.train.sft import _Metrics, git_commit, lr_at, make_optimizer
+from ponder.train.loop import _Metrics, open_run, train_loop
+from ponder.train.sft import git_commit, lr_at, make_optimizer
 
 KINDS = ("orm", "prm", "genrm", "critic")
 
@@ -294,12 +293,7 @@ def train_rm(cfg: RMConfig, resume: bool = False, progress: bool = True, stop_af
     from ponder.backends.nano import DEFAULT_MODEL
 
     out = Path(cfg.out)
-    ckpt = out / "checkpoint"
-    if resume and not has_checkpoint(ckpt):
-        raise UserError(f"nothing to resume: no checkpoint in {ckpt}")
-    if not resume and has_checkpoint(ckpt):
-        raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    ckpt = open_run(out, resume)
     task, policy, train, held, mc = prepare(cfg, progress)
     del policy
 
@@ -325,55 +319,23 @@ def train_rm(cfg: RMConfig, resume: bool = False, progress: bool = True, stop_af
             "torch": torch.__version__, "policy": str(cfg.policy or "default"),
             "train_solutions": len(train), "train_correct": sum(r["correct"] for r in train),
             "train_practice": cfg.practice}
-    bar = tqdm(total=steps, initial=state["step"], desc=f"rm {cfg.kind}", unit="step", disable=not progress,
-               dynamic_ncols=True)
-    started = time.perf_counter() - state["wall_time_s"]
-    stop = StopRequests()
-    try:
-        with stop:
-            while state["step"] < steps:
-                t0 = time.perf_counter()
-                batches = [next(stream) for _ in range(cfg.accumulation)]
-                collated = [collate(data, b, tokenizer.pad_id) for b in batches]
-                counts = [int((~torch.isnan(y)).sum()) for _, y in collated]
-                lr = lr_at(state["step"], schedule)
-                for g in optimizer.param_groups:
-                    g["lr"] = lr
-                loss_sum, n_total = 0.0, 0
-                for x, y in collated:
-                    loss, n = loss_of(model, x, y, value)
-                    (loss / max(1, sum(counts))).backward()
-                    loss_sum += float(loss.detach())
-                    n_total += n
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                padded = sum(x.numel() for x, _ in collated)
-                state["step"] += 1
-                state["micro_batches"] += len(batches)
-                state["tokens"] += padded
-                state["wall_time_s"] = time.perf_counter() - started
-                dt = time.perf_counter() - t0
-                metrics.write({"step": state["step"], "train/loss": loss_sum / max(1, n_total), "train/lr": lr,
-                               "train/grad_norm": grad_norm, "train/labels": n_total,
-                               "train/tokens_per_s": padded / dt, "time/elapsed_s": state["wall_time_s"]})
-                bar.set_postfix(loss=f"{loss_sum / max(1, n_total):.3f}")
-                bar.update(1)
-                done = state["step"] == steps
-                if state["step"] % cfg.checkpoint_every == 0 or done or state["step"] == stop_after:
-                    save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
-                if state["step"] == stop_after:
-                    return ckpt
-                if cfg.eval_every and state["step"] % cfg.eval_every == 0 and not done and held:
-                    metrics.write({"step": state["step"], **held_out_auroc(cfg, model, tokenizer, held)})
-                if stop.requested:
-                    raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        bar.close()
-        if stop.requested and not stop.forced:
-            save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
-        raise
-    bar.close()
+
+    def loss(x, y, labels):
+        return loss_of(model, x, y, value)[0] / max(1, labels)
+
+    def evaluate():
+        if held:
+            metrics.write({"step": state["step"], **held_out_auroc(cfg, model, tokenizer, held)})
+
+    finished = train_loop(
+        model, tokenizer, optimizer, state, stream, steps=steps, accumulation=cfg.accumulation,
+        collate=lambda b: collate(data, b, tokenizer.pad_id), count=lambda y: int((~torch.isnan(y)).sum()),
+        loss=loss, lr_of=lambda step: lr_at(step, schedule), grad_clip=cfg.grad_clip, ckpt=ckpt, meta=meta,
+        metrics=metrics, checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every, evaluate=evaluate,
+        extra=lambda labels: {"train/labels": labels}, desc=f"rm {cfg.kind}", progress=progress,
+        stop_after=stop_after)
+    if not finished:
+        return ckpt
     meta.update(wall_time_s=round(state["wall_time_s"], 1), steps=state["step"], tokens=state["tokens"],
                 params=model.num_params())
     if held:

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ponder.errors import UserError
 from ponder.model import ModelConfig, Tokenizer, Transformer, load_model, save_model
-from ponder.train.checkpoint import StopRequests, has_checkpoint, load_checkpoint, save_checkpoint
+from ponder.train.checkpoint import load_checkpoint
 from ponder.train.data import Examples, MixPart, build_examples, micro_batches
+from ponder.train.loop import _Metrics, open_run, train_loop
 
 
 @dataclass
@@ -126,15 +126,6 @@ def git_commit() -> str:
     return "unknown"
 
 
-class _Metrics:
-    def __init__(self, path: Path):
-        self.f = path.open("a")
-
-    def write(self, row: dict) -> None:
-        self.f.write(json.dumps(row) + "\n")
-        self.f.flush()
-
-
 def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
     """Run SFT; returns the directory of the final model.
 
@@ -142,12 +133,7 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_
     written first); used to test exact resumption.
     """
     out = Path(cfg.out)
-    ckpt = out / "checkpoint"
-    if resume and not has_checkpoint(ckpt):
-        raise UserError(f"nothing to resume: no checkpoint in {ckpt}")
-    if not resume and has_checkpoint(ckpt):
-        raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    ckpt = open_run(out, resume)
 
     if resume:
         model, tokenizer, optimizer, state = load_checkpoint(ckpt, lambda m: make_optimizer(m, cfg))
@@ -174,55 +160,19 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_
 
     metrics = _Metrics(out / "metrics.jsonl")
     meta = {"recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(), "torch": torch.__version__}
-    bar = tqdm(total=cfg.steps, initial=state["step"], desc="sft", unit="step", disable=not progress, dynamic_ncols=True)
-    started = time.perf_counter() - state["wall_time_s"]
-    stop = StopRequests()
-    try:
-        with stop:
-            while state["step"] < cfg.steps:
-                step = state["step"]
-                t0 = time.perf_counter()
-                batches = [next(stream) for _ in range(cfg.accumulation)]
-                collated = [collate(data, b, tokenizer.pad_id) for b in batches]
-                n_trained = sum(int((y != -100).sum()) for _, y in collated)
-                lr = lr_at(step, cfg)
-                for g in optimizer.param_groups:
-                    g["lr"] = lr
-                loss_sum = 0.0
-                for x, y in collated:
-                    loss = model(x, y) * (int((y != -100).sum()) / n_trained)
-                    loss.backward()
-                    loss_sum += loss.item()
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                padded = sum(x.numel() for x, _ in collated)
-                state["step"] += 1
-                state["micro_batches"] += len(batches)
-                state["tokens"] += padded
-                state["trained_tokens"] += n_trained
-                state["wall_time_s"] = time.perf_counter() - started
-                dt = time.perf_counter() - t0
-                metrics.write({"step": state["step"], "train/loss": loss_sum, "train/lr": lr, "train/grad_norm": grad_norm,
-                               "train/tokens": state["tokens"], "train/tokens_per_s": padded / dt,
-                               "train/trained_tokens": state["trained_tokens"], "time/elapsed_s": state["wall_time_s"]})
-                bar.set_postfix(loss=f"{loss_sum:.3f}", tok_s=f"{padded / dt:.0f}")
-                bar.update(1)
-                done = state["step"] == cfg.steps
-                if state["step"] % cfg.checkpoint_every == 0 or done or state["step"] == stop_after:
-                    save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
-                if state["step"] == stop_after:
-                    return ckpt
-                if cfg.eval_every and (state["step"] % cfg.eval_every == 0) and not done:
-                    _evaluate(model, tokenizer, cfg, state, metrics)
-                if stop.requested:  # Ctrl-C or SIGTERM: the step is done, so stop here
-                    raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        bar.close()
-        if stop.requested and not stop.forced:  # stopped between steps: the checkpoint resumes exactly
-            save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
-        raise
-    bar.close()
+
+    def loss(x, y, labels):
+        return model(x, y) * (int((y != -100).sum()) / labels)
+
+    finished = train_loop(
+        model, tokenizer, optimizer, state, stream, steps=cfg.steps, accumulation=cfg.accumulation,
+        collate=lambda b: collate(data, b, tokenizer.pad_id), count=lambda y: int((y != -100).sum()), loss=loss,
+        lr_of=lambda step: lr_at(step, cfg), grad_clip=cfg.grad_clip, ckpt=ckpt, meta=meta, metrics=metrics,
+        checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every,
+        evaluate=lambda: _evaluate(model, tokenizer, cfg, state, metrics), desc="sft", progress=progress,
+        stop_after=stop_after)
+    if not finished:
+        return ckpt
     meta.update(wall_time_s=round(state["wall_time_s"], 1), data_build_s=state["data_build_s"],
                 steps=state["step"], tokens=state["tokens"],
                 trained_tokens=state["trained_tokens"], params=model.num_params())
