@@ -131,13 +131,15 @@ def _quote(line: str) -> str:
 # --------------------------------------------------------------------------- practice for judges
 
 
-MISTAKES = {"none": 0.35, "leak": 0.2, "swap": 0.07, "operator": 0.07, "number": 0.08, "shuffle": 0.08,
-            "drop": 0.05, "cut": 0.03, "no answer": 0.07}
+MISTAKES = {"none": 0.33, "leak": 0.19, "swap": 0.07, "operator": 0.07, "number": 0.07, "stray": 0.05,
+            "shuffle": 0.08, "drop": 0.05, "cut": 0.03, "no answer": 0.06}
 """How ``practice_text`` rewrites a solver's answer, with the odds of each. ``leak``, a result
 written where the expression that makes it belongs (``88 - (40 / 4)`` for ``88 - (40 / (61 -
-57))``), is the policy's most common mistake; ``none`` leaves the answer right."""
+57))``), is the policy's most common mistake; ``number`` puts a wrong number in one place and
+``stray`` in several, as a policy does when its trace drifts off the given numbers; ``none``
+leaves the answer right."""
 
-_TREE_MISTAKES = ("leak", "swap", "operator", "number", "shuffle", "drop")
+_TREE_MISTAKES = ("leak", "swap", "operator", "number", "stray", "shuffle", "drop")
 
 
 def practice_text(task, problem: Problem, rng: random.Random) -> str:
@@ -254,6 +256,11 @@ def _mistake(tree, mistake: str, numbers, target, rational: bool, rng: random.Ra
         path, leaf = rng.choice(_leaves(tree))
         others = [n for n in numbers if n != leaf] or [leaf + 1]
         return _replace(tree, path, rng.choice(others + [rng.randint(1, 99), int(target)]))
+    if mistake == "stray":
+        leaves = _leaves(tree)
+        for path, _ in rng.sample(leaves, rng.randint(2, len(leaves)) if len(leaves) > 1 else 1):
+            tree = _replace(tree, path, rng.choice([n for n in range(1, 100) if n not in numbers]))
+        return tree
     if mistake == "shuffle":
         parts = [int(n) for n in numbers]
         rng.shuffle(parts)
