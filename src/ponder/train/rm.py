@@ -225,7 +225,7 @@ def prepare(cfg: RMConfig, progress: bool = True):
     rows = sampled_solutions(policy, task, problems, cfg.samples, cfg.temperature, cfg.seed, chunk=32, progress=progress)
     train, held = split_rows(rows, cfg.holdout, cfg.seed)
     if cfg.practice:
-        train = train + practice_rows(task, cfg.practice, cfg.seed)
+        train = train + practice_rows(task, cfg.practice, cfg.seed, progress=progress)
     mc = None
     if cfg.kind == "prm":
         mc = monte_carlo_rows(policy, task, train[:cfg.mc_solutions], cfg.mc_rollouts, cfg.mc_steps,

@@ -87,7 +87,7 @@ def sampled_solutions(policy, task, problems: list[Problem], samples: int, tempe
     return rows
 
 
-def practice_rows(task, count: int, seed: int = 0) -> list[dict]:
+def practice_rows(task, count: int, seed: int = 0, progress: bool = True) -> list[dict]:
     """Rows like ``sampled_solutions``' for ``count`` fresh training problems, whose texts are
     solver solutions with mistaken answers (``ponder.tasks.judge.practice_text``); cheap to make,
     so they are not cached."""
@@ -95,11 +95,18 @@ def practice_rows(task, count: int, seed: int = 0) -> list[dict]:
 
     rng = random.Random(seed)
     rows = []
-    for p in task.problems("train", count, seed=seed + 2):
-        text = practice_text(task, p, rng)
-        rows.append({"problem": p.to_json(), "text": text, "correct": task.verify(p, text) == 1.0,
-                     "tokens": None, "finish_reason": "practice"})
+    with tqdm(total=count, desc="practice texts", unit="text", disable=not progress) as bar:
+        for start in range(0, count, PRACTICE_CHUNK):  # drawing problems is the slow part: show it
+            size = min(PRACTICE_CHUNK, count - start)
+            for p in task.problems("train", size, seed=(seed + 2) * 1_000_000 + start):
+                text = practice_text(task, p, rng)
+                rows.append({"problem": p.to_json(), "text": text, "correct": task.verify(p, text) == 1.0,
+                             "tokens": None, "finish_reason": "practice"})
+            bar.update(size)
     return rows
+
+
+PRACTICE_CHUNK = 1000
 
 
 def problem_of(row: dict) -> Problem:
