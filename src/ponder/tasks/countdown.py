@@ -292,13 +292,8 @@ def _take(exprs: list, value) -> str:
 _TOKEN = re.compile(r"\s*(\d+|[-+*/()])")
 
 
-def evaluate_expression(expr: str, numbers, rational: bool, trace: list | None = None) -> Value:
-    """Evaluate an answer expression under the task's rules.
-
-    Raises ValueError when it is malformed, uses a number not given (or twice), or breaks a rule
-    (a negative or fractional intermediate in Countdown, division by zero). With ``trace``, each
-    operation done is appended to it as ``(a, op, b, result)``, in the order of evaluation.
-    """
+def parse_expression(expr: str):
+    """An answer as nested ``(op, left, right)`` tuples over ints; ValueError when malformed."""
     tokens, pos = [], 0
     expr = expr.strip()
     while pos < len(expr):
@@ -307,41 +302,27 @@ def evaluate_expression(expr: str, numbers, rational: bool, trace: list | None =
             raise ValueError(f"unexpected character {expr[pos]!r}")
         tokens.append(m.group(1))
         pos = m.end()
-    pool = list(numbers)
-    used: list[int] = []
 
     def atom(k):
         if k >= len(tokens):
             raise ValueError("expression ends too early")
         t = tokens[k]
         if t == "(":
-            v, k = add(k + 1)
+            node, k = add(k + 1)
             if k >= len(tokens) or tokens[k] != ")":
                 raise ValueError("missing )")
-            return v, k + 1
+            return node, k + 1
         if t.isdigit():
-            n = int(t)
-            if n not in pool:
-                raise ValueError(f"{n} is not one of the given numbers (or is used too often)")
-            pool.remove(n)
-            used.append(n)
-            return n, k + 1
+            return int(t), k + 1
         raise ValueError(f"unexpected {t!r}")
 
     def binary(k, ops, sub):
-        v, k = sub(k)
+        node, k = sub(k)
         while k < len(tokens) and tokens[k] in ops:
             op = tokens[k]
-            w, k = sub(k + 1)
-            r = apply(v, op, w, rational)
-            if r is None and op == "-" and rational:
-                r = v - w  # Game of 24 allows negative intermediates in a written answer
-            if r is None:
-                raise ValueError(f"{fmt(v)} {op} {fmt(w)} breaks the rules")
-            if trace is not None:
-                trace.append((v, op, w, r))
-            v = r
-        return v, k
+            right, k = sub(k + 1)
+            node = (op, node, right)
+        return node, k
 
     def mul(k):
         return binary(k, "*/", atom)
@@ -349,12 +330,46 @@ def evaluate_expression(expr: str, numbers, rational: bool, trace: list | None =
     def add(k):
         return binary(k, "+-", mul)
 
-    value, k = add(0)
+    tree, k = add(0)
     if k != len(tokens):
         raise ValueError(f"unexpected {tokens[k]!r}")
+    return tree
+
+
+def apply_written(a: Value, op: str, b: Value, rational: bool) -> Value | None:
+    """``apply`` for an operation in a written answer, where Game of 24 also allows a negative
+    intermediate."""
+    c = apply(a, op, b, rational)
+    if c is None and op == "-" and rational:
+        c = a - b
+    return c
+
+
+def evaluate_expression(expr: str, numbers, rational: bool) -> Value:
+    """Evaluate an answer expression under the task's rules.
+
+    Raises ValueError when it is malformed, uses a number not given (or twice), or breaks a rule
+    (a negative or fractional intermediate in Countdown, division by zero).
+    """
+    pool = list(numbers)
+
+    def value(node):
+        if isinstance(node, int):
+            if node not in pool:
+                raise ValueError(f"{node} is not one of the given numbers (or is used too often)")
+            pool.remove(node)
+            return node
+        op, left, right = node
+        a, b = value(left), value(right)
+        c = apply_written(a, op, b, rational)
+        if c is None:
+            raise ValueError(f"{fmt(a)} {op} {fmt(b)} breaks the rules")
+        return c
+
+    result = value(parse_expression(expr))
     if pool:
         raise ValueError(f"not all numbers used: {' '.join(map(str, pool))} left")
-    return value
+    return result
 
 
 # --------------------------------------------------------------------------- the task

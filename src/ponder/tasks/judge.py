@@ -20,11 +20,10 @@ them without the rules, and only their verdicts are used.
 from __future__ import annotations
 
 import random
-import re
 
 from ponder.tasks.base import ANSWER_PREFIX
 from ponder.tasks.countdown import (
-    DEAD_END, apply, check_steps, fmt, fmt_state, parse_step, prefix_outcomes,
+    DEAD_END, apply, apply_written, check_steps, fmt, fmt_state, parse_expression, parse_step, prefix_outcomes,
 )
 from ponder.types import Problem
 
@@ -47,7 +46,7 @@ def rationale(task, problem: Problem, text: str) -> tuple[str, bool]:
     if answer is None:
         return "no answer", False
     try:
-        tree = _tree(answer)
+        tree = parse_expression(answer)
     except ValueError:
         return "malformed answer", False
     lines: list[str] = []
@@ -63,9 +62,7 @@ def rationale(task, problem: Problem, text: str) -> tuple[str, bool]:
                 if operand not in unused:
                     raise _Wrong(f"{operand} is not given")
                 unused.remove(operand)
-        c = apply(a, op, b, task.rational)
-        if c is None and op == "-" and task.rational:
-            c = a - b  # Game of 24 allows a negative intermediate in a written answer
+        c = apply_written(a, op, b, task.rational)
         if c is None:
             raise _Wrong(f"{fmt(a)} {op} {fmt(b)} breaks the rules")
         lines.append(f"{fmt(a)} {op} {fmt(b)} = {fmt(c)} | {fmt_state(unused) or 'nothing'}")
@@ -156,52 +153,12 @@ def practice_text(task, problem: Problem, rng: random.Random) -> str:
     if mistake == "cut":
         expr = expr[:rng.randint(1, max(1, len(expr) - 1))]
     elif mistake != "none":
-        tree = _tree(expr)
+        tree = parse_expression(expr)
         more = [rng.choice(_TREE_MISTAKES) for _ in range(rng.choice((0, 0, 1)))]
         for kind in [mistake] + more:
             tree = _mistake(tree, kind, problem.numbers, problem.target, task.rational, rng)
         expr = _write(tree)
     return f"{body}\n{ANSWER_PREFIX} {expr}\n"
-
-
-def _tree(expr: str):
-    """An answer as nested ``(op, left, right)`` tuples over ints; ValueError when malformed."""
-    expr = expr.strip()
-    tokens = re.findall(r"\d+|[-+*/()]", expr)
-    if "".join(tokens) != re.sub(r"\s+", "", expr):
-        raise ValueError(f"unexpected characters in {expr!r}")
-    pos = 0
-
-    def atom():
-        nonlocal pos
-        if pos >= len(tokens):
-            raise ValueError("expression ends too early")
-        t = tokens[pos]
-        pos += 1
-        if t == "(":
-            node = binary("+-")
-            if pos >= len(tokens) or tokens[pos] != ")":
-                raise ValueError("missing )")
-            pos += 1
-            return node
-        if not t.isdigit():
-            raise ValueError(f"unexpected {t!r}")
-        return int(t)
-
-    def binary(ops):
-        nonlocal pos
-        operand = atom if ops == "*/" else (lambda: binary("*/"))
-        node = operand()
-        while pos < len(tokens) and tokens[pos] in ops:
-            op = tokens[pos]
-            pos += 1
-            node = (op, node, operand())
-        return node
-
-    tree = binary("+-")
-    if pos != len(tokens):
-        raise ValueError(f"unexpected {tokens[pos]!r}")
-    return tree
 
 
 def _write(tree, top: bool = True) -> str:
