@@ -87,6 +87,11 @@ def sampled_solutions(policy, task, problems: list[Problem], samples: int, tempe
     return rows
 
 
+PRACTICE_CHUNK = 1000
+"""Practice problems are drawn this many at a time (each chunk with its own seed), so the
+progress bar moves while the slow part, drawing solvable problems, runs."""
+
+
 def practice_rows(task, count: int, seed: int = 0, progress: bool = True) -> list[dict]:
     """Rows like ``sampled_solutions``' for ``count`` fresh training problems, whose texts are
     solver solutions with mistaken answers (``ponder.tasks.judge.practice_text``); cheap to make,
@@ -96,7 +101,7 @@ def practice_rows(task, count: int, seed: int = 0, progress: bool = True) -> lis
     rng = random.Random(seed)
     rows = []
     with tqdm(total=count, desc="practice texts", unit="text", disable=not progress) as bar:
-        for start in range(0, count, PRACTICE_CHUNK):  # drawing problems is the slow part: show it
+        for start in range(0, count, PRACTICE_CHUNK):
             size = min(PRACTICE_CHUNK, count - start)
             for p in task.problems("train", size, seed=(seed + 2) * 1_000_000 + start):
                 text = practice_text(task, p, rng)
@@ -104,9 +109,6 @@ def practice_rows(task, count: int, seed: int = 0, progress: bool = True) -> lis
                              "tokens": None, "finish_reason": "practice"})
             bar.update(size)
     return rows
-
-
-PRACTICE_CHUNK = 1000
 
 
 def problem_of(row: dict) -> Problem:
