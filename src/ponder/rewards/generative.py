@@ -5,7 +5,10 @@
 * GenRM-CoT: the question ``check:`` asks the judge to verify first, redoing the answer's
   arithmetic line by line (``ponder.tasks.judge.rationale``), then to write ``verdict: Yes`` or
   ``No``. Several rationales are sampled; the score is the mean of P(Yes) after each (Zhang et
-  al.'s majority: a vote of the verdicts, weighted by their confidence, that rarely ties).
+  al.'s majority: a vote of the verdicts, weighted by their confidence, that rarely ties). They
+  are sampled hot (``COT_TEMPERATURE``): at temperature 1 the judge writes nearly the same
+  rationale every time, so a number it reads past once it reads past in all of them; hotter
+  rationales differ, and the ones that catch the mistake pull the mean down.
 * Text critic (CriticGPT): after ``critique:`` the judge names the first wrong or dead-end line and
   why (``ponder.tasks.judge.critique``), then ``verdict:``; the score is P(Yes) after its greedy
   critique, and the critique itself is returned by ``critiques`` for a reviser to act on.
@@ -34,6 +37,10 @@ QUESTIONS = {"genrm": VERIFY, "genrm-cot": CHECK, "critic": CRITIQUE}
 
 ROOM = 64
 """Tokens a judge keeps free for its own writing (a Game of 24 rationale with fractions takes 50)."""
+
+COT_SAMPLES, COT_TEMPERATURE = 16, 2.0
+"""GenRM-CoT's rationales per solution and their sampling temperature, chosen on the validation
+split (``benchmarks/rewards.py --split val``)."""
 
 
 def judge_context(prompt: str, text: str, question: str) -> str:
@@ -90,7 +97,7 @@ class JudgeReward:
     """GenRM, GenRM-CoT or the text critic, by ``mode``; an outcome judge (one score per text)."""
 
     def __init__(self, model: Transformer, tokenizer: Tokenizer, meta: dict | None = None, mode: str = "genrm",
-                 samples: int = 4, temperature: float = 1.0, room: int = ROOM, seed: int = 0,
+                 samples: int = COT_SAMPLES, temperature: float = COT_TEMPERATURE, room: int = ROOM, seed: int = 0,
                  context: int | None = None):
         if mode not in QUESTIONS:
             raise ValueError(f"unknown judge mode {mode!r}; choose one of: {', '.join(QUESTIONS)}")
