@@ -84,17 +84,17 @@ def test_sigterm_stops_between_steps_and_the_run_resumes_exactly(tmp_path, monke
     import os
     import signal
 
-    from ponder.train import sft
+    from ponder.train.loop import Metrics
 
     whole = train_sft(tiny_config(tmp_path / "a"), progress=False)
-    write = sft._Metrics.write
+    write = Metrics.write
 
     def write_then_terminate(self, row):  # SIGTERM arrives in the middle of step 2's bookkeeping
         write(self, row)
         if row.get("step") == 2 and not (tmp_path / "b" / "checkpoint").exists():
             os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(sft._Metrics, "write", write_then_terminate)
+    monkeypatch.setattr(Metrics, "write", write_then_terminate)
     with pytest.raises(KeyboardInterrupt):
         train_sft(tiny_config(tmp_path / "b", checkpoint_every=100), progress=False)
     assert json.loads((tmp_path / "b" / "checkpoint" / "trainer.json").read_text())["step"] == 2

@@ -55,7 +55,7 @@ def test_they_still_score(pairs, name):
 def test_genrm_cot_still_checks_answers():
     """Solver solutions, some with a mistake made in their answer (practice texts): the lines above
     the answer look alike, so only checking the answer tells them apart (the shipped judge
-    reaches about 0.98 AUROC on the policy's own solutions)."""
+    reaches above 0.99 AUROC on the policy's own solutions)."""
     task = get_task("countdown")
     rng = random.Random(1)
     judge = get_reward("genrm-cot")

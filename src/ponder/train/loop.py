@@ -6,11 +6,13 @@ step, a checkpoint every ``checkpoint_every`` steps, at the end and when stopped
 (Ctrl-C or SIGTERM), so a resumed run ends with the same parameters as one that never stopped.
 What differs between trainers comes in as functions: how a micro-batch is collated, how its
 labels are counted and its loss computed, the learning rate at a step, an evaluation.
+``Metrics`` and ``git_commit`` are the run's log and the commit its metadata names.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -22,13 +24,28 @@ from ponder.errors import UserError
 from ponder.train.checkpoint import StopRequests, has_checkpoint, save_checkpoint
 
 
-class _Metrics:
+class Metrics:
+    """A run's ``metrics.jsonl``: one JSON line a row, flushed as it is written."""
+
     def __init__(self, path: Path):
         self.f = path.open("a")
 
     def write(self, row: dict) -> None:
         self.f.write(json.dumps(row) + "\n")
         self.f.flush()
+
+
+def git_commit() -> str:
+    """The commit ponder's source is at (``-dirty`` with uncommitted edits), for a run's metadata."""
+    try:
+        root = Path(__file__).resolve().parents[3]
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5)
+        if out.returncode == 0:
+            return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "unknown"
 
 
 def open_run(out: Path, resume: bool) -> Path:
@@ -46,7 +63,7 @@ def open_run(out: Path, resume: bool) -> Path:
 def train_loop(model, tokenizer, optimizer, state: dict, stream: Iterator[list[int]], *, steps: int,
                accumulation: int, collate: Callable, count: Callable[[torch.Tensor], int],
                loss: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor], lr_of: Callable[[int], float],
-               grad_clip: float, ckpt: Path, meta: dict, metrics: _Metrics, checkpoint_every: int,
+               grad_clip: float, ckpt: Path, meta: dict, metrics: Metrics, checkpoint_every: int,
                eval_every: int = 0, evaluate: Callable[[], None] | None = None,
                extra: Callable[[int], dict] = lambda labels: {}, desc: str = "train", progress: bool = True,
                stop_after: int | None = None) -> bool:

@@ -37,8 +37,8 @@ from ponder.model.transformer import resize_vocab, with_value_head
 from ponder.train.checkpoint import load_checkpoint
 from ponder.train.data import micro_batches
 from ponder.rewards.generative import ROOM, reading_room
-from ponder.train.loop import _Metrics, open_run, train_loop
-from ponder.train.sft import git_commit, lr_at, make_optimizer
+from ponder.train.loop import Metrics, git_commit, open_run, train_loop
+from ponder.train.sft import lr_at, make_optimizer
 
 KINDS = ("orm", "prm", "genrm", "critic")
 
@@ -314,7 +314,7 @@ def train_rm(cfg: RMConfig, resume: bool = False, progress: bool = True, stop_af
     for _ in range(state["micro_batches"]):
         next(stream)
 
-    metrics = _Metrics(out / "metrics.jsonl")
+    metrics = Metrics(out / "metrics.jsonl")
     meta = {"reward_kind": cfg.kind, "recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(),
             "torch": torch.__version__, "policy": str(cfg.policy or "default"),
             "train_solutions": len(train), "train_correct": sum(r["correct"] for r in train),

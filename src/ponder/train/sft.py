@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -28,7 +27,7 @@ from ponder.errors import UserError
 from ponder.model import ModelConfig, Tokenizer, Transformer, load_model, save_model
 from ponder.train.checkpoint import load_checkpoint
 from ponder.train.data import Examples, MixPart, build_examples, micro_batches
-from ponder.train.loop import _Metrics, open_run, train_loop
+from ponder.train.loop import Metrics, git_commit, open_run, train_loop
 
 
 @dataclass
@@ -114,18 +113,6 @@ def collate(examples: Examples, batch: list[int], pad_id: int) -> tuple[torch.Te
     return torch.from_numpy(x), torch.from_numpy(y)
 
 
-def git_commit() -> str:
-    try:
-        root = Path(__file__).resolve().parents[3]
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5)
-        if out.returncode == 0:
-            return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "unknown"
-
-
 def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
     """Run SFT; returns the directory of the final model.
 
@@ -158,7 +145,7 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_
     for _ in range(state["micro_batches"]):  # skip what earlier sessions already trained on
         next(stream)
 
-    metrics = _Metrics(out / "metrics.jsonl")
+    metrics = Metrics(out / "metrics.jsonl")
     meta = {"recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(), "torch": torch.__version__}
 
     def loss(x, y, labels):
@@ -182,7 +169,7 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_
     return final
 
 
-def _evaluate(model, tokenizer, cfg: SFTConfig, state: dict, metrics: _Metrics) -> dict:
+def _evaluate(model, tokenizer, cfg: SFTConfig, state: dict, metrics: Metrics) -> dict:
     """Greedy accuracy on each eval task's validation split."""
     from ponder.backends.nano import NanoPolicy
     from ponder.evaluate import evaluate
