@@ -92,3 +92,39 @@ def test_eval_sample_strategy_is_seeded():
 def test_help_is_fast_and_clean():
     proc = ponder("--help")
     assert "solve" in proc.stdout and "eval" in proc.stdout and "train" in proc.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["eval", "--strategy", "best-of-n", "--reward", "oracle"], "oracle"),
+    (["eval", "--effort", "extreme"], "invalid choice"),
+    (["eval", "--strategy", "greedy", "--n", "4"], "does not apply"),
+    (["eval", "--budget", "0"], "--budget"),
+    (["sweep", "--strategies", "greedy,telepathy"], "unknown strategy"),
+    (["report", "/nonexistent.jsonl"], "not found"),
+])
+def test_search_mistakes_are_one_line_errors(args, message):
+    proc = ponder(*args, check=False)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+@needs_default
+def test_effort_low_is_greedy():
+    low = json.loads(ponder("solve", "4 7 8 8", "--task", "game24", "--effort", "low", "--json").stdout)
+    greedy = json.loads(ponder("solve", "4 7 8 8", "--task", "game24", "--json").stdout)
+    assert low["strategy"] == "greedy" and low["answer"] == greedy["answer"] and low["usage"] == greedy["usage"]
+
+
+@needs_default
+def test_sweep_resumes_and_report_draws_it(tmp_path):
+    out = tmp_path / "sweep.jsonl"
+    args = ["sweep", "--task", "countdown-3", "--limit", "3", "--strategies", "greedy,majority",
+            "--multiples", "1,3", "--output", str(out)]
+    ponder(*args)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["strategy"], r["budget"] is None) for r in rows] == [("greedy", True), ("majority", False), ("majority", False)]
+    assert all(r["tokens_per_problem"] <= (r["budget"] or 10**9) for r in rows)
+    again = ponder(*args)
+    assert "(0 new points)" in again.stdout and len(out.read_text().splitlines()) == 3
+    report = ponder("report", str(out), "--out", str(tmp_path / "report"))
+    assert "majority" in report.stdout
+    assert (tmp_path / "report" / "index.html").is_file() and list((tmp_path / "report").glob("*.png"))

@@ -25,11 +25,19 @@ class EvalReport:
     usage: Usage = field(default_factory=Usage)
     records: list[dict] = field(default_factory=list)
 
+    @property
+    def ceiling(self) -> float | None:
+        """Share of problems where some candidate the strategy considered was right, by rule: what a
+        perfect judge of its candidates would reach (the oracle's line in a report)."""
+        return sum(r["any_correct"] for r in self.records) / self.n if self.n else None
+
     def summary(self) -> dict:
         return {"task": self.task, "strategy": self.strategy, "n": self.n, "accuracy": round(self.accuracy, 4),
                 "correct": sum(r["correct"] for r in self.records),
+                "ceiling": round(self.ceiling, 4) if self.ceiling is not None else None,
                 "tokens_per_problem": round(self.tokens_per_problem, 1),
                 "seconds_per_problem": round(self.seconds_per_problem, 4),
+                "recomputed": round(self.usage.recomputed, 4),
                 "usage": self.usage.to_json()}
 
 
@@ -53,7 +61,8 @@ def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, b
                     usage.add(r.usage)
                     rec = {"id": p.id, **{k: v for k, v in p.to_json().items() if k not in ("id", "task")},
                            "answer": r.answer, "correct": correct,
-                           "tokens": r.usage.completion_tokens + r.usage.reward_tokens,
+                           "any_correct": correct or any(task.check(p, c.answer) for c in r.candidates),
+                           "tokens": r.usage.thinking_tokens,
                            "prompt_tokens": r.usage.prompt_tokens, "finish_reason": r.finish_reason}
                     records.append(rec)
                     if sink:

@@ -34,28 +34,32 @@ class NanoPolicy:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))
 
-    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Completion]]:
+    def generate(self, prompts: Sequence[str],
+                 params: SamplingParams | Sequence[SamplingParams]) -> list[list[Completion]]:
         tok = self.tokenizer
-        stops = tuple(tuple(tok.encode(s)) for s in params.stop if s)
+        each = [params] * len(prompts) if isinstance(params, SamplingParams) else list(params)
+        if len(each) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(each)} sampling parameters")
         requests = [
-            Request(prompt=tuple(tok.encode(p, bos=True)), n=params.n, temperature=params.temperature,
-                    top_k=params.top_k, top_p=params.top_p, max_tokens=params.max_tokens,
-                    stop_tokens=frozenset({tok.eos_id}), stop_sequences=stops,
-                    seed=None if params.seed is None else stable_hash(f"{params.seed}:{p}") & 0x7FFFFFFF,
-                    logprobs=params.logprobs)
-            for p in prompts
+            Request(prompt=tuple(tok.encode(p, bos=True)), n=sp.n, temperature=sp.temperature,
+                    top_k=sp.top_k, top_p=sp.top_p, max_tokens=sp.max_tokens,
+                    stop_tokens=frozenset({tok.eos_id}), stop_sequences=tuple(tuple(tok.encode(s)) for s in sp.stop if s),
+                    seed=None if sp.seed is None else stable_hash(f"{sp.seed}:{p}") & 0x7FFFFFFF,
+                    logprobs=sp.logprobs)
+            for p, sp in zip(prompts, each)
         ]
         out = []
-        for gens in self.engine.generate(requests):
+        for sp, gens in zip(each, self.engine.generate(requests)):
             row = []
             for g in gens:
-                text = tok.decode(g.tokens)
-                for s in params.stop:
+                text, ended_by = tok.decode(g.tokens), None
+                for s in sp.stop:
                     at = text.find(s) if s else -1
                     if at >= 0:
-                        text = text[:at]
+                        text, ended_by = text[:at], s
                 row.append(Completion(text=text, token_ids=tuple(g.tokens), finish_reason=g.finish_reason,
                                       prompt_tokens=g.prompt_tokens, cached_tokens=g.cached_tokens,
-                                      logprobs=tuple(g.logprobs) if g.logprobs is not None else None))
+                                      logprobs=tuple(g.logprobs) if g.logprobs is not None else None,
+                                      stop=ended_by))
             out.append(row)
         return out

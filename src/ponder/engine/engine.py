@@ -136,7 +136,7 @@ class PrefixCache:
 # --------------------------------------------------------------------------- caches the model sees
 
 
-class _PrefillCache:
+class PrefillCache:
     """One sequence: cached past keys/values plus the new tokens being computed."""
 
     def __init__(self, past_k: torch.Tensor, past_v: torch.Tensor, n_new: int):
@@ -329,7 +329,7 @@ class Engine:
             past_k = past_v = torch.empty(L, H, 0, D)
         P = past_k.shape[2]
         new = torch.tensor(prompt[P:])[None]
-        cache = _PrefillCache(past_k, past_v, new.shape[1])
+        cache = PrefillCache(past_k, past_v, new.shape[1])
         out = self.model(new, positions=torch.arange(P, len(prompt))[None], cache=cache)
         k = torch.cat([past_k, torch.stack([cache.new_k[i][0] for i in range(L)])], dim=2)
         v = torch.cat([past_v, torch.stack([cache.new_v[i][0] for i in range(L)])], dim=2)

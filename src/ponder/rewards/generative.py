@@ -126,6 +126,13 @@ class JudgeReward:
     def score(self, problem: Problem, texts: Sequence[str]) -> list[list[float]]:
         return [[j.score] for j in self.judge(problem, texts)]
 
+    def estimate(self, tokens: int) -> int:
+        """Reward tokens to judge one text of ``tokens`` tokens (prompt included), before any is seen."""
+        read = min(tokens, self.model.cfg.max_seq_len - self.room)
+        if self.context:
+            read = min(read, self.context + 16)
+        return read + {"genrm": 0, "genrm-cot": self.samples * self.writing, "critic": self.writing}[self.mode]
+
     def critiques(self, problem: Problem, texts: Sequence[str]) -> list[Judgement]:
         """The critic's critique and verdict for each text (what a reviser reads)."""
         return self.judge(problem, texts)

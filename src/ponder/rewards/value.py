@@ -19,6 +19,7 @@ from typing import Sequence
 
 import torch
 
+from ponder.engine.engine import PrefillCache, PrefixCache
 from ponder.model import Tokenizer, Transformer, load_model
 from ponder.types import Problem, Usage
 
@@ -71,12 +72,15 @@ class ValueReward:
     value of the prefix."""
 
     def __init__(self, model: Transformer, tokenizer: Tokenizer, meta: dict | None = None, name: str = "value",
-                 partial: bool = False, max_batch_tokens: int = 16384):
+                 partial: bool = False, max_batch_tokens: int = 16384,
+                 prefix_cache_tokens: int = 65536):
         self.model, self.tokenizer, self.meta = model, tokenizer, meta or {}
         self.name = name
         self.partial = partial
         self.usage = Usage()
         self.max_batch_tokens = max_batch_tokens
+        self.cache = PrefixCache(prefix_cache_tokens)
+        """Keys and values of what ``values`` has read, so a search's shared prefixes are read once."""
 
     @classmethod
     def load(cls, path: str | Path, name: str | None = None, **options) -> "ValueReward":
@@ -99,4 +103,38 @@ class ValueReward:
             for r, i in enumerate(batch):
                 ends = [min(e, limit - 1) for e in encoded[i][1]]
                 out[i] = probs[r, ends].tolist() if ends else [float(probs[r, len(seqs[i]) - 1])]
+        return out
+
+    def estimate(self, tokens: int) -> int:
+        """Reward tokens to score one text of ``tokens`` tokens (prompt included): it reads them once."""
+        return min(tokens, self.model.cfg.max_seq_len)
+
+    @torch.no_grad()
+    def values(self, problem: Problem, texts: Sequence[str]) -> list[float]:
+        """The value of each partial text, read after its last step, as ``score`` with ``partial=True``
+        gives it last. What a tree search needs: its texts share long prefixes, and only what the
+        prefix cache does not hold is computed (and counted in ``usage``)."""
+        from ponder.tasks import get_task
+
+        task = get_task(problem.task)
+        prompt = task.prompt(problem)
+        cfg = self.model.cfg
+        out = []
+        for text in texts:
+            ids, ends = encode_lines(self.tokenizer, prompt, text, task.steps(text), finished=False)
+            ids = ids[:ends[-1] + 1 if ends else len(ids)][:cfg.max_seq_len]
+            path = self.cache.lookup(ids, limit=len(ids) - 1)
+            if path:
+                past_k, past_v = torch.cat([n.k for n in path], dim=2), torch.cat([n.v for n in path], dim=2)
+            else:
+                past_k = past_v = torch.empty(cfg.n_layers, cfg.n_kv_heads, 0, cfg.head_dim)
+            start = past_k.shape[2]
+            cache = PrefillCache(past_k, past_v, len(ids) - start)
+            hidden = self.model.hidden(torch.tensor(ids[start:])[None], positions=torch.arange(start, len(ids))[None],
+                                       cache=cache)
+            out.append(float(torch.sigmoid(self.model.value_head(hidden[0, -1]).float())))
+            k = torch.cat([past_k, torch.stack([cache.new_k[i][0] for i in range(cfg.n_layers)])], dim=2)
+            v = torch.cat([past_v, torch.stack([cache.new_v[i][0] for i in range(cfg.n_layers)])], dim=2)
+            self.cache.insert(ids, k, v)
+            self.usage.reward_tokens += len(ids) - start
         return out

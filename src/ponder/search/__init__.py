@@ -1,6 +1,7 @@
-"""Test-time strategies behind one interface, in a registry."""
+"""Test-time strategies behind one interface, in a registry; ``reasoning_effort`` levels."""
 
-from ponder.search import sampling  # noqa: F401  (registers greedy and sample)
-from ponder.search.base import Strategy, get_strategy, register, strategy_names
+from ponder.search import effort, revise, sampling, think, tree, vote  # noqa: F401  (register strategies)
+from ponder.search.base import Search, Strategy, drive, get_strategy, register, strategy_names
+from ponder.search.effort import EFFORTS, Effort
 
-__all__ = ["Strategy", "get_strategy", "register", "strategy_names"]
+__all__ = ["EFFORTS", "Effort", "Search", "Strategy", "drive", "get_strategy", "register", "strategy_names"]

@@ -1,18 +1,28 @@
-"""Strategies: how a problem's answer is found with a policy (and, later, reward models).
+"""Strategies: how a problem's answer is found with a policy, reward models and a token budget.
 
 A strategy is a small dataclass in a registry, called as
-``strategy(problem, policy, reward, budget, seed) -> SearchResult``. ``run`` does the same for
-many problems at once; strategies that can batch their model calls across problems override it.
+``strategy(problem, policy, reward, budget, seed) -> SearchResult``.
+
+Its ``search`` method is written for one problem, as a generator: it yields the policy calls it
+needs (``Generate``) and is sent back their completions. ``run`` drives many problems' searches
+at once and sends all their pending calls to the policy as one batch, since on a CPU batching is
+where the throughput is. Reward models are called directly.
+
+The budget is in thinking tokens (``Usage.thinking_tokens``): tokens the policy generates plus
+tokens reward models compute or write. A strategy sizes its search from it (how many samples, how
+wide a beam) and stops within it: each policy call may only generate what is left, and reward
+models are called only while an estimate of their cost fits. Prompt tokens are counted too, with
+how many came from the prefix cache, but they are not thinking.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, ClassVar, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar, Generator, Sequence
 
 from ponder.errors import UserError
 from ponder.tasks import get_task
-from ponder.types import Problem, SearchResult
+from ponder.types import Candidate, Completion, Problem, SamplingParams, SearchResult, Usage
 
 _REGISTRY: dict[str, type] = {}
 
@@ -32,12 +42,143 @@ def get_strategy(name: str, **options) -> "Strategy":
         cls = _REGISTRY[name]
     except KeyError:
         raise UserError(f"unknown strategy {name!r}; choose one of: {', '.join(strategy_names())}") from None
-    return cls(**options)
+    try:
+        return cls(**options)
+    except TypeError as e:
+        raise UserError(f"strategy {name}: {e}") from None
+
+
+@dataclass(frozen=True)
+class Generate:
+    """A policy call a search asks for: completions of each prompt, by its own parameters."""
+
+    prompts: tuple[str, ...]
+    params: tuple[SamplingParams, ...]
+
+
+Calls = Generator[Generate, list[list[Completion]], SearchResult]
+
+
+DEFAULT_AGGREGATE = {"prm": "min"}
+"""How a finished text's per-step scores become one, by reward name (others: ``last``). The
+PRM's last score is its weakest ranking (``benchmarks/rewards.py``); its weakest step does better."""
+
+
+class Search:
+    """One problem being searched: what it is, what it may spend, and what it has spent."""
+
+    def __init__(self, problem: Problem, task, policy, reward, budget: int | None, seed: int):
+        self.problem, self.task, self.policy, self.reward = problem, task, policy, reward
+        self.budget, self.seed = budget, seed
+        self.prompt = task.prompt(problem)
+        self.prompt_tokens = policy.count_tokens(self.prompt) + 1  # with <bos>
+        self.usage = Usage()
+        self.trace: list[str] = []
+        """What the search did, one line per move, in words (shown on request, kept short)."""
+        self.aggregate = DEFAULT_AGGREGATE.get(getattr(reward, "name", ""), "last")
+        self._reward_cost: list[int] = [0, 0]  # reward tokens spent, texts scored
+        self.calls = 0
+        """Policy calls so far (strategies vary their sampling seed by it)."""
+
+    # -- compute
+
+    @property
+    def spent(self) -> int:
+        return self.usage.thinking_tokens
+
+    @property
+    def left(self) -> float:
+        return float("inf") if self.budget is None else self.budget - self.spent
+
+    def room(self, text: str = "") -> int:
+        """Tokens the policy may still write after ``text``: the context's room, capped by the budget."""
+        room = self.policy.max_context - self.prompt_tokens - (self.policy.count_tokens(text) if text else 0)
+        return int(max(0, min(room, self.left)))
+
+    def reward_cost(self, texts: int = 1) -> float:
+        """Estimated reward tokens to score ``texts`` texts (from what scoring has cost so far)."""
+        spent, scored = self._reward_cost
+        return texts * spent / scored if scored else 0.0
+
+    def affordable(self, texts: Sequence[str]) -> int:
+        """How many of ``texts``, in order, the budget can still pay a reward model to score: at what
+        scoring has cost so far, or before any, at the reward model's own estimate."""
+        left, count = self.left, 0
+        for t in texts:
+            read = self.prompt_tokens + self.policy.count_tokens(t)
+            cost = 1.25 * self.reward_cost() or (self.reward.estimate(read) if hasattr(self.reward, "estimate") else read)
+            if cost > left:
+                break
+            left -= cost
+            count += 1
+        return count
+
+    # -- model calls
+
+    def generate(self, texts: Sequence[str], params: SamplingParams | Sequence[SamplingParams]
+                 ) -> Generator[Generate, list, list[list[Completion]]]:
+        """``params.n`` continuations of each partial reasoning text (after the prompt); ``params``
+        is one for all texts or one per text."""
+        each = (params,) * len(texts) if isinstance(params, SamplingParams) else tuple(params)
+        self.calls += 1
+        out = yield Generate(tuple(self.prompt + t for t in texts), each)
+        for completions in out:
+            self.usage.add_completions(completions)
+        return out
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """The reward model's judgement of each finished text, aggregated to one number."""
+        from ponder.rewards import aggregate
+
+        if not texts:
+            return []
+        if self.reward is None:
+            raise UserError("this strategy needs a reward model (--reward)")
+        before = self.reward.usage.reward_tokens
+        scores = [aggregate(s, self.aggregate) for s in self.reward.score(self.problem, list(texts))]
+        self._charge(before, len(texts))
+        return scores
+
+    def value(self, texts: Sequence[str]) -> list[float]:
+        """The reward model's value of each partial text: the chance its reasoning will succeed."""
+        if not texts:
+            return []
+        if self.reward is None or not hasattr(self.reward, "values"):
+            raise UserError(f"tree search needs a process reward model that scores partial reasoning "
+                            f"(prm or orm), not {getattr(self.reward, 'name', None)!r}")
+        before = self.reward.usage.reward_tokens
+        values = self.reward.values(self.problem, list(texts))
+        self._charge(before, len(texts))
+        return values
+
+    def _charge(self, before: int, texts: int) -> None:
+        cost = self.reward.usage.reward_tokens - before
+        self.usage.reward_tokens += cost
+        self._reward_cost[0] += cost
+        self._reward_cost[1] += texts
+
+    # -- results
+
+    def candidate(self, text: str, score: float | None = None) -> Candidate:
+        return Candidate(text, self.task.answer(text), score)
+
+    def result(self, best: Candidate | None, candidates: Sequence[Candidate], finish_reason: str = "stop",
+               note: str = "") -> SearchResult:
+        text = best.text if best else ""
+        summary = self.task.summary(self.problem, text) if best else "No line of reasoning finished within the budget."
+        if note:
+            summary = f"{summary} {note}"
+        return SearchResult(answer=best.answer if best else None, text=text, reasoning_summary=summary,
+                            usage=self.usage, candidates=tuple(candidates),
+                            finish_reason=finish_reason if best else "length", trace=tuple(self.trace))
 
 
 @dataclass
 class Strategy:
     name: ClassVar[str] = ""
+    reward_kind: ClassVar[str | None] = None
+    """The reward model it needs: None, "outcome" (judges finished texts) or "process" (values
+    partial ones); the command line picks a shipped default for each."""
 
     def __call__(self, problem: Problem, policy, reward=None, budget: int | None = None, seed: int = 0,
                  task=None) -> SearchResult:
@@ -45,7 +186,42 @@ class Strategy:
 
     def run(self, problems: Sequence[Problem], policy, reward=None, budget: int | None = None, seed: int = 0,
             task=None) -> list[SearchResult]:
+        if budget is not None and budget < 1:
+            raise UserError(f"budget must be a positive number of tokens, got {budget}")
+        if self.reward_kind and reward is None:
+            raise UserError(f"strategy {self.name} needs a reward model (--reward)")
+        searches = [Search(p, task_of(p, task), policy, reward, budget, seed) for p in problems]
+        return drive([self.search(s) for s in searches], policy)
+
+    def search(self, s: Search) -> Calls:
         raise NotImplementedError
+
+
+def drive(searches: Sequence[Calls], policy) -> list[SearchResult]:
+    """Run searches side by side: each round, every search that waits on the policy gets its
+    completions from one batched ``policy.generate`` call."""
+    results: list[SearchResult | None] = [None] * len(searches)
+    waiting: dict[int, Generate] = {}
+
+    def advance(i: int, reply) -> None:
+        try:
+            waiting[i] = searches[i].send(reply)
+        except StopIteration as done:
+            results[i] = done.value
+
+    for i in range(len(searches)):
+        advance(i, None)
+    while waiting:
+        calls = sorted(waiting.items())
+        waiting.clear()
+        prompts = [p for _, call in calls for p in call.prompts]
+        params = [p for _, call in calls for p in call.params]
+        out = policy.generate(prompts, params)
+        at = 0
+        for i, call in calls:
+            advance(i, out[at:at + len(call.prompts)])
+            at += len(call.prompts)
+    return results  # type: ignore[return-value]
 
 
 def task_of(problem: Problem, task=None):

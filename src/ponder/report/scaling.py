@@ -1,0 +1,143 @@
+"""The test-time scaling plot: accuracy against thinking tokens per problem, one line per strategy.
+
+The x axis is what each point really spent (tokens per problem, log scale), not the budget it was
+given. The oracle ceiling, dashed, is the share of problems where some candidate the sampling
+strategies considered was right (checked by rule): what a perfect judge would pick from them.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Sequence
+
+from ponder.errors import UserError
+
+CEILING_FROM = ("best-of-n", "majority", "weighted-vote")
+"""Strategies whose candidates (independent samples) give the dashed oracle line, first found wins."""
+
+
+def load_rows(paths: Sequence[str | Path]) -> list[dict]:
+    rows = []
+    for p in paths:
+        path = Path(p)
+        if not path.is_file():
+            raise UserError(f"sweep file not found: {path}")
+        for k, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise UserError(f"{path}:{k}: not a JSON line") from None
+            if not {"task", "strategy", "accuracy", "tokens_per_problem"} <= row.keys():
+                raise UserError(f"{path}:{k}: not a sweep row (ponder sweep writes them)")
+            rows.append(row)
+    if not rows:
+        raise UserError("the sweep files hold no rows")
+    return rows
+
+
+def by_task(rows: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        out[f"{r['task']} ({r.get('source', '')})" if r.get("source") else r["task"]].append(r)
+    return dict(out)
+
+
+def label(r: dict) -> str:
+    return r["strategy"] + (f" + {r['reward']}" if r.get("reward") else "")
+
+
+def lines(rows: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        out[label(r)].append(r)
+    return {k: sorted(v, key=lambda r: r["tokens_per_problem"]) for k, v in sorted(out.items())}
+
+
+def ceiling(rows: list[dict]) -> list[dict]:
+    for name in CEILING_FROM:
+        picked = [r for r in rows if r["strategy"] == name and r.get("ceiling") is not None]
+        if picked:
+            return sorted(picked, key=lambda r: r["tokens_per_problem"])
+    return []
+
+
+def tokens_to_reach(rows: list[dict], reference: str = "best-of-n") -> tuple[float | None, dict[str, float | None]]:
+    """Best-of-N's best accuracy, and for each strategy the fewest tokens per problem at which it
+    reaches it (None: never, in this sweep)."""
+    ref = [r["accuracy"] for r in rows if r["strategy"] == reference]
+    if not ref:
+        return None, {}
+    goal = max(ref)
+    return goal, {name: min((r["tokens_per_problem"] for r in pts if r["accuracy"] >= goal - 1e-9), default=None)
+                  for name, pts in lines(rows).items()}
+
+
+def plot_scaling(rows: list[dict], path: str | Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    for name, pts in lines(rows).items():
+        ax.plot([r["tokens_per_problem"] for r in pts], [100 * r["accuracy"] for r in pts], marker="o", label=name)
+    top = ceiling(rows)
+    if top:
+        ax.plot([r["tokens_per_problem"] for r in top], [100 * r["ceiling"] for r in top], "k--", lw=1.2,
+                label=f"oracle ceiling ({top[0]['strategy']}'s samples)")
+    ax.set_xscale("log")
+    ax.set_xlabel("thinking tokens per problem (generated + reward model), log scale")
+    ax.set_ylabel("accuracy, % (checked by rule)")
+    n = rows[0].get("n")
+    ax.set_title(f"{title}: {n} problems" if n else title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")
+
+
+def write_html(rows: list[dict], out_dir: str | Path) -> Path:
+    """One PNG per task and an ``index.html`` with the plots and every point as a table."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    parts = ["<!doctype html><meta charset='utf-8'><title>ponder: test-time scaling</title>",
+             "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}td:first-child{text-align:left}</style>",
+             "<h1>Accuracy against thinking compute</h1>",
+             "<p>Every answer checked by the task's rule verifier. Tokens per problem: what the strategy "
+             "generated plus what reward models computed, as spent (not as budgeted). The dashed line is the "
+             "oracle ceiling: problems where some sampled candidate was right.</p>"]
+    for title, task_rows in by_task(rows).items():
+        png = plot_scaling(task_rows, out / f"{_slug(title)}.png", title)
+        parts.append(f"<h2>{html.escape(title)}</h2><img src='{png.name}' width='720'>")
+        goal, reach = tokens_to_reach(task_rows)
+        if goal is not None:
+            parts.append(f"<p>Tokens per problem to reach best-of-N's best accuracy ({goal:.1%}):</p><table>"
+                         "<tr><th>strategy</th><th>tokens</th></tr>" + "".join(
+                             f"<tr><td>{html.escape(k)}</td><td>{'not reached' if v is None else f'{v:,.0f}'}</td></tr>"
+                             for k, v in reach.items()) + "</table>")
+        parts.append("<table><tr><th>strategy</th><th>budget</th><th>accuracy</th><th>ceiling</th>"
+                     "<th>tokens / problem</th><th>s / problem</th><th>prompt recomputed</th></tr>")
+        for name, pts in lines(task_rows).items():
+            for r in pts:
+                ceil = f"{r['ceiling']:.1%}" if r.get("ceiling") is not None else ""
+                parts.append(f"<tr><td>{html.escape(name)}</td><td>{r.get('budget') or '-'}</td>"
+                             f"<td>{r['accuracy']:.1%}</td><td>{ceil}</td><td>{r['tokens_per_problem']:,.0f}</td>"
+                             f"<td>{r.get('seconds_per_problem', 0):.2f}</td><td>{r.get('recomputed', 0):.1%}</td></tr>")
+        parts.append("</table>")
+    page = out / "index.html"
+    page.write_text("\n".join(parts) + "\n")
+    return page

@@ -1,0 +1,85 @@
+"""``reasoning_effort``: low, medium, high and auto, each a compute policy.
+
+``low``, ``medium`` and ``high`` are fixed policies: a strategy, its reward model and a budget in
+thinking tokens per problem. ``auto`` is compute-optimal allocation (Snell et al. 2024): it spends
+a little to estimate how hard each problem is, then as much as that problem needs.
+
+``auto`` reads difficulty from agreement: it draws ``probe`` samples; when ``agree`` of them reach
+one answer the problem is easy and that answer stands. Otherwise the verifier scores them; a
+confident best (score at least ``confident``) stands; failing that, the problem is hard and
+sampling goes on to ``n`` texts, the verifier's best taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ponder.errors import UserError
+from ponder.search.base import Calls, Search, Strategy, register
+from ponder.search.vote import _Parallel, key, tally
+
+
+@dataclass(frozen=True)
+class Effort:
+    strategy: str
+    reward: str | None
+    budget: int | None
+    options: tuple[tuple[str, object], ...] = ()
+
+
+EFFORTS = {
+    "low": Effort("greedy", None, None),
+    "medium": Effort("majority", None, None, (("n", 8),)),
+    "high": Effort("best-of-n", "genrm-cot", None, (("n", 16),)),
+    "auto": Effort("auto", "genrm-cot", None),
+}
+"""What each ``reasoning_effort`` runs."""
+
+
+def effort(name: str) -> Effort:
+    try:
+        return EFFORTS[name]
+    except KeyError:
+        raise UserError(f"unknown effort {name!r}; choose one of: {', '.join(EFFORTS)}") from None
+
+
+@register
+@dataclass
+class Auto(_Parallel):
+    """Compute-optimal: a few samples to judge difficulty, then only what the problem needs."""
+
+    name = "auto"
+    reward_kind = "outcome"
+    probe: int = 4
+    agree: int = 3
+    confident: float = 0.9
+    n: int | None = 16
+
+    def search(self, s: Search) -> Calls:
+        first = _Parallel(n=self.probe, temperature=self.temperature)
+        candidates = yield from first.sample(s)
+        votes = tally(candidates)
+        if votes and votes.most_common(1)[0][1] >= self.agree:
+            winner = votes.most_common(1)[0][0]
+            best = next(c for c in candidates if key(c.answer) == winner)
+            s.trace.append(f"easy: {int(votes.most_common(1)[0][1])} of {len(candidates)} samples agree")
+            return s.result(best, candidates, note=f"Easy: {int(votes.most_common(1)[0][1])} of {len(candidates)} "
+                                                   f"samples agree.")
+        texts = [c.text for c in candidates]
+        if not texts or s.affordable(texts[:1]) < 1:
+            best = candidates[0] if candidates else None
+            return s.result(best, candidates, note="The budget ran out before the verifier could judge.")
+        scores = s.score(texts[:1]) + s.score(texts[1:1 + s.affordable(texts[1:])])
+        scored = [s.candidate(t, sc) for t, sc in zip(texts, scores + [None] * (len(texts) - len(scores)))]
+        best = max(scored, key=lambda c: (c.answer is not None, c.score or 0.0), default=None)
+        if best is not None and best.answer is not None and best.score >= self.confident:
+            s.trace.append(f"medium: the verifier is confident ({best.score:.2f}) after {len(scored)} samples")
+            return s.result(best, scored, note=f"Medium: verified at {best.score:.2f} after {len(scored)} samples.")
+        more = _Parallel(n=max(0, (self.n or 16) - len(scored)) or None, temperature=self.temperature, scored=True)
+        extra = []
+        if more.n and s.left > 0:
+            extra = yield from more.sample(s)
+        scored += extra
+        best = max(scored, key=lambda c: (c.answer is not None, c.score or 0.0), default=None)
+        s.trace.append(f"hard: {len(scored)} samples, best score {best.score if best else 0:.2f}")
+        return s.result(best, scored, note=f"Hard: best of {len(scored)} samples by {s.reward.name}.")

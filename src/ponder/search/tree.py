@@ -1,0 +1,360 @@
+"""Step-level tree search: the policy proposes next steps, a process reward model values them.
+
+A step is one line of the chain of thought. A node holds the reasoning so far; expanding it asks
+the policy for ``k`` next lines (sampled, cut at the newline, duplicates merged, each kept with
+the share of samples that wrote it as its prior), and the reward model gives each new partial
+text a value (``RewardModel.values``). A line that ends the completion (the answer, or the model
+giving up) makes a finished node, judged as a whole (``score``). All prompts of a tree share
+their prefixes, so the policy's and the value model's prefix caches compute each once.
+
+* ``beam``: keep the ``width`` best of all children at each depth (Snell et al. 2024).
+* ``tot``: Tree-of-Thoughts BFS (Yao et al. 2023), the same loop with its settings: b = 5
+  states, values below ``prune`` dropped. A reference baseline.
+* ``dvts``: diverse verifier tree search (Beeching et al. 2024): ``width`` subtrees, each
+  following its own best child, so one strong prefix cannot take over the beam.
+* ``rebase``: reward-balanced expansion (Wu et al. 2024): each depth's children are shared out
+  among the frontier by a softmax of their values; finished lines use up the width.
+* ``best-first``: expand the open node of highest value first (Q*'s deliberative planning with
+  the value model as its heuristic); stop at the first finished line scoring above ``accept``.
+* ``mcts``: Monte Carlo tree search with PUCT (AlphaZero): priors from the policy's samples,
+  leaves valued by the value model, values backed up the path; the answer by ``choose``:
+  ``visits`` (follow the most visited children, finishing the line greedily if needed) or
+  ``value`` (the best finished line).
+
+Without ``width`` (or ``simulations``), the tree's size comes from the budget.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Generator
+
+from ponder.search.base import Calls, Search, Strategy, register
+from ponder.types import Candidate, SamplingParams
+
+LINE_TOKENS = 64
+"""Most tokens one step (a line) may take."""
+
+PATH_TOKENS = 1500
+"""What one root-to-answer line of reasoning costs, roughly: its tokens (about 700 for a Countdown
+search) written by the policy and read by the value model. Sizes a tree from a budget."""
+
+
+@dataclass(eq=False)
+class Node:
+    text: str
+    """The reasoning so far: whole lines, each ending in a newline (a finished node: the whole text)."""
+    parent: "Node | None" = None
+    value: float = 0.5
+    prior: float = 1.0
+    done: bool = False
+    children: list["Node"] = field(default_factory=list)
+    visits: int = 0
+    total: float = 0.0
+
+    @property
+    def depth(self) -> int:
+        return 0 if self.parent is None else self.parent.depth + 1
+
+    @property
+    def line(self) -> str:
+        return self.text.rstrip("\n").rsplit("\n", 1)[-1]
+
+
+def expand(s: Search, nodes: list[Node], ks: list[int], temperature: float = 1.0) -> Generator:
+    """Give each node ``ks[i]`` sampled next lines as children, valued. Returns the new children
+    per node (none once the budget is spent)."""
+    pairs = [(n, k) for n, k in zip(nodes, ks) if k > 0 and not n.done]
+    want = sum(k for _, k in pairs)
+    if not pairs or s.left < want:
+        return [[] for _ in nodes]
+    cap = int(min(LINE_TOKENS, (s.left - s.reward_cost(want)) // want))
+    params, sent = [], []
+    for n, k in pairs:
+        room = min(cap, s.room(n.text))
+        if room < 1:
+            n.done = True  # the context is full: this line of reasoning ends here
+            continue
+        sent.append(n)
+        params.append(SamplingParams(n=k, temperature=temperature, max_tokens=room, stop=("\n",),
+                                     seed=s.seed * 7919 + s.calls))
+    if not sent:
+        return [[] for _ in nodes]
+    out = yield from s.generate([n.text for n in sent], params)
+    made: dict[int, list[Node]] = {}
+    for parent, completions in zip(sent, out):
+        text = parent.text
+        # a line ends the reasoning when it is the answer, or when the completion ended (end of text, no room)
+        counts = Counter((c.text, c.stop == "\n" and s.task.answer(c.text) is None) for c in completions)
+        kids = [Node(text + line + ("\n" if open_ else ""), parent, prior=m / len(completions), done=not open_)
+                for (line, open_), m in counts.items()]
+        parent.children.extend(kids)
+        made[id(parent)] = kids
+    fresh = [k for kids in made.values() for k in kids]
+    judge(s, fresh)
+    return [made.get(id(n), []) for n in nodes]
+
+
+def judge(s: Search, nodes: list[Node]) -> None:
+    """Value open nodes (partial texts) and score finished ones (no answer scores 0), as far as the
+    budget pays; a node left unjudged keeps its parent's value."""
+    for n in nodes:
+        n.value = n.parent.value if n.parent is not None else n.value
+    open_ = [n for n in nodes if not n.done]
+    open_ = open_[:s.affordable([n.text[-LINE_TOKENS:] for n in open_])]  # the prefix is cached: new lines cost
+    for n, v in zip(open_, s.value([n.text for n in open_])):
+        n.value = v
+    answered = [n for n in nodes if n.done and s.task.answer(n.text) is not None]
+    answered = answered[:s.affordable([n.text for n in answered])]
+    for n, v in zip(answered, s.score([n.text for n in answered])):
+        n.value = v
+    for n in nodes:
+        if n.done and s.task.answer(n.text) is None:
+            n.value = 0.0
+
+
+def draw(root: Node, limit: int = 400) -> list[str]:
+    """The explored tree, one line per node: depth, value, visits, the node's last line."""
+    rows: list[str] = []
+
+    def walk(n: Node) -> None:
+        if len(rows) >= limit:
+            return
+        if n.parent is not None:
+            mark = " [end]" if n.done else ""
+            visits = f" n={n.visits}" if n.visits else ""
+            rows.append(f"{'  ' * min(n.depth - 1, 20)}{n.depth:>3} v={n.value:.2f}{visits} {n.line}{mark}")
+        for c in sorted(n.children, key=lambda c: -c.value):
+            walk(c)
+
+    walk(root)
+    return rows
+
+
+def finish(s: Search, root: Node, finished: list[Node], what: str) -> object:
+    candidates = [Candidate(n.text, s.task.answer(n.text), n.value) for n in finished]
+    s.trace.extend(draw(root))
+    answered = [c for c in candidates if c.answer is not None]
+    if not answered:
+        return s.result(None, candidates, note=f"{what}: no line of reasoning reached an answer.")
+    best = max(answered, key=lambda c: c.score)
+    return s.result(best, candidates, note=f"{what}: {len(candidates)} finished lines, this one scored "
+                                           f"{best.score:.2f} by {s.reward.name}.")
+
+
+def sized(s: Search, per: int, default: int) -> int:
+    """How many parallel lines of reasoning the budget pays for, ``per`` children each."""
+    return default if s.budget is None else max(1, s.budget // (PATH_TOKENS * per))
+
+
+@register
+@dataclass
+class Beam(Strategy):
+    """Step-level beam search: ``expand`` children per beam, the ``width`` best kept."""
+
+    name = "beam"
+    reward_kind = "process"
+    width: int | None = None
+    expand: int = 4
+    temperature: float = 1.0
+    prune: float = 0.0
+    """Drop children valued below this (Tree of Thoughts' "impossible")."""
+
+    def search(self, s: Search) -> Calls:
+        width = self.width or self.sized(s)
+        root = Node("")
+        frontier, finished = [root], []
+        while frontier and len(finished) < width:
+            wanted = self.children(frontier, width - len(finished))
+            groups = yield from expand(s, frontier, wanted, self.temperature)
+            kids = [k for g in groups for k in g]
+            if not kids:
+                break
+            finished += [k for k in kids if k.done]
+            frontier = self.keep(groups, width - len(finished))
+        return finish(s, root, finished, f"{self.name} (width {width})")
+
+    def sized(self, s: Search) -> int:
+        return sized(s, self.expand, 4)
+
+    def children(self, frontier: list[Node], room: int) -> list[int]:
+        """How many children each frontier node gets."""
+        return [self.expand] * len(frontier)
+
+    def keep(self, groups: list[list[Node]], room: int) -> list[Node]:
+        """The new frontier, at most ``room`` nodes, from each node's children."""
+        open_ = [k for g in groups for k in g if not k.done and k.value >= self.prune]
+        return sorted(open_, key=lambda n: -n.value)[:max(0, room)]
+
+
+@register
+@dataclass
+class TreeOfThoughts(Beam):
+    """Tree-of-Thoughts BFS: propose, value, keep the b best (b = ``width``)."""
+
+    name = "tot"
+    width: int | None = 5
+    expand: int = 5
+    prune: float = 0.05
+
+
+@register
+@dataclass
+class DVTS(Beam):
+    """Diverse verifier tree search: ``width`` independent subtrees, each greedy on value."""
+
+    name = "dvts"
+
+    def keep(self, groups: list[list[Node]], room: int) -> list[Node]:
+        best = [max(open_, key=lambda n: n.value) for g in groups if (open_ := [k for k in g if not k.done])]
+        if len(groups) == 1 and len(best) == 1:  # the root: split into subtrees at once
+            best = sorted((k for k in groups[0] if not k.done), key=lambda n: -n.value)
+        return best[:max(0, room)]
+
+
+@register
+@dataclass
+class Rebase(Beam):
+    """Reward-balanced expansion: ``width`` children per depth, shared by softmax(value / balance)."""
+
+    name = "rebase"
+    balance: float = 0.1
+    """Softmax temperature over values: low gives the best nodes nearly all children."""
+
+    def sized(self, s: Search) -> int:
+        return sized(s, 1, 8)
+
+    def children(self, frontier: list[Node], room: int) -> list[int]:
+        return self.share(frontier, room)
+
+    def keep(self, groups: list[list[Node]], room: int) -> list[Node]:
+        return [k for g in groups for k in g if not k.done]
+
+    def share(self, nodes: list[Node], total: int) -> list[int]:
+        weights = [math.exp((n.value - max(m.value for m in nodes)) / self.balance) for n in nodes]
+        exact = [total * w / sum(weights) for w in weights]
+        counts = [int(x) for x in exact]
+        for i in sorted(range(len(nodes)), key=lambda i: counts[i] - exact[i])[:total - sum(counts)]:
+            counts[i] += 1
+        return counts
+
+
+@register
+@dataclass
+class BestFirst(Strategy):
+    """Best-first search on the value model's estimate; ``batch`` nodes expanded per round."""
+
+    name = "best-first"
+    reward_kind = "process"
+    expand: int = 2
+    batch: int = 2
+    accept: float = 0.5
+    """Stop at the first finished line scoring at least this."""
+    temperature: float = 1.0
+
+    def search(self, s: Search) -> Calls:
+        root = Node("")
+        heap: list[tuple[float, int, Node]] = [(0.0, 0, root)]
+        finished: list[Node] = []
+        pushed = 1
+        while heap and not any(n.value >= self.accept for n in finished):
+            nodes = [heapq.heappop(heap)[2] for _ in range(min(self.batch, len(heap)))]
+            groups = yield from expand(s, nodes, [self.expand] * len(nodes), self.temperature)
+            kids = [k for g in groups for k in g]
+            if not kids:
+                break
+            for k in kids:
+                if k.done:
+                    finished.append(k)
+                else:
+                    heapq.heappush(heap, (-k.value, pushed, k))
+                    pushed += 1
+        return finish(s, root, finished, "best-first")
+
+
+@register
+@dataclass
+class MCTS(Strategy):
+    """PUCT tree search: select by Q + c * P * sqrt(N) / (1 + n), expand ``expand`` children,
+    value them, back the value up; ``parallel`` leaves per round (with a virtual loss)."""
+
+    name = "mcts"
+    reward_kind = "process"
+    simulations: int | None = None
+    expand: int = 4
+    c_puct: float = 1.5
+    parallel: int = 4
+    choose: str = "visits"
+    """``visits``: the most visited path (finished greedily if it stops short); ``value``: the best finished line."""
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.choose not in ("visits", "value"):
+            raise ValueError(f"choose must be 'visits' or 'value', got {self.choose!r}")
+
+    def search(self, s: Search) -> Calls:
+        sims = self.simulations or (64 if s.budget is None else 10**6)
+        reserve = s.policy.max_context // 2 if s.budget is not None else 0  # to finish the chosen line
+        root = Node("")
+        finished: list[Node] = []
+        done_sims = 0
+        while done_sims < sims and s.left - reserve > self.expand * LINE_TOKENS:
+            leaves = []
+            for _ in range(min(self.parallel, sims - done_sims)):
+                leaf = self.select(root)
+                if leaf in leaves:
+                    break
+                leaves.append(leaf)
+                self.backup(leaf, 0.0, virtual=True)
+            for leaf in leaves:
+                self.backup(leaf, 0.0, virtual=True, undo=True)
+            closed = [n for n in leaves if n.done]
+            growing = [n for n in leaves if not n.done]
+            if not growing:  # every line the tree prefers has ended: more simulations add nothing
+                break
+            groups = yield from expand(s, growing, [self.expand] * len(growing), self.temperature)
+            if not any(groups):
+                break
+            for leaf, kids in zip(growing, groups):
+                finished += [k for k in kids if k.done]
+                value = sum(k.prior * k.value for k in kids) if kids else 0.0
+                self.backup(leaf, value)
+            for leaf in closed:
+                self.backup(leaf, leaf.value)
+            done_sims += len(leaves)
+            if root.children and all(c.done for c in root.children):
+                break
+        if self.choose == "value" and any(s.task.answer(n.text) for n in finished):
+            return finish(s, root, finished, f"mcts ({done_sims} simulations, best value)")
+        node = root
+        while node.children:
+            node = max(node.children, key=lambda c: (c.visits, c.value))
+        if not node.done:  # the most visited path stops short of an answer: finish it greedily
+            room = s.room(node.text)
+            if room >= 1:
+                [[c]] = yield from s.generate([node.text], SamplingParams(n=1, temperature=0.0, max_tokens=room))
+                node = Node(node.text + c.text, node, value=node.value, done=True)
+        s.trace.extend(draw(root))
+        candidates = [Candidate(n.text, s.task.answer(n.text), n.value) for n in (*finished, node) if n.done]
+        best = candidates[-1] if node.done else None
+        return s.result(best, candidates, note=f"mcts: {done_sims} simulations; the most visited line.")
+
+    def select(self, root: Node) -> Node:
+        node = root
+        while node.children and not node.done:
+            total = math.sqrt(max(1, node.visits))
+            node = max(node.children, key=lambda c: (c.total / c.visits if c.visits else c.value)
+                       + self.c_puct * c.prior * total / (1 + c.visits))
+        return node
+
+    @staticmethod
+    def backup(node: Node, value: float, virtual: bool = False, undo: bool = False) -> None:
+        step = -1 if undo else 1
+        while node is not None:
+            node.visits += step
+            if not virtual:
+                node.total += value
+            node = node.parent

@@ -1,0 +1,59 @@
+"""A sweep: strategies x budgets on one problem set, one JSON line per point.
+
+Each point is an ``evaluate`` run (every answer checked by rule) written to the sweep file as soon
+as it ends; run the same sweep again and the points already in the file are skipped, so an
+interrupted sweep resumes where it stopped. ``ponder report`` turns the file into plots.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ponder.evaluate import evaluate
+
+
+@dataclass(frozen=True)
+class Point:
+    strategy: str
+    reward: str | None
+    budget: int | None
+
+    def key(self, task: str, source: str, n: int, seed: int) -> tuple:
+        return (task, source, n, seed, self.strategy, self.reward, self.budget)
+
+
+def done_keys(path: Path) -> set[tuple]:
+    keys = set()
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                keys.add((r["task"], r["source"], r["n"], r["seed"], r["strategy"], r["reward"], r["budget"]))
+    return keys
+
+
+def run_sweep(task, problems: Sequence, source: str, policy, points: Sequence[Point], rewards: dict,
+              strategies: dict, seed: int, output: str | Path, progress: bool = False, log=print) -> list[dict]:
+    """Evaluate every point not yet in ``output``; append each as it finishes. Returns the new rows."""
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = done_keys(path)
+    rows = []
+    for point in points:
+        key = point.key(task.name, source, len(problems), seed)
+        if key in done:
+            log(f"skip {point.strategy} at budget {point.budget}: already in {path}")
+            continue
+        report = evaluate(task, problems, policy, strategies[point.strategy], rewards.get(point.reward),
+                          budget=point.budget, seed=seed, progress=progress)
+        row = {**report.summary(), "source": source, "seed": seed, "reward": point.reward, "budget": point.budget}
+        with path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        rows.append(row)
+        log(f"{point.strategy:<14} budget {str(point.budget):>7}  accuracy {report.accuracy:6.1%}  "
+            f"ceiling {report.ceiling:6.1%}  tokens/problem {report.tokens_per_problem:8.0f}  "
+            f"s/problem {report.seconds_per_problem:6.2f}")
+    return rows

@@ -1,0 +1,120 @@
+"""Test-time strategies on the shipped models: budgets, accounting, batching, the search machinery.
+
+Countdown with 3 numbers keeps each call short; what is checked is how strategies spend and
+account, not how accurate they are.
+"""
+
+import json
+
+import pytest
+
+from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
+from ponder.rewards import get_reward
+from ponder.search import get_strategy, strategy_names
+from ponder.search.revise import keep_before
+from ponder.search.base import Search
+from ponder.tasks import get_task
+from ponder.types import SamplingParams
+
+pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL / "model.safetensors").exists(), reason="no shipped model")
+KIND = {"outcome": "genrm-cot", "process": "prm", "critic": "critic"}
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return NanoPolicy.load()
+
+
+@pytest.fixture(scope="module")
+def task():
+    return get_task("countdown-3")
+
+
+@pytest.fixture(scope="module")
+def problems(task):
+    return task.problems("test", 2, seed=3)
+
+
+@pytest.fixture(scope="module")
+def rewards():
+    return {kind: get_reward(name) for kind, name in KIND.items()}
+
+
+@pytest.mark.parametrize("name", strategy_names())
+def test_every_strategy_stays_within_its_budget_without_the_verifier(name, policy, task, problems, rewards, monkeypatch):
+    """Strategies grade with reward models; the rule verifier and the solver are never called."""
+    def forbidden(*a, **k):
+        raise AssertionError("a strategy called the rule verifier or the solver")
+
+    for method in ("check", "verify", "solution", "prefix_outcomes", "check_steps"):
+        monkeypatch.setattr(type(task), method, forbidden)
+    strategy = get_strategy(name)
+    reward = rewards.get(strategy.reward_kind)
+    for budget in (40, 400):
+        results = strategy.run(problems, policy, reward, budget=budget, seed=1, task=task)
+        assert len(results) == len(problems)
+        for r in results:
+            assert 0 < r.usage.thinking_tokens <= budget, (name, budget, r.usage)
+            assert r.reasoning_summary
+
+
+def test_batched_searches_match_searches_alone(policy, task, problems, rewards):
+    """Driving many problems' searches in one batch changes nothing about any of them."""
+    for name in ("majority", "beam", "mcts"):
+        strategy = get_strategy(name)
+        reward = rewards.get(strategy.reward_kind)
+        together = strategy.run(problems, policy, reward, budget=600, seed=2, task=task)
+        alone = [strategy.run([p], policy, reward, budget=600, seed=2, task=task)[0] for p in problems]
+        assert [r.text for r in together] == [r.text for r in alone], name
+        # the policy's tokens match; the PRM's may not, since its prefix cache is warm the second time
+        assert [r.usage.completion_tokens for r in together] == [r.usage.completion_tokens for r in alone], name
+
+
+def test_tree_search_reuses_the_prefix_cache(policy, task, problems, rewards):
+    r = get_strategy("beam", width=2, expand=2)(problems[0], policy, rewards["process"], seed=0, task=task)
+    assert r.trace  # the tree
+    assert r.usage.prompt_tokens > 0 and r.usage.recomputed < 0.5, r.usage
+    assert r.usage.reward_tokens > 0
+
+
+def test_cached_values_equal_full_reads(task, problems, policy):
+    """The PRM's cached ``values`` give what scoring the whole prefix gives."""
+    prm = get_reward("prm")
+    full = get_reward("prm", partial=True)
+    [[c]] = policy.generate([task.prompt(problems[0])], SamplingParams(n=1, temperature=0, max_tokens=200))
+    lines = c.text.split("\n")
+    prefixes = ["".join(f"{l}\n" for l in lines[:k]) for k in (1, 2, len(lines) - 1)]
+    cached = prm.values(problems[0], prefixes) + prm.values(problems[0], prefixes)  # second time from the cache
+    direct = [s[-1] for s in full.score(problems[0], prefixes)]
+    assert cached[:3] == pytest.approx(direct, abs=1e-4)
+    assert cached[3:] == pytest.approx(direct, abs=1e-4)
+
+
+def test_budget_forcing_cuts_the_thinking_and_forces_an_answer(policy):
+    task = get_task("countdown")
+    problem = task.make_problem([25, 3, 7, 9], 66)
+    r = get_strategy("think")(problem, policy, budget=120, task=task)
+    assert r.usage.thinking_tokens <= 120
+    assert "answer:" in r.text and any("forced" in t for t in r.trace)
+
+
+def test_adaptive_stops_early_when_samples_agree(policy, task, problems):
+    easy = get_strategy("adaptive", batch=4)(problems[0], policy, budget=4000, seed=0, task=task)
+    fixed = get_strategy("majority", n=16)(problems[0], policy, seed=0, task=task)
+    assert len(easy.candidates) < len(fixed.candidates) == 16
+    assert easy.usage.thinking_tokens < fixed.usage.thinking_tokens
+
+
+def test_revision_keeps_the_lines_before_the_one_the_critic_names(policy, task, problems):
+    s = Search(problems[0], task, policy, None, None, 0)
+    text = "1 2 3 -> 9 : 1 + 2 = 3 | 3 3 : 6 9\n3 3 -> 9 : 3 * 3 = 9 | 9\nanswer: (1 + 2) * 3\n"
+    assert keep_before(s, text, "3 3 : 3 * 3 = 9\nwrong") == "1 2 3 -> 9 : 1 + 2 = 3 | 3 3 : 6 9\n"
+    assert keep_before(s, text, "2 is not given") == text.rsplit("answer:", 1)[0]
+
+
+def test_usage_counts_every_sample(policy, task, problems):
+    r = get_strategy("majority", n=4)(problems[0], policy, seed=0, task=task)
+    written = sum(policy.count_tokens(c.text) for c in r.candidates)
+    # each sample counted once, with the <eos> that ends it (the text leaves it out) where one does
+    assert written <= r.usage.completion_tokens <= written + len(r.candidates)
+    assert len(r.candidates) == 4 and r.usage.prompt_tokens == policy.count_tokens(task.prompt(problems[0])) + 1
