@@ -4,8 +4,8 @@ First a few puzzles solved at rising effort, with what the search tried; then ac
 thinking compute on 100 problems for a few strategies, as a table and a plot.
 
 The curve's strategies share their samples: sample i of a prompt with a given seed is the same
-sample whoever asks (``ponder.engine``), so ``MemoPolicy`` hands a strategy that asks for 4 the
-first 4 of the 8 another already drew. Each strategy is still charged every token of every
+sample whoever asks (``ponder.engine``), so ``MemoPolicy`` hands a strategy that asks for 2 the
+first 2 of the 4 another already drew. Each strategy is still charged every token of every
 sample it uses; only the wall-clock time is shared.
 """
 
@@ -16,8 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 
 PUZZLES = (("game24", (4, 7, 8, 8), 24),)
-CURVE = (("greedy", {}), ("majority", {"n": 8}), ("majority", {"n": 4}), ("majority", {"n": 2}),
-         ("majority", {"n": 1}), ("adaptive", {"batch": 4}))
+CURVE = (("greedy", {}), ("majority", {"n": 4}), ("majority", {"n": 2}), ("majority", {"n": 1}),
+         ("adaptive", {"batch": 2}))
 
 
 class MemoPolicy:
