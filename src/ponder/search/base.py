@@ -18,7 +18,7 @@ how many came from the prefix cache, but they are not thinking.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Generator, Sequence
+from typing import ClassVar, Generator, Sequence
 
 from ponder.errors import UserError
 from ponder.tasks import get_task
@@ -226,12 +226,3 @@ def drive(searches: Sequence[Calls], policy) -> list[SearchResult]:
 
 def task_of(problem: Problem, task=None):
     return task if task is not None else get_task(problem.task)
-
-
-def completion_budget(policy, prompt_tokens: int, budget: int | None) -> int:
-    """Most new tokens: the budget if given, else what the context has room for."""
-    room = policy.max_context - prompt_tokens
-    return max(1, min(room, budget) if budget else room)
-
-
-StrategyFactory = Callable[..., Strategy]
