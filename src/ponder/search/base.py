@@ -139,6 +139,15 @@ class Search:
         self._charge(before, len(texts))
         return scores
 
+    def score_within(self, texts: Sequence[str]) -> list[float | None]:
+        """``score`` for as many of ``texts``, in order, as the budget pays for (None for the rest):
+        the first alone, to learn what scoring costs, then what the budget allows at that cost."""
+        if not texts or self.affordable(texts[:1]) < 1:
+            return [None] * len(texts)
+        scores: list[float | None] = self.score(texts[:1])
+        scores += self.score(texts[1:1 + self.affordable(texts[1:])])
+        return scores + [None] * (len(texts) - len(scores))
+
     def value(self, texts: Sequence[str]) -> list[float]:
         """The reward model's value of each partial text: the chance its reasoning will succeed."""
         if not texts:

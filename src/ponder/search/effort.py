@@ -66,11 +66,11 @@ class Auto(_Parallel):
             return s.result(best, candidates, note=f"Easy: {int(votes.most_common(1)[0][1])} of {len(candidates)} "
                                                    f"samples agree.")
         texts = [c.text for c in candidates]
-        if not texts or s.affordable(texts[:1]) < 1:
+        scores = s.score_within(texts)
+        if not texts or scores[0] is None:
             best = candidates[0] if candidates else None
             return s.result(best, candidates, note="The budget ran out before the verifier could judge.")
-        scores = s.score(texts[:1]) + s.score(texts[1:1 + s.affordable(texts[1:])])
-        scored = [s.candidate(t, sc) for t, sc in zip(texts, scores + [None] * (len(texts) - len(scores)))]
+        scored = [s.candidate(t, sc) for t, sc in zip(texts, scores)]
         best = max(scored, key=lambda c: (c.answer is not None, c.score or 0.0), default=None)
         if best is not None and best.answer is not None and best.score >= self.confident:
             s.trace.append(f"medium: the verifier is confident ({best.score:.2f}) after {len(scored)} samples")

@@ -62,11 +62,7 @@ class _Parallel(Strategy):
             [completions] = yield from s.generate([""], params)
             texts += [c.text for c in completions]
             rounds += 1
-        scores: list[float | None] = [None] * len(texts)
-        if self.scored and len(texts) > 1 and s.affordable(texts[:1]):
-            first = s.score(texts[:1])  # learn what scoring costs, then score what the budget allows
-            rest = texts[1:1 + s.affordable(texts[1:])]
-            scores[:1 + len(rest)] = first + s.score(rest)
+        scores = s.score_within(texts) if self.scored and len(texts) > 1 else [None] * len(texts)
         return [s.candidate(t, sc) for t, sc in zip(texts, scores)]
 
 
