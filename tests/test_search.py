@@ -118,3 +118,71 @@ def test_usage_counts_every_sample(policy, task, problems):
     # each sample counted once, with the <eos> that ends it (the text leaves it out) where one does
     assert written <= r.usage.completion_tokens <= written + len(r.candidates)
     assert len(r.candidates) == 4 and r.usage.prompt_tokens == policy.count_tokens(task.prompt(problems[0])) + 1
+
+
+class Scripted:
+    """A policy that writes the given texts in turn, each ``length`` tokens long; a text cut by
+    ``max_tokens`` loses its last line (its answer)."""
+
+    max_context = 512
+
+    def __init__(self, texts, length=10):
+        self.texts, self.length, self.at = list(texts), length, 0
+
+    def count_tokens(self, text):
+        return len(text) // 4
+
+    def generate(self, prompts, params):
+        from ponder.types import Completion
+
+        params = params if isinstance(params, list) else [params] * len(prompts)
+        out = []
+        for prompt, p in zip(prompts, params):
+            group = []
+            for _ in range(p.n):
+                text = self.texts[self.at % len(self.texts)]
+                self.at += 1
+                cut = p.max_tokens < self.length
+                group.append(Completion(text.rstrip("\n").rsplit("\n", 1)[0] if cut else text,
+                                        tuple(range(min(self.length, p.max_tokens))), "length" if cut else "stop",
+                                        self.count_tokens(prompt)))
+            out.append(group)
+        return out
+
+
+class PricedJudge:
+    """An outcome judge whose every score costs 20 reward tokens, as it says beforehand."""
+
+    name = "priced"
+
+    def __init__(self):
+        from ponder.types import Usage
+
+        self.usage = Usage()
+
+    def estimate(self, tokens):
+        return 20
+
+    def score(self, problem, texts):
+        self.usage.reward_tokens += 20 * len(texts)
+        return [[0.2] for _ in texts]
+
+
+def test_auto_goes_on_when_the_budget_leaves_its_best_answer_unscored(task, problems):
+    """Four samples, no two alike; the budget pays to score only the first two, which have no
+    answer. The best answer is then one no judge has seen: auto samples on rather than trusting it."""
+    policy = Scripted(["1 + 1 = 2\n", "2 + 2 = 4\n", "answer: 1 + 2\n", "answer: 3 - 1\n", "answer: 4 - 1\n"])
+    r = get_strategy("auto")(problems[0], policy, PricedJudge(), budget=100, seed=0, task=task)
+    assert r.answer is not None
+    assert r.usage.reward_tokens == 40 and r.usage.thinking_tokens <= 100, r.usage
+    assert len(r.candidates) == 5 and sum(c.score is None for c in r.candidates) == 3
+
+
+def test_parallel_sampling_cuts_no_text_short_to_fit_more(task, problems):
+    """Texts of 300 tokens, a context of about 500 free, a budget of 1,000: whole texts (each free
+    to fill the context) while one filling it would fit, then one more, since what is left still
+    fits a text of the usual length. Sizing rounds by a guessed length cut every text short."""
+    policy = Scripted(["1 + 2 = 3\nanswer: 1 + 2\n"], length=300)
+    r = get_strategy("majority")(problems[0], policy, budget=1000, seed=0, task=task)
+    assert len(r.candidates) == 3 and all(c.answer for c in r.candidates)
+    assert r.usage.completion_tokens == 900

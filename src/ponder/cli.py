@@ -252,7 +252,9 @@ def cmd_sweep(args) -> int:
         cost = max(1, round(base["tokens_per_problem"]))
         budgets = [round(m * cost) for m in _numbers(args.multiples, "--multiples", float)]
         log(f"greedy spends {cost} tokens per problem; budgets: {', '.join(map(str, budgets))}")
-    points = [Point(n, rewards_for[n], None if n in FIXED else b) for n in names for b in ([None] if n in FIXED else budgets)]
+    # budget by budget, every strategy's cheap points first: a sweep cut short still has the start of every line
+    points = [Point(n, rewards_for[n], None) for n in names if n in FIXED]
+    points += [Point(n, rewards_for[n], b) for b in budgets for n in names if n not in FIXED]
     rows = run_sweep(task, problems, source, policy, points, rewards, strategies, args.seed, output, progress, log)
     log(f"sweep written to {output} ({len(rows)} new points); plot it with: ponder report {output}")
     if args.json:

@@ -41,9 +41,14 @@ def load_rows(paths: Sequence[str | Path]) -> list[dict]:
 
 
 def by_task(rows: list[dict]) -> dict[str, list[dict]]:
+    """Rows grouped by the problem set they were measured on: task, source, count and seed (points
+    on different problems never share a plot)."""
     out: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
-        out[f"{r['task']} ({r.get('source', '')})" if r.get("source") else r["task"]].append(r)
+        about = [r.get("source") or "", f"{r['n']} problems" if r.get("n") else "",
+                 f"seed {r['seed']}" if r.get("seed") else ""]
+        about = [a for a in about if a]
+        out[f"{r['task']} ({', '.join(about)})" if about else r["task"]].append(r)
     return dict(out)
 
 
@@ -83,9 +88,11 @@ def plot_scaling(rows: list[dict], path: str | Path, title: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
-    for name, pts in lines(rows).items():
-        ax.plot([r["tokens_per_problem"] for r in pts], [100 * r["accuracy"] for r in pts], marker="o", label=name)
+    fig, ax = plt.subplots(figsize=(8.5, 5.4), dpi=120)
+    colours = plt.get_cmap("tab20").colors
+    for i, (name, pts) in enumerate(lines(rows).items()):
+        ax.plot([r["tokens_per_problem"] for r in pts], [100 * r["accuracy"] for r in pts], label=name,
+                color=colours[(2 * i) % 20 + (i // 10) % 2], marker="os^Dv<>ph*"[i % 10], ms=4)
     top = ceiling(rows)
     if top:
         ax.plot([r["tokens_per_problem"] for r in top], [100 * r["ceiling"] for r in top], "k--", lw=1.2,
@@ -93,10 +100,9 @@ def plot_scaling(rows: list[dict], path: str | Path, title: str) -> Path:
     ax.set_xscale("log")
     ax.set_xlabel("thinking tokens per problem (generated + reward model), log scale")
     ax.set_ylabel("accuracy, % (checked by rule)")
-    n = rows[0].get("n")
-    ax.set_title(f"{title}: {n} problems" if n else title)
+    ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -160,6 +160,13 @@ class Search:
         self._charge(before, len(texts))
         return values
 
+    def critiques(self, texts: Sequence[str]) -> list:
+        """The text critic's critique and verdict of each text (``Judgement``s), paid from the budget."""
+        before = self.reward.usage.reward_tokens
+        judgements = self.reward.critiques(self.problem, list(texts))
+        self._charge(before, len(texts))
+        return judgements
+
     def _charge(self, before: int, texts: int) -> None:
         cost = self.reward.usage.reward_tokens - before
         self.usage.reward_tokens += cost

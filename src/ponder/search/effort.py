@@ -72,7 +72,7 @@ class Auto(_Parallel):
             return s.result(best, candidates, note="The budget ran out before the verifier could judge.")
         scored = [s.candidate(t, sc) for t, sc in zip(texts, scores)]
         best = max(scored, key=lambda c: (c.answer is not None, c.score or 0.0), default=None)
-        if best is not None and best.answer is not None and best.score >= self.confident:
+        if best is not None and best.answer is not None and (best.score or 0.0) >= self.confident:
             s.trace.append(f"medium: the verifier is confident ({best.score:.2f}) after {len(scored)} samples")
             return s.result(best, scored, note=f"Medium: verified at {best.score:.2f} after {len(scored)} samples.")
         more = _Parallel(n=max(0, (self.n or 16) - len(scored)) or None, temperature=self.temperature, scored=True)
@@ -81,5 +81,5 @@ class Auto(_Parallel):
             extra = yield from more.sample(s)
         scored += extra
         best = max(scored, key=lambda c: (c.answer is not None, c.score or 0.0), default=None)
-        s.trace.append(f"hard: {len(scored)} samples, best score {best.score if best else 0:.2f}")
+        s.trace.append(f"hard: {len(scored)} samples, best score {(best.score or 0.0) if best else 0.0:.2f}")
         return s.result(best, scored, note=f"Hard: best of {len(scored)} samples by {s.reward.name}.")

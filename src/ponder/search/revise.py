@@ -68,9 +68,7 @@ class Revise(Strategy):
                 best = best if best is not None and best.answer is not None else candidates[-1]
                 s.trace.append(f"round {r + 1}: answer {candidates[-1].answer or '-'}; no budget left for a critique")
                 break
-            before = s.reward.usage.reward_tokens
-            [j] = s.reward.critiques(s.problem, [text])
-            s._charge(before, 1)
+            [j] = s.critiques([text])
             cand = Candidate(text, s.task.answer(text), j.score)
             candidates.append(cand)
             first = j.reasoning.split("\n")

@@ -55,7 +55,7 @@ class Think(Strategy):
             s.trace.append(f"wait {waits}: gave up at '{lines[-1]}'; thinking on from the line before")
         if s.task.answer(text) is None and s.left >= 1:  # the cap: force an answer
             forced = text.rstrip("\n") + f"\n{ANSWER_PREFIX}"
-            room = min(ANSWER_ROOM, int(s.left), s.room(forced) + ANSWER_ROOM)
+            room = min(ANSWER_ROOM, s.room(forced))
             if room >= 1:
                 [[c]] = yield from s.generate([forced], SamplingParams(n=1, temperature=0.0, max_tokens=room))
                 text = forced + c.text

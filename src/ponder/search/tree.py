@@ -104,7 +104,7 @@ def judge(s: Search, nodes: list[Node]) -> None:
     for n in nodes:
         n.value = n.parent.value if n.parent is not None else n.value
     open_ = [n for n in nodes if not n.done]
-    open_ = open_[:s.affordable([n.text[-LINE_TOKENS:] for n in open_])]  # the prefix is cached: new lines cost
+    open_ = open_[:s.affordable([new_text(n) for n in open_])]  # the prefix is cached: new lines cost
     for n, v in zip(open_, s.value([n.text for n in open_])):
         n.value = v
     answered = [n for n in nodes if n.done and s.task.answer(n.text) is not None]
@@ -114,6 +114,11 @@ def judge(s: Search, nodes: list[Node]) -> None:
     for n in nodes:
         if n.done and s.task.answer(n.text) is None:
             n.value = 0.0
+
+
+def new_text(node: Node) -> str:
+    """What ``node`` adds to its parent's text: all a prefix-cached reader has still to compute."""
+    return node.text[len(node.parent.text):] if node.parent is not None else node.text
 
 
 def draw(root: Node, limit: int = 400) -> list[str]:

@@ -7,8 +7,8 @@
   so easy problems cost a few samples and hard ones many (adaptive consistency).
 
 Without ``n``, a strategy samples as many texts as its budget pays for, scoring included: it
-samples in rounds, sizing each from what a text has cost so far, and the last texts may be cut
-short so the whole stays within the budget.
+samples in rounds, each as many texts as still fit whole if every one filled the context, so no
+text is cut short but the last, which gets what is left (when a text of the usual length fits).
 """
 
 from __future__ import annotations
@@ -45,16 +45,17 @@ class _Parallel(Strategy):
         share = 0.5 if self.scored and s.budget is not None else 1.0
         cap = None if s.budget is None else s.budget * share
         texts: list[str] = []
-        guess = s.policy.max_context // 4  # a text's length before any is seen
         rounds = 0
         while len(texts) < limit and not enough([s.candidate(t) for t in texts]):
             left = float("inf") if cap is None else cap - s.usage.completion_tokens
-            each = s.usage.completion_tokens / len(texts) if texts else guess
-            if texts and left < each:  # another text would not fit
-                break
-            fits = limit if cap is None else max(1, int(left // each))
-            k = min(limit - len(texts), batch or limit, fits)
-            max_tokens = s.room() if cap is None else min(s.room(), int(left // k))
+            fill = s.policy.max_context - s.prompt_tokens  # the most one text can take
+            if left >= fill:  # as many texts as fit whole, each free to fill the context
+                k = min(limit - len(texts), batch or limit, int(left // fill) if cap is not None else limit)
+                max_tokens = s.room()
+            elif texts and left < s.usage.completion_tokens / len(texts):
+                break  # not even a text of the usual length would fit
+            else:  # one last text, cut to what is left
+                k, max_tokens = 1, int(min(left, s.room()))
             if max_tokens < 1:
                 break
             params = SamplingParams(n=k, temperature=self.temperature, max_tokens=max_tokens,
