@@ -48,7 +48,7 @@ class _Parallel(Strategy):
         rounds = 0
         while len(texts) < limit and not enough([s.candidate(t) for t in texts]):
             left = float("inf") if cap is None else cap - s.usage.completion_tokens
-            fill = s.policy.max_context - s.prompt_tokens  # the most one text can take
+            fill = max(1, s.policy.max_context - s.prompt_tokens)  # the most one text can take
             if left >= fill:  # as many texts as fit whole, each free to fill the context
                 k = min(limit - len(texts), batch or limit, int(left // fill) if cap is not None else limit)
                 max_tokens = s.room()
