@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ponder.errors import UserError
 from ponder.search.base import Calls, Search, Strategy, register
-from ponder.search.vote import _Parallel, key, tally
+from ponder.search.vote import _Parallel, best_scored, key, tally
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Auto(_Parallel):
             best = candidates[0] if candidates else None
             return s.result(best, candidates, note="The budget ran out before the verifier could judge.")
         scored = [s.candidate(t, sc) for t, sc in zip(texts, scores)]
-        best = max(scored, key=lambda c: (c.answer is not None, c.score or 0.0), default=None)
+        best = best_scored(scored)
         if best is not None and best.answer is not None and (best.score or 0.0) >= self.confident:
             s.trace.append(f"medium: the verifier is confident ({best.score:.2f}) after {len(scored)} samples")
             return s.result(best, scored, note=f"Medium: verified at {best.score:.2f} after {len(scored)} samples.")
@@ -80,6 +80,6 @@ class Auto(_Parallel):
         if more.n and s.left > 0:
             extra = yield from more.sample(s)
         scored += extra
-        best = max(scored, key=lambda c: (c.answer is not None, c.score or 0.0), default=None)
+        best = best_scored(scored)
         s.trace.append(f"hard: {len(scored)} samples, best score {(best.score or 0.0) if best else 0.0:.2f}")
         return s.result(best, scored, note=f"Hard: best of {len(scored)} samples by {s.reward.name}.")

@@ -67,6 +67,11 @@ class _Parallel(Strategy):
         return [s.candidate(t, sc) for t, sc in zip(texts, scores)]
 
 
+def best_scored(candidates: list[Candidate]) -> Candidate | None:
+    """The highest-scoring candidate with an answer (unscored ones count 0), else the first."""
+    return max(candidates, key=lambda c: (c.answer is not None, c.score or 0.0), default=None)
+
+
 def tally(candidates: list[Candidate], weight: Callable[[Candidate], float] = lambda c: 1.0) -> Counter:
     votes: Counter = Counter()
     for c in candidates:
@@ -127,7 +132,7 @@ class BestOfN(_Parallel):
         candidates = yield from self.sample(s)
         if not candidates:
             return s.result(None, [])
-        best = max(candidates, key=lambda c: (c.answer is not None, c.score or 0.0))
+        best = best_scored(candidates)
         ranked = sorted(candidates, key=lambda c: -(c.score or 0.0))
         s.trace.extend(f"score {c.score:.3f}: {c.answer or '(no answer)'}" for c in ranked[:8] if c.score is not None)
         scored = sum(c.score is not None for c in candidates)
