@@ -38,6 +38,9 @@ needs_default = pytest.mark.skipif(not (DEFAULT_MODEL / "model.safetensors").exi
     (["eval", "--limit", "many"], "invalid int"),
     (["solve", "4 7 8 8", "--task", "game24", "--backend", "hf"], "not available"),
     (["train", "sft", "--recipe", "nope"], "unknown recipe"),
+    (["train", "ei", "--set", "group=0"], "group must be at least 1"),
+    (["train", "ei", "--set", "task=chess", "--out", "/nonexistent/run"], "unknown task"),
+    (["train", "ei", "--init", "/nonexistent/model", "--out", "/nonexistent/run"], "model not found"),
 ])
 def test_user_mistakes_get_one_line_and_exit_2(args, message):
     proc = ponder(*args, check=False)

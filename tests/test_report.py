@@ -26,3 +26,41 @@ def test_tokens_to_reach_best_of_n():
     assert goal == 0.5
     assert reach == {"auto": 900, "best-of-n": 3900, "greedy": None}
     assert list(lines(rows)["best-of-n"][i]["tokens_per_problem"] for i in range(3)) == [500, 3900, 15000]
+
+
+def write_run(path, evals):
+    """A training run's metrics.jsonl: a step line, a rollout line and evaluations at (step, accuracy, flops)."""
+    import json
+
+    path.mkdir(parents=True)
+    rows = [{"step": 1, "train/loss": 1.0}, {"step": 1, "round": 1, "rollout/reward_mean": 0.3, "rollout/truncated": 0.1}]
+    rows += [{"step": s, "eval/countdown/accuracy": a, "compute/flops": f} for s, a, f in evals]
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_training_report_draws_the_scaling_curve(tmp_path):
+    from ponder.report.training import load_run, scaling_points, write_training_report
+
+    run = write_run(tmp_path / "ei", [(0, 0.4, 0.0), (20, 0.5, 1e12), (40, 0.55, 2e12)])
+    name, rows = load_run(run)
+    assert name == "ei" and scaling_points(rows, "eval/countdown/accuracy") == [(0.0, 0.4), (1e12, 0.5), (2e12, 0.55)]
+    page = write_training_report([run, run / "metrics.jsonl"], tmp_path / "report")
+    assert (tmp_path / "report" / "training-scaling.png").stat().st_size > 0
+    assert (tmp_path / "report" / "metrics.png").stat().st_size > 0
+    assert "55.0%" in page.read_text()
+
+
+def test_report_command_tells_sweeps_and_runs_apart(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    run = write_run(tmp_path / "ei", [(0, 0.4, 0.0), (20, 0.5, 1e12)])
+    sweep = tmp_path / "sweep.jsonl"
+    sweep.write_text(json.dumps(row("greedy", 16, 0.4, 950)) + "\n")
+    cmd = [sys.executable, "-m", "ponder.cli", "report"]
+    ok = subprocess.run(cmd + [str(run), "--out", str(tmp_path / "r")], capture_output=True, text=True)
+    assert ok.returncode == 0 and "training report written" in ok.stdout, ok.stderr
+    mixed = subprocess.run(cmd + [str(run), str(sweep), "--out", str(tmp_path / "m")], capture_output=True, text=True)
+    assert mixed.returncode == 2 and "not both" in mixed.stderr

@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from conftest import assert_same_parameters
 
 from ponder.errors import UserError
 from ponder.model import ModelConfig, load_model
@@ -69,10 +70,7 @@ def test_resume_continues_exactly(tmp_path):
     with pytest.raises(UserError, match="already holds a run"):
         train_sft(tiny_config(tmp_path / "b"), progress=False)
     resumed = train_sft(tiny_config(tmp_path / "b"), resume=True, progress=False)
-    a, _, _ = load_model(whole)
-    b, _, _ = load_model(resumed)
-    for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
-        assert torch.equal(pa, pb), name
+    assert_same_parameters(whole, resumed)
 
 
 def test_resume_without_checkpoint_is_a_user_error(tmp_path):
@@ -99,7 +97,4 @@ def test_sigterm_stops_between_steps_and_the_run_resumes_exactly(tmp_path, monke
         train_sft(tiny_config(tmp_path / "b", checkpoint_every=100), progress=False)
     assert json.loads((tmp_path / "b" / "checkpoint" / "trainer.json").read_text())["step"] == 2
     resumed = train_sft(tiny_config(tmp_path / "b"), resume=True, progress=False)
-    a, _, _ = load_model(whole)
-    b, _, _ = load_model(resumed)
-    for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
-        assert torch.equal(pa, pb), name
+    assert_same_parameters(whole, resumed)

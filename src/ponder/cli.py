@@ -270,7 +270,15 @@ def _read_rows(path) -> list[dict]:
 def cmd_report(args) -> int:
     from ponder.report import load_rows, tokens_to_reach, write_html
     from ponder.report.scaling import by_task, lines
+    from ponder.report.training import is_metrics_row, write_training_report
 
+    training = [_is_training_run(p, is_metrics_row) for p in args.sweeps]
+    if any(training):
+        if not all(training):
+            raise UserError("give either sweep files or training runs, not both")
+        page = write_training_report(args.sweeps, args.out)
+        print(f"training report written to {page} (plots beside it)")
+        return 0
     rows = load_rows(args.sweeps)
     page = write_html(rows, args.out)
     for title, task_rows in by_task(rows).items():
@@ -288,6 +296,19 @@ def cmd_report(args) -> int:
                 print(f"  {k:<28} {'not reached' if v is None else f'{v:,.0f}'}")
     print(f"report written to {page} (plots beside it)")
     return 0
+
+
+def _is_training_run(path: str, is_metrics_row) -> bool:
+    """A run directory, or a JSONL file whose first row is a training metrics line."""
+    p = Path(path)
+    if p.is_dir():
+        return True
+    try:
+        with p.open() as f:
+            first = f.readline()
+        return is_metrics_row(json.loads(first))
+    except (OSError, ValueError, AttributeError):
+        return False  # the sweep loader says what is wrong with it
 
 
 def cmd_demo(args) -> int:
@@ -370,6 +391,46 @@ def cmd_train_sft(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- ponder train ei, grpo
+
+
+def cmd_train_ei(args) -> int:
+    from ponder.train.expert import ExpertConfig, train_expert
+
+    return _train_rl(args, ExpertConfig, train_expert, "ei")
+
+
+def cmd_train_grpo(args) -> int:
+    from ponder.train.grpo import GRPOConfig, train_grpo
+
+    return _train_rl(args, GRPOConfig, train_grpo, "grpo")
+
+
+def _train_rl(args, config, train, command: str) -> int:
+    """What every RL trainer's command does: the recipe with the options over it (or, resuming,
+    the run's own config), the run, and a clean stop on Ctrl-C."""
+    from ponder.train.recipes import load_recipe
+
+    overrides = _overrides(args)
+    for key in ("seed", "init"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    out = args.out or f"runs/{args.recipe}"
+    if args.resume and (Path(out) / "config.json").is_file():
+        cfg = config(**{**json.loads((Path(out) / "config.json").read_text()), **overrides})
+    else:
+        cfg = load_recipe(args.recipe, config, out=out, **overrides)
+    t0 = time.perf_counter()
+    try:
+        path = train(cfg, resume=args.resume)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: checkpoint saved; continue with: ponder train {command} --out {out} --resume", file=sys.stderr)
+        return 130
+    print(f"model written to {path} ({time.perf_counter() - t0:.0f} s this session); "
+          f"plot the run with: ponder report {out}")
+    return 0
+
+
 # --------------------------------------------------------------------------- ponder train rm
 
 
@@ -438,8 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(p)
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("report", help="plots (PNG) and an HTML page from sweep files")
-    p.add_argument("sweeps", nargs="+", metavar="SWEEP.jsonl")
+    p = sub.add_parser("report", help="plots (PNG) and an HTML page from sweep files or training runs")
+    p.add_argument("sweeps", nargs="+", metavar="SWEEP.jsonl|RUN",
+                   help="sweep files (ponder sweep), or training run directories / their metrics.jsonl")
     p.add_argument("--out", default="runs/report", metavar="DIR", help="where to write (default: runs/report)")
     p.set_defaults(func=cmd_report)
 
@@ -478,6 +540,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any recipe field (JSON values)")
     t.set_defaults(func=cmd_train_rm)
+    for name, recipe, help_, func in (
+            ("ei", "ei-default", "expert iteration: sample, keep verified solutions, fine-tune, repeat", cmd_train_ei),
+            ("grpo", "grpo-default", "GRPO against the rule verifier, optionally with process rewards", cmd_train_grpo)):
+        t = tsub.add_parser(name, help=help_)
+        t.add_argument("--recipe", default=recipe, help=f"named recipe (default: {recipe})")
+        t.add_argument("--init", metavar="PATH", help="policy to improve (default: the shipped model)")
+        t.add_argument("--out", metavar="DIR", help="run directory (default: runs/RECIPE)")
+        t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+        t.add_argument("--seed", type=int)
+        t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any recipe field (JSON values)")
+        t.set_defaults(func=func)
     return parser
 
 

@@ -26,7 +26,10 @@ OPTIMIZER = "optimizer.pt"
 RNG = "rng.pt"
 
 
-def save_checkpoint(path: str | Path, model, tokenizer, optimizer, state: dict, meta: dict | None = None) -> None:
+def save_checkpoint(path: str | Path, model, tokenizer, optimizer, state: dict, meta: dict | None = None,
+                    files: dict[str, str] | None = None) -> None:
+    """Write the checkpoint; ``files`` are more of the trainer's own (name -> text, e.g. a replay
+    buffer), written into the same directory so they are swapped in with the rest or not at all."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
@@ -34,6 +37,8 @@ def save_checkpoint(path: str | Path, model, tokenizer, optimizer, state: dict, 
     torch.save(optimizer.state_dict(), tmp / OPTIMIZER)
     torch.save({"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}, tmp / RNG)
     (tmp / STATE).write_text(json.dumps(state, indent=1))
+    for name, text in (files or {}).items():
+        (tmp / name).write_text(text)
     for f in tmp.rglob("*"):
         if f.is_file():
             with open(f, "rb") as fh:

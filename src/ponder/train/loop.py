@@ -66,14 +66,18 @@ def train_loop(model, tokenizer, optimizer, state: dict, stream: Iterator[list[i
                grad_clip: float, ckpt: Path, meta: dict, metrics: Metrics, checkpoint_every: int,
                eval_every: int = 0, evaluate: Callable[[], None] | None = None,
                extra: Callable[[int], dict] = lambda labels: {}, desc: str = "train", progress: bool = True,
-               stop_after: int | None = None) -> bool:
+               stop_after: int | None = None, save: Callable[[], None] | None = None) -> bool:
     """Train until ``state["step"] == steps``; False when it stopped at ``stop_after`` instead.
 
     ``stream`` yields micro-batches (example indices) from where ``state`` left off; ``collate``
     turns one into (inputs, targets); ``count(targets)`` is how many labels it trains;
     ``loss(x, y, labels)`` is its share of the step's loss, for ``labels`` in the whole step.
-    ``extra(labels)`` adds fields to the step's metrics line.
+    ``extra(labels)`` adds fields to the step's metrics line. ``save()`` writes a checkpoint
+    (by default the model, optimizer, RNG and ``state``; trainers with more state pass their own).
     """
+    if save is None:
+        def save():
+            save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
     bar = tqdm(total=steps, initial=state["step"], desc=desc, unit="step", disable=not progress, dynamic_ncols=True)
     started = time.perf_counter() - state["wall_time_s"]
     stop = StopRequests()
@@ -110,7 +114,7 @@ def train_loop(model, tokenizer, optimizer, state: dict, stream: Iterator[list[i
                 bar.update(1)
                 done = state["step"] == steps
                 if state["step"] % checkpoint_every == 0 or done or state["step"] == stop_after:
-                    save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
+                    save()
                 if state["step"] == stop_after:
                     return False
                 if eval_every and state["step"] % eval_every == 0 and not done and evaluate is not None:
@@ -120,7 +124,7 @@ def train_loop(model, tokenizer, optimizer, state: dict, stream: Iterator[list[i
     except KeyboardInterrupt:
         bar.close()
         if stop.requested and not stop.forced:  # stopped between steps: the checkpoint resumes exactly
-            save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
+            save()
         raise
     bar.close()
     return True

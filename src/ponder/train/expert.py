@@ -1,0 +1,234 @@
+"""Expert iteration (STaR, ReST-EM): sample, keep the verified solutions, train on them, repeat.
+
+Each round draws fresh training problems, samples ``group`` attempts at each with the current
+policy, keeps up to ``keep`` correct ones per problem whose every step is valid (the shortest:
+the least wandering search that still gets there), and takes ``steps_per_round`` optimizer steps of supervised training on
+them. The policy's prompt is not trained, its own solution is, ``<eos>`` included. Kept
+solutions from the last ``replay`` rounds are trained on together.
+
+The run directory holds ``config.json``, ``metrics.jsonl`` (a line per optimizer step, per round
+of rollouts and per evaluation), ``checkpoint/`` (weights, optimizer, RNG, the trainer's state
+and the replay buffer, written atomically after each round's sampling and every
+``checkpoint_every`` steps) and, at the end, ``model/`` with the recipe and commit in its
+metadata. A resumed run ends with the same parameters as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ponder.errors import UserError
+from ponder.model import load_model, save_model
+from ponder.train.checkpoint import load_checkpoint, save_checkpoint
+from ponder.train.data import Examples, micro_batches
+from ponder.train.loop import Metrics, git_commit, open_run, train_loop
+from ponder.train.rollout import Rollout, RolloutStats, held_out_accuracy, rollouts
+from ponder.train.sft import collate, make_optimizer
+
+BUFFER = "buffer.jsonl"
+
+
+@dataclass
+class ExpertConfig:
+    out: str = "runs/expert"
+    """Run directory: metrics, checkpoint and final model go here."""
+    init: str | None = None
+    """The policy to improve (a model directory); the shipped default when None."""
+    task: str = "countdown"
+    """Task whose training problems are attempted."""
+    rounds: int = 4
+    problems_per_round: int = 128
+    group: int = 8
+    """Attempts sampled per problem."""
+    temperature: float = 1.0
+    max_tokens: int = 0
+    """Most tokens an attempt may write (0: as many as the context holds); an attempt cut short fails."""
+    keep: int = 1
+    """Correct attempts kept per problem (the shortest first), so easy problems do not crowd out hard ones."""
+    clean: bool = True
+    """Keep only attempts whose every step the task's rule checker accepts (where it has one)."""
+    replay: int = 2
+    """Rounds of kept solutions trained on together (1: only the latest round's)."""
+    steps_per_round: int = 20
+    tokens_per_step: int = 16384
+    micro_tokens: int = 8192
+    lr: float = 2e-4
+    """Constant after ``warmup``: fine-tuning a trained policy, not training from scratch."""
+    warmup: int = 10
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 20
+    eval_problems: int = 100
+    """Greedy accuracy on this many problems of the task's ``eval_split`` after every round (0: none)."""
+    eval_split: str = "val"
+    recipe: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("rounds", "problems_per_round", "group", "keep", "replay", "steps_per_round"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.tokens_per_step < self.micro_tokens:
+            raise UserError("tokens_per_step must be at least micro_tokens")
+
+    @property
+    def accumulation(self) -> int:
+        return self.tokens_per_step // self.micro_tokens
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def kept_solutions(groups: list[list[Rollout]], keep: int, task=None) -> list[Rollout]:
+    """Up to ``keep`` distinct correct attempts per problem, shortest first. With a ``task`` that
+    checks steps by rule, only attempts whose every line is valid: an attempt sampled at
+    temperature 1 often reaches the right answer after a wrong line, and would teach the error."""
+    def clean(r: Rollout) -> bool:
+        return task is None or not hasattr(task, "check_steps") or all(c.valid for c in task.check_steps(r.problem, r.text))
+
+    out = []
+    for g in groups:
+        seen, mine = set(), []
+        for r in sorted((r for r in g if r.correct and r.finish_reason == "stop" and clean(r)),
+                        key=lambda r: len(r.completion_ids)):
+            if r.completion_ids not in seen:
+                seen.add(r.completion_ids)
+                mine.append(r)
+        out += mine[:keep]
+    return out
+
+
+def as_examples(solutions: list[Rollout]) -> Examples:
+    """Prompt and solution back to back; only the solution is trained."""
+    tokens, trained, lengths = [], [], []
+    for r in solutions:
+        tokens += r.prompt_ids + r.completion_ids
+        trained += [False] * len(r.prompt_ids) + [True] * len(r.completion_ids)
+        lengths.append(len(r.prompt_ids) + len(r.completion_ids))
+    return Examples(np.asarray(tokens, dtype=np.int32), np.asarray(trained, dtype=bool),
+                    np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+
+
+def lr_at(step: int, cfg: ExpertConfig) -> float:
+    return cfg.lr * min(1.0, (step + 1) / cfg.warmup)
+
+
+def train_expert(cfg: ExpertConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
+    """Run expert iteration; returns the directory of the final model (the checkpoint's when
+    ``stop_after`` optimizer steps ended it early, as a crash would)."""
+    from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
+    from ponder.tasks import get_task
+
+    task = get_task(cfg.task)
+    init = Path(cfg.init) if cfg.init else DEFAULT_MODEL
+    if not resume and not init.exists():
+        raise UserError(f"model not found: {init}")
+    out = Path(cfg.out)
+    ckpt = open_run(out, resume)
+    optimizer_of = lambda m: make_optimizer(m, cfg)  # noqa: E731
+    if resume:
+        model, tokenizer, optimizer, state = load_checkpoint(ckpt, optimizer_of)
+        buffer = [[Rollout.from_json(json.loads(line)) for line in rnd.splitlines()]
+                  for rnd in (ckpt / BUFFER).read_text().split("\n\n") if rnd.strip()] if (ckpt / BUFFER).exists() else []
+    else:
+        torch.manual_seed(cfg.seed)
+        model, tokenizer, _ = load_model(init)
+        optimizer = optimizer_of(model)
+        state = {"step": 0, "round": 0, "sampled": -1, "micro_batches": 0, "tokens": 0, "trained_tokens": 0,
+                 "rollout_tokens": 0, "wall_time_s": 0.0}
+        buffer = []
+        (out / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
+    metrics = Metrics(out / "metrics.jsonl")
+    meta = {"recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(), "torch": torch.__version__,
+            "init": str(cfg.init or "nano-default")}
+    policy = NanoPolicy(model, tokenizer)
+
+    def save() -> None:
+        text = "\n\n".join("\n".join(json.dumps(r.to_json()) for r in rnd) for rnd in buffer)
+        save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta, files={BUFFER: text})
+
+    if not resume and cfg.eval_problems:
+        held_out_accuracy(policy, task, cfg, state, metrics, progress)
+    while state["round"] < cfg.rounds:
+        r = state["round"]
+        if state["sampled"] < r:
+            buffer = (buffer + [_sample_round(policy, task, cfg, r, state, metrics, progress)])[-cfg.replay:]
+            state["sampled"] = r
+            state["round_micro_batches"] = 0
+            save()
+        data = as_examples([s for rnd in buffer for s in rnd])
+        if len(data) == 0:  # nothing solved: nothing to learn this round
+            state["step"] += cfg.steps_per_round
+            state["round"] += 1
+            save()
+            continue
+        stream = micro_batches(data.lengths(), cfg.micro_tokens, cfg.seed * 1000 + r)
+        for _ in range(state["round_micro_batches"]):
+            next(stream)
+        counted = _Counting(stream, state)
+        model.train()
+
+        def loss(x, y, labels):
+            return model(x, y) * (int((y != -100).sum()) / labels)
+
+        finished = train_loop(
+            model, tokenizer, optimizer, state, counted, steps=(r + 1) * cfg.steps_per_round,
+            accumulation=cfg.accumulation, collate=lambda b: collate(data, b, tokenizer.pad_id),
+            count=lambda y: int((y != -100).sum()), loss=loss, lr_of=lambda step: lr_at(step, cfg),
+            grad_clip=cfg.grad_clip, ckpt=ckpt, meta=meta, metrics=metrics, checkpoint_every=cfg.checkpoint_every,
+            desc=f"round {r + 1}/{cfg.rounds}", progress=progress, stop_after=stop_after, save=save,
+            extra=lambda labels: {"round": r + 1})
+        if not finished:
+            return ckpt
+        policy.engine.prefix.clear()  # cached keys and values belong to the old weights
+        state["round"] += 1
+        if cfg.eval_problems:
+            held_out_accuracy(policy, task, cfg, state, metrics, progress)
+        save()
+    meta.update(wall_time_s=round(state["wall_time_s"], 1), steps=state["step"], rounds=state["round"],
+                trained_tokens=state["trained_tokens"], rollout_tokens=state["rollout_tokens"], params=model.num_params())
+    return save_model(out / "model", model, tokenizer, meta)
+
+
+class _Counting:
+    """A micro-batch stream that counts, in ``state``, what this round has read of it."""
+
+    def __init__(self, stream, state: dict):
+        self.stream, self.state = stream, state
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self.state["round_micro_batches"] += 1
+        return next(self.stream)
+
+
+def _sample_round(policy, task, cfg: ExpertConfig, r: int, state: dict, metrics: Metrics, progress: bool) -> list[Rollout]:
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    problems = task.problems("train", cfg.problems_per_round, seed=cfg.seed * 1000 + r + 1)
+    groups = []
+    chunk = max(1, 64 // cfg.group)
+    with tqdm(total=len(problems), desc=f"round {r + 1}/{cfg.rounds}: sampling", unit="problem", disable=not progress) as bar:
+        for start in range(0, len(problems), chunk):
+            groups += rollouts(policy, task, problems[start:start + chunk], cfg.group, cfg.temperature,
+                               seed=cfg.seed * 1000 + r, max_tokens=cfg.max_tokens)
+            bar.update(min(chunk, len(problems) - start))
+    kept = kept_solutions(groups, cfg.keep, task if cfg.clean else None)
+    generated = sum(len(x.completion_ids) for g in groups for x in g)
+    seconds = time.perf_counter() - started
+    state["rollout_tokens"] += generated
+    state["wall_time_s"] += seconds
+    metrics.write({"step": state["step"], "round": r + 1, **RolloutStats.of(groups).to_metrics(), "rollout/kept": len(kept),
+                   "rollout/tokens": generated, "rollout/tokens_per_s": generated / seconds,
+                   "time/elapsed_s": state["wall_time_s"]})
+    return kept

@@ -1,0 +1,320 @@
+"""GRPO: group-relative policy optimisation against the rule verifier, with optional process rewards.
+
+Each step draws ``problems_per_step`` fresh training problems and samples ``group`` attempts at
+each. An attempt's outcome advantage is its reward minus its group's mean (divided by the group's
+spread only with ``scale_rewards``: Dr. GRPO drops it, as it favours groups that barely differ).
+With a ``process_reward`` model, each step (line) of an attempt is also scored; step scores are
+normalised over the group and every token gets, added to its outcome advantage, ``process_weight``
+times the sum of the normalised scores of its own step and the steps after it (process
+supervision as in DeepSeekMath). The loss is PPO's clipped surrogate, ``epochs`` passes over the
+batch, with an optional KL penalty to the initial policy (the k3 estimator), summed over tokens
+and divided by a constant, sequences times the context length (Dr. GRPO's normalisation: no
+preference for short or long answers).
+
+Checkpoints hold the weights, optimizer, RNG and step; a step's problems and samples depend only
+on the seed, the step and the weights, so a resumed run redraws them and ends with the same
+parameters as one that never stopped. Metrics: ``rollout/*`` (reward mean and spread, groups with
+zero advantage, lengths, truncation), ``train/kl``, ``train/clip_fraction``, ``train/loss``, and
+greedy accuracy on held-out problems with the training compute spent.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ponder.errors import UserError
+from ponder.model import load_model, save_model
+from ponder.train.checkpoint import StopRequests, load_checkpoint, save_checkpoint
+from ponder.train.loop import Metrics, git_commit, open_run
+from ponder.train.rollout import Rollout, RolloutStats, held_out_accuracy, rollouts
+from ponder.train.sft import make_optimizer
+
+NORMALISE = ("constant", "tokens", "sequence")
+
+
+@dataclass
+class GRPOConfig:
+    out: str = "runs/grpo"
+    """Run directory: metrics, checkpoint and final model go here."""
+    init: str | None = None
+    """The policy to improve (a model directory); the shipped default when None."""
+    task: str = "countdown"
+    steps: int = 40
+    problems_per_step: int = 8
+    group: int = 8
+    """Attempts per problem: the group whose mean reward is each attempt's baseline."""
+    temperature: float = 1.0
+    max_tokens: int = 0
+    """Most tokens an attempt may write (0: as many as the context holds); an attempt cut short fails."""
+    scale_rewards: bool = False
+    """Divide advantages by the group's standard deviation (the original GRPO); Dr. GRPO does not."""
+    process_reward: str | None = None
+    """A reward model scoring each step (``prm``, or a model directory); None: outcome rewards only."""
+    process_weight: float = 0.5
+    epochs: int = 1
+    """Passes over each step's samples; with more than one, the clipped ratio matters."""
+    clip: float = 0.2
+    kl: float = 0.0
+    """Weight of the KL penalty to the initial policy (0: no reference model is kept)."""
+    normalise: str = "constant"
+    """How the summed token losses are divided: ``constant`` (sequences x context, Dr. GRPO),
+    ``tokens`` (tokens in the batch) or ``sequence`` (each sequence's own length, the original GRPO)."""
+    micro_tokens: int = 8192
+    lr: float = 5e-5
+    warmup: int = 5
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 5
+    eval_every: int = 10
+    eval_problems: int = 100
+    eval_split: str = "val"
+    recipe: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "problems_per_step", "epochs", "eval_every"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.group < 2:
+            raise UserError(f"group must be at least 2 (advantages are relative to the group), got {self.group}")
+        if self.normalise not in NORMALISE:
+            raise UserError(f"normalise must be one of {', '.join(NORMALISE)}, got {self.normalise!r}")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- advantages
+
+
+def outcome_advantages(rewards: list[float], scale: bool = False) -> list[float]:
+    r = np.asarray(rewards, dtype=float)
+    a = r - r.mean()
+    if scale:
+        a = a / (r.std() + 1e-6)
+    return a.tolist()
+
+
+def step_ends(rollout: Rollout, newline_id: int, steps: list[str]) -> list[int]:
+    """Index in ``completion_ids`` of the last token of each step: the lines of the completion
+    that are among ``steps``, in order (a line is the tokens before a newline token)."""
+    lines = rollout.text.split("\n")
+    ends, start = [], 0
+    bounds = []
+    for i, t in enumerate(rollout.completion_ids):
+        if t == newline_id:
+            bounds.append((start, i))
+            start = i + 1
+    bounds.append((start, len(rollout.completion_ids)))
+    wanted = list(steps)
+    for line, (a, b) in zip(lines, bounds):
+        if wanted and line == wanted[0] and b > a:
+            wanted.pop(0)
+            ends.append(b - 1)
+    return ends
+
+
+def process_advantages(groups_scores: list[list[float]], ends: list[list[int]], lengths: list[int]) -> list[np.ndarray]:
+    """Per-token process advantages of one group: step scores normalised over the group, and each
+    token credited with the normalised scores of its step and every later one."""
+    flat = np.asarray([s for scores in groups_scores for s in scores], dtype=float)
+    mean, std = (flat.mean(), flat.std() + 1e-6) if len(flat) else (0.0, 1.0)
+    out = []
+    for scores, e, n in zip(groups_scores, ends, lengths):
+        adv = np.zeros(n)
+        for s, end in zip(scores, e):
+            adv[: end + 1] += (s - mean) / std
+        out.append(adv)
+    return out
+
+
+# --------------------------------------------------------------------------- training
+
+
+def token_logprobs(model, x: torch.Tensor) -> torch.Tensor:
+    """log p(x[:, t+1] | x[:, :t+1]) for every position, (B, T-1)."""
+    logits = model(x[:, :-1])
+    return torch.log_softmax(logits.float(), -1).gather(-1, x[:, 1:, None])[..., 0]
+
+
+def _pack(samples: list[tuple[Rollout, np.ndarray]], pad_id: int):
+    """(x, advantages, mask) tensors for a micro-batch: prompt + completion, right-padded; the
+    mask and advantages line up with ``token_logprobs`` (position t predicts token t+1)."""
+    T = max(len(r.prompt_ids) + len(r.completion_ids) for r, _ in samples)
+    x = torch.full((len(samples), T), pad_id, dtype=torch.long)
+    adv = torch.zeros(len(samples), T - 1)
+    mask = torch.zeros(len(samples), T - 1)
+    for i, (r, a) in enumerate(samples):
+        ids = r.prompt_ids + r.completion_ids
+        x[i, : len(ids)] = torch.tensor(ids)
+        p, n = len(r.prompt_ids), len(r.completion_ids)
+        adv[i, p - 1: p - 1 + n] = torch.as_tensor(a, dtype=torch.float32)
+        mask[i, p - 1: p - 1 + n] = 1.0
+    return x, adv, mask
+
+
+def _micro_batches(samples: list, micro_tokens: int) -> list[list]:
+    order = sorted(range(len(samples)), key=lambda i: len(samples[i][0].prompt_ids) + len(samples[i][0].completion_ids))
+    out, cur, longest = [], [], 0
+    for i in order:
+        n = len(samples[i][0].prompt_ids) + len(samples[i][0].completion_ids)
+        if cur and max(longest, n) * (len(cur) + 1) > micro_tokens:
+            out.append(cur)
+            cur, longest = [], 0
+        cur.append(samples[i])
+        longest = max(longest, n)
+    if cur:
+        out.append(cur)
+    return out
+
+
+def train_grpo(cfg: GRPOConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
+    """Run GRPO; returns the directory of the final model (the checkpoint's when ``stop_after``
+    steps ended it early, as a crash would)."""
+    from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
+    from ponder.tasks import get_task
+
+    task = get_task(cfg.task)
+    init = Path(cfg.init) if cfg.init else DEFAULT_MODEL
+    if not resume and not init.exists():
+        raise UserError(f"model not found: {init}")
+    prm = None
+    if cfg.process_reward:
+        from ponder.rewards import get_reward
+
+        prm = get_reward(cfg.process_reward, task)
+    out = Path(cfg.out)
+    ckpt = open_run(out, resume)
+    optimizer_of = lambda m: make_optimizer(m, cfg)  # noqa: E731
+    if resume:
+        model, tokenizer, optimizer, state = load_checkpoint(ckpt, optimizer_of)
+    else:
+        torch.manual_seed(cfg.seed)
+        model, tokenizer, _ = load_model(init)
+        optimizer = optimizer_of(model)
+        state = {"step": 0, "rollout_tokens": 0, "trained_tokens": 0, "wall_time_s": 0.0}
+        (out / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
+    reference = None
+    if cfg.kl > 0:
+        reference, _, _ = load_model(init)
+        reference.eval().requires_grad_(False)
+    metrics = Metrics(out / "metrics.jsonl")
+    meta = {"recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(), "torch": torch.__version__,
+            "init": str(cfg.init or "nano-default")}
+    policy = NanoPolicy(model, tokenizer)
+
+    def save() -> None:
+        save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
+
+    if not resume and cfg.eval_problems:
+        held_out_accuracy(policy, task, cfg, state, metrics, progress)
+    bar = tqdm(total=cfg.steps, initial=state["step"], desc="grpo", unit="step", disable=not progress, dynamic_ncols=True)
+    started = time.perf_counter() - state["wall_time_s"]
+    try:
+        with StopRequests() as stop:
+            while state["step"] < cfg.steps:
+                row = _step(policy, reference, optimizer, task, prm, cfg, state)
+                state["step"] += 1
+                state["wall_time_s"] = time.perf_counter() - started
+                metrics.write({"step": state["step"], **row, "time/elapsed_s": state["wall_time_s"]})
+                bar.set_postfix(reward=f"{row['rollout/reward_mean']:.3f}")
+                bar.update(1)
+                done = state["step"] == cfg.steps
+                if cfg.eval_problems and (state["step"] % cfg.eval_every == 0 or done):
+                    held_out_accuracy(policy, task, cfg, state, metrics, progress)
+                    state["wall_time_s"] = time.perf_counter() - started
+                if state["step"] % cfg.checkpoint_every == 0 or done or state["step"] == stop_after or stop.requested:
+                    save()
+                if state["step"] == stop_after:
+                    return ckpt
+                if stop.requested:
+                    raise KeyboardInterrupt
+    finally:
+        bar.close()
+    meta.update(wall_time_s=round(state["wall_time_s"], 1), steps=state["step"], trained_tokens=state["trained_tokens"],
+                rollout_tokens=state["rollout_tokens"], params=model.num_params())
+    return save_model(out / "model", model, tokenizer, meta)
+
+
+def _step(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict) -> dict:
+    """One GRPO step: sample, score, advantages, ``epochs`` passes of clipped updates."""
+    model, tok = policy.model, policy.tokenizer
+    step = state["step"]
+    t0 = time.perf_counter()
+    problems = task.problems("train", cfg.problems_per_step, seed=cfg.seed * 1_000_003 + step + 1)
+    groups = rollouts(policy, task, problems, cfg.group, cfg.temperature, seed=cfg.seed * 1_000_003 + step,
+                      max_tokens=cfg.max_tokens)
+    sample_s = time.perf_counter() - t0
+    generated = sum(len(r.completion_ids) for g in groups for r in g)
+    state["rollout_tokens"] += generated
+
+    samples: list[tuple[Rollout, np.ndarray]] = []
+    for g in groups:
+        outcome = outcome_advantages([r.reward for r in g], cfg.scale_rewards)
+        process = [np.zeros(len(r.completion_ids)) for r in g]
+        if prm is not None:
+            steps = [task.steps(r.text) for r in g]
+            scores = [s[: len(st)] for s, st in zip(prm.score(g[0].problem, [r.text for r in g]), steps)]
+            ends = [step_ends(r, tok.newline_id, st) for r, st in zip(g, steps)]
+            scores = [s[: len(e)] for s, e in zip(scores, ends)]
+            process = process_advantages(scores, ends, [len(r.completion_ids) for r in g])
+        for r, a, p in zip(g, outcome, process):
+            adv = a + cfg.process_weight * p
+            if np.any(adv != 0):  # a token with no advantage teaches nothing (without KL)
+                samples.append((r, adv))
+            elif cfg.kl > 0:
+                samples.append((r, adv))
+
+    row = {**RolloutStats.of(groups).to_metrics(), "rollout/tokens": generated,
+           "rollout/tokens_per_s": generated / max(sample_s, 1e-9)}
+    if not samples:
+        policy.engine.prefix.clear()
+        return {**row, "train/loss": 0.0, "train/kl": 0.0, "train/clip_fraction": 0.0, "train/samples": 0}
+
+    lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup)
+    for g_ in optimizer.param_groups:
+        g_["lr"] = lr
+    batches = [_pack(b, tok.pad_id) for b in _micro_batches(samples, cfg.micro_tokens)]
+    model.train()
+    with torch.no_grad():
+        old = [token_logprobs(model, x) for x, _, _ in batches] if cfg.epochs > 1 else None
+        ref = [token_logprobs(reference, x) for x, _, _ in batches] if reference is not None else None
+    tokens = sum(float(m.sum()) for _, _, m in batches)
+    loss_sum = kl_sum = clipped = 0.0
+    for _ in range(cfg.epochs):
+        for k, (x, adv, mask) in enumerate(batches):
+            lp = token_logprobs(model, x)
+            base = old[k] if old is not None else lp.detach()
+            ratio = torch.exp(lp - base)
+            surrogate = torch.minimum(ratio * adv, torch.clamp(ratio, 1 - cfg.clip, 1 + cfg.clip) * adv)
+            per_token = -surrogate
+            if ref is not None:
+                d = ref[k] - lp
+                kl = torch.exp(d) - d - 1
+                per_token = per_token + cfg.kl * kl
+                kl_sum += float((kl.detach() * mask).sum())
+            if cfg.normalise == "constant":  # every attempt counts, those with nothing to teach too
+                loss = (per_token * mask).sum() / (len(problems) * cfg.group * policy.max_context)
+            elif cfg.normalise == "tokens":
+                loss = (per_token * mask).sum() / tokens
+            else:
+                loss = ((per_token * mask).sum(1) / mask.sum(1).clamp(min=1)).sum() / len(samples)
+            loss.backward()
+            loss_sum += float(loss.detach())
+            clipped += float((((ratio - 1).abs() > cfg.clip).float() * mask).sum())
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    policy.engine.prefix.clear()  # cached keys and values belong to the old weights
+    state["trained_tokens"] += int(tokens) * cfg.epochs
+    return {**row, "train/loss": loss_sum / cfg.epochs, "train/lr": lr, "train/grad_norm": grad_norm,
+            "train/kl": kl_sum / max(tokens * cfg.epochs, 1), "train/clip_fraction": clipped / max(tokens * cfg.epochs, 1),
+            "train/samples": len(samples), "train/seconds": time.perf_counter() - t0 - sample_s}

@@ -1,0 +1,118 @@
+"""Rollouts: the policy's own attempts at training problems, graded by the rule verifier.
+
+Every RL trainer starts here. ``rollouts`` samples a group of completions per problem on the
+batched engine and keeps, for each, the token ids it was trained on (prompt and completion),
+the verifier's reward and how it ended. ``RolloutStats`` sums up a batch of them for the
+metrics line (reward mean and spread, groups whose rewards all agree, lengths, truncation);
+``held_out_accuracy`` writes the evaluation line every trainer shares, with the compute spent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ponder.types import Problem, SamplingParams
+
+
+@dataclass(frozen=True)
+class Rollout:
+    problem: Problem
+    prompt_ids: tuple[int, ...]
+    """``<bos>`` and the prompt, as the engine read them."""
+    completion_ids: tuple[int, ...]
+    """What the policy wrote, ``<eos>`` included when it stopped by itself."""
+    text: str
+    reward: float
+    """The rule verifier's grade: 1.0 for a correct answer."""
+    finish_reason: str
+    """"stop" or "length" (cut at the context's end)."""
+
+    @property
+    def correct(self) -> bool:
+        return self.reward == 1.0
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["problem"] = self.problem.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Rollout":
+        p = d["problem"]
+        problem = Problem(id=p["id"], task=p["task"], numbers=tuple(p.get("numbers", ())), target=p.get("target"),
+                          question=p.get("question", ""))
+        return cls(problem=problem, prompt_ids=tuple(d["prompt_ids"]), completion_ids=tuple(d["completion_ids"]),
+                   text=d["text"], reward=d["reward"], finish_reason=d["finish_reason"])
+
+
+def rollouts(policy, task, problems: list[Problem], group: int, temperature: float = 1.0, seed: int = 0,
+             max_tokens: int = 0) -> list[list[Rollout]]:
+    """``group`` sampled attempts at each problem, each free to fill the policy's context (or to
+    write ``max_tokens``, when that is less).
+
+    Sample i of a problem depends only on the seed and its prompt (the engine seeds each request
+    from both), so a resumed run redraws exactly what an uninterrupted one drew."""
+    tok = policy.tokenizer
+    prompts = [task.prompt(p) for p in problems]
+    longest = max(policy.count_tokens(p) for p in prompts) + 1
+    room = policy.max_context - longest
+    params = SamplingParams(n=group, temperature=temperature, max_tokens=min(room, max_tokens) if max_tokens else room,
+                            seed=seed)
+    out = []
+    for problem, prompt, completions in zip(problems, prompts, policy.generate(prompts, params)):
+        ids = tuple(tok.encode(prompt, bos=True))
+        out.append([Rollout(problem, ids, c.token_ids, c.text, task.verify(problem, c.text), c.finish_reason)
+                    for c in completions])
+    return out
+
+
+@dataclass
+class RolloutStats:
+    """What a batch of rollout groups looked like, for the metrics line."""
+
+    reward_mean: float
+    reward_std: float
+    solved_groups: float
+    """Share of problems with at least one correct attempt (pass@group)."""
+    zero_advantage_groups: float
+    """Share of groups whose rewards are all equal: they teach a group-relative method nothing."""
+    length_mean: float
+    truncated: float
+    """Share of attempts cut at the context's end."""
+
+    @classmethod
+    def of(cls, groups: list[list[Rollout]]) -> "RolloutStats":
+        rewards = np.array([r.reward for g in groups for r in g], dtype=float)
+        lengths = np.array([len(r.completion_ids) for g in groups for r in g], dtype=float)
+        return cls(reward_mean=float(rewards.mean()), reward_std=float(rewards.std()),
+                   solved_groups=float(np.mean([any(r.correct for r in g) for g in groups])),
+                   zero_advantage_groups=float(np.mean([len({r.reward for r in g}) == 1 for g in groups])),
+                   length_mean=float(lengths.mean()),
+                   truncated=float(np.mean([r.finish_reason == "length" for g in groups for r in g])))
+
+    def to_metrics(self, prefix: str = "rollout/") -> dict:
+        return {prefix + k: round(v, 5) for k, v in asdict(self).items()}
+
+
+def held_out_accuracy(policy, task, cfg, state: dict, metrics, progress: bool = False) -> None:
+    """Write greedy accuracy on ``cfg.eval_problems`` problems of ``cfg.eval_split`` to ``metrics``,
+    with the training compute spent so far (from ``state``)."""
+    from ponder.evaluate import evaluate
+    from ponder.search import get_strategy
+
+    policy.engine.prefix.clear()
+    report = evaluate(task, task.problems(cfg.eval_split, cfg.eval_problems), policy, get_strategy("greedy"),
+                      progress=progress)
+    rounds = {"round": state["round"]} if "round" in state else {}
+    metrics.write({"step": state["step"], **rounds, f"eval/{task.name}/accuracy": report.accuracy,
+                   f"eval/{task.name}/tokens_per_problem": report.tokens_per_problem,
+                   "compute/rollout_tokens": state["rollout_tokens"], "compute/trained_tokens": state["trained_tokens"],
+                   "compute/flops": training_flops(policy.model.num_params(), state), "time/elapsed_s": state["wall_time_s"]})
+
+
+def training_flops(params: int, state: dict) -> float:
+    """Compute spent so far, by the usual estimate: a forward pass costs 2 FLOPs per parameter
+    and token (each sampled token), a training step 6 (each token trained on)."""
+    return 2.0 * params * state["rollout_tokens"] + 6.0 * params * state["trained_tokens"]

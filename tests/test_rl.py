@@ -1,0 +1,163 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import assert_same_parameters
+
+from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
+from ponder.errors import UserError
+from ponder.model import load_model
+from ponder.tasks import get_task
+from ponder.train.expert import ExpertConfig, as_examples, kept_solutions, train_expert
+from ponder.train.rollout import Rollout, RolloutStats, rollouts
+from ponder.types import Problem
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PONDER_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return NanoPolicy.load()
+
+
+def tiny_ei(out, **kw) -> ExpertConfig:
+    """Expert iteration on the shipped policy, small enough for seconds: Countdown-3 is short."""
+    base = dict(out=str(out), task="countdown-3", rounds=2, problems_per_round=4, group=4, replay=2,
+                steps_per_round=2, tokens_per_step=2048, micro_tokens=2048, warmup=1, checkpoint_every=1,
+                eval_problems=4, max_tokens=192)
+    base.update(kw)
+    return ExpertConfig(**base)
+
+
+def fake(text_ids, reward, finish="stop", pid="p"):
+    return Rollout(Problem(pid, "countdown"), (1, 2), tuple(text_ids), "", reward, finish)
+
+
+def test_rollouts_are_graded_by_the_verifier_and_reproducible(policy):
+    task = get_task("countdown-3")
+    problems = task.problems("train", 3, seed=5)
+    a = rollouts(policy, task, problems, group=4, seed=1)
+    b = rollouts(policy, task, problems, group=4, seed=1)
+    assert [[r.completion_ids for r in g] for g in a] == [[r.completion_ids for r in g] for g in b]
+    for p, g in zip(problems, a):
+        assert len(g) == 4
+        for r in g:
+            assert r.problem == p and r.reward == task.verify(p, r.text)
+            assert policy.tokenizer.decode(r.prompt_ids) == task.prompt(p)
+    stats = RolloutStats.of(a)
+    assert 0 <= stats.reward_mean <= 1 and 0 <= stats.zero_advantage_groups <= 1
+    assert Rollout.from_json(json.loads(json.dumps(a[0][0].to_json()))) == a[0][0]
+
+
+def test_kept_solutions_are_the_shortest_distinct_correct_ones():
+    group = [fake([5, 6, 7], 1.0), fake([5, 6], 0.0), fake([5, 6, 7, 8], 1.0), fake([5, 6, 7], 1.0),
+             fake([9], 1.0, finish="length")]
+    assert [r.completion_ids for r in kept_solutions([group], keep=2)] == [(5, 6, 7), (5, 6, 7, 8)]
+    assert kept_solutions([[fake([1], 0.0)]], keep=2) == []
+    data = as_examples(kept_solutions([group], keep=1))
+    toks, trained = data.get(0)
+    assert list(toks) == [1, 2, 5, 6, 7] and list(trained) == [False, False, True, True, True]
+
+
+def test_kept_solutions_have_no_wrong_step():
+    import random
+    import re
+
+    task = get_task("countdown")
+    p = task.problems("train", 1, seed=3)[0]
+    good = task.direct_trace(p, random.Random(0))
+    first = re.search(r" = (\d+)", good)
+    wrong = good[:first.start(1)] + str(int(first.group(1)) + 1) + good[first.end(1):]
+    assert all(c.valid for c in task.check_steps(p, good)) and not all(c.valid for c in task.check_steps(p, wrong))
+    attempts = [Rollout(p, (1,), (5,), wrong, 1.0, "stop"), Rollout(p, (1,), (5, 6), good, 1.0, "stop")]
+    assert [r.completion_ids for r in kept_solutions([attempts], keep=2, task=task)] == [(5, 6)]
+    assert len(kept_solutions([attempts], keep=2)) == 2  # without a task, nothing is checked
+
+
+def test_expert_iteration_writes_metrics_and_a_model(tmp_path):
+    path = train_expert(tiny_ei(tmp_path / "run"), progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["rollout/kept"] > 0 for r in rows if "rollout/kept" in r] == [True, True]
+    assert sum("train/loss" in r for r in rows) == 4
+    evals = [r for r in rows if "eval/countdown-3/accuracy" in r]
+    assert [r["round"] for r in evals] == [0, 1, 2] and evals[-1]["compute/rollout_tokens"] > 0
+    model, _, meta = load_model(path)
+    shipped, _, _ = load_model(DEFAULT_MODEL)
+    assert any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), shipped.state_dict().values()))
+    assert meta["rounds"] == 2 and meta["config"]["task"] == "countdown-3" and meta["commit"]
+
+
+def test_expert_iteration_resumes_exactly(tmp_path):
+    whole = train_expert(tiny_ei(tmp_path / "a"), progress=False)
+    train_expert(tiny_ei(tmp_path / "b"), progress=False, stop_after=3)  # "killed" in round 2
+    with pytest.raises(UserError, match="already holds a run"):
+        train_expert(tiny_ei(tmp_path / "b"), progress=False)
+    resumed = train_expert(tiny_ei(tmp_path / "b"), resume=True, progress=False)
+    assert_same_parameters(whole, resumed)
+
+
+def test_bad_config_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="group"):
+        tiny_ei(tmp_path, group=0)
+    with pytest.raises(UserError, match="model not found"):
+        train_expert(tiny_ei(tmp_path / "x", init=str(tmp_path / "missing")), progress=False)
+
+
+# --------------------------------------------------------------------------- GRPO
+
+from ponder.train.grpo import GRPOConfig, outcome_advantages, process_advantages, step_ends, train_grpo  # noqa: E402
+
+
+def tiny_grpo(out, **kw) -> GRPOConfig:
+    base = dict(out=str(out), task="countdown-3", steps=3, problems_per_step=2, group=4, checkpoint_every=1,
+                eval_every=2, eval_problems=2, lr=1e-4, warmup=1, max_tokens=192)
+    base.update(kw)
+    return GRPOConfig(**base)
+
+
+def test_outcome_advantages_are_relative_to_the_group():
+    assert outcome_advantages([1.0, 0.0, 0.0, 1.0]) == [0.5, -0.5, -0.5, 0.5]
+    assert outcome_advantages([1.0, 1.0]) == [0.0, 0.0]
+    scaled = outcome_advantages([1.0, 0.0, 0.0, 0.0], scale=True)
+    assert scaled[0] == pytest.approx(0.75 / 0.4330127, rel=1e-4)
+
+
+def test_process_advantages_credit_a_step_and_those_before_it(tokenizer):
+    nl = tokenizer.newline_id
+    r = Rollout(Problem("p", "countdown"), (1,), (5, 6, nl, 7, nl, 8, 9), "a b\nc\nd e", 1.0, "stop")
+    assert step_ends(r, nl, ["a b", "d e"]) == [1, 6]  # "c" is not a step
+    adv = process_advantages([[1.0, 0.0], [0.5]], [[1, 6], [0]], [7, 2])
+    z = (np.array([1.0, 0.0, 0.5]) - 0.5) / (np.std([1.0, 0.0, 0.5]) + 1e-6)
+    assert adv[0] == pytest.approx([z[0] + z[1]] * 2 + [z[1]] * 5)
+    assert adv[1] == pytest.approx([z[2], 0.0])
+
+
+def test_grpo_resumes_exactly_and_writes_its_metrics(tmp_path):
+    whole = train_grpo(tiny_grpo(tmp_path / "a", kl=0.05, epochs=2), progress=False)
+    train_grpo(tiny_grpo(tmp_path / "b", kl=0.05, epochs=2), progress=False, stop_after=2)
+    resumed = train_grpo(tiny_grpo(tmp_path / "b", kl=0.05, epochs=2), resume=True, progress=False)
+    assert_same_parameters(whole, resumed)
+    rows = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if "train/clip_fraction" in r]
+    assert len(steps) == 3 and all(0 <= r["rollout/zero_advantage_groups"] <= 1 for r in steps)
+    assert any(r["train/samples"] > 0 and r["train/kl"] >= 0 for r in steps)
+    assert [r["step"] for r in rows if "eval/countdown-3/accuracy" in r] == [0, 2, 3]
+
+
+def test_grpo_with_process_rewards_changes_the_policy(tmp_path):
+    path = train_grpo(tiny_grpo(tmp_path / "p", steps=1, process_reward="prm", eval_problems=0), progress=False)
+    model, _, meta = load_model(path)
+    shipped, _, _ = load_model(DEFAULT_MODEL)
+    assert any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), shipped.state_dict().values()))
+    assert meta["config"]["process_reward"] == "prm"
+
+
+def test_grpo_config_mistakes_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="group must be at least 2"):
+        tiny_grpo(tmp_path, group=1)
+    with pytest.raises(UserError, match="normalise"):
+        tiny_grpo(tmp_path, normalise="nope")
