@@ -98,16 +98,20 @@ def plot_training_scaling(runs: dict[str, list[dict]], path: Path) -> Path | Non
     import matplotlib.pyplot as plt
 
     lines = {(name, key): scaling_points(rows, key) for name, rows in runs.items() for key in accuracy_keys(rows)}
-    lines = {k: v for k, v in lines.items() if len(v) >= 2}
+    lines = {k: v for k, v in lines.items() if any(f > 0 for f, _ in v)}
     if not lines:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for (name, key), pts in lines.items():
-        flops = [max(f, 1.0) for f, _ in pts]  # the start, before any training, at the axis' left end
-        ax.plot(flops, [100 * a for _, a in pts], marker="o", ms=4, label=f"{name}: {key.split('/')[1]}")
+        trained = [(f, a) for f, a in pts if f > 0]
+        line = ax.plot([f for f, _ in trained], [100 * a for _, a in trained], marker="o", ms=4,
+                       label=f"{name}: {key.split('/')[1]}")[0]
+        for f, a in pts:
+            if f == 0:  # before any training: no place on a log axis, so a level to compare with
+                ax.axhline(100 * a, color=line.get_color(), ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("training compute, FLOPs (2N per sampled token + 6N per trained token), log scale")
-    ax.set_ylabel("held-out greedy accuracy, % (checked by rule)")
+    ax.set_ylabel("held-out greedy accuracy, % (checked by rule)\ndotted: before training")
     ax.set_title("accuracy against training compute")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
