@@ -116,7 +116,8 @@ def as_examples(solutions: list[Rollout]) -> Examples:
                     np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
 
 
-def lr_at(step: int, cfg: ExpertConfig) -> float:
+def lr_at(step: int, cfg) -> float:
+    """Linear warmup to ``cfg.lr`` over ``cfg.warmup`` steps, then constant (every RL trainer)."""
     return cfg.lr * min(1.0, (step + 1) / cfg.warmup)
 
 
@@ -161,7 +162,6 @@ def train_expert(cfg: ExpertConfig, resume: bool = False, progress: bool = True,
         if state["sampled"] < r:
             buffer = (buffer + [_sample_round(policy, task, cfg, r, state, metrics, progress)])[-cfg.replay:]
             state["sampled"] = r
-            state["round_micro_batches"] = 0
             save()
         data = as_examples([s for rnd in buffer for s in rnd])
         if len(data) == 0:  # nothing solved: nothing to learn this round
@@ -170,16 +170,15 @@ def train_expert(cfg: ExpertConfig, resume: bool = False, progress: bool = True,
             save()
             continue
         stream = micro_batches(data.lengths(), cfg.micro_tokens, cfg.seed * 1000 + r)
-        for _ in range(state["round_micro_batches"]):
+        for _ in range((state["step"] - r * cfg.steps_per_round) * cfg.accumulation):  # what this round has read
             next(stream)
-        counted = _Counting(stream, state)
         model.train()
 
         def loss(x, y, labels):
             return model(x, y) * (int((y != -100).sum()) / labels)
 
         finished = train_loop(
-            model, tokenizer, optimizer, state, counted, steps=(r + 1) * cfg.steps_per_round,
+            model, tokenizer, optimizer, state, stream, steps=(r + 1) * cfg.steps_per_round,
             accumulation=cfg.accumulation, collate=lambda b: collate(data, b, tokenizer.pad_id),
             count=lambda y: int((y != -100).sum()), loss=loss, lr_of=lambda step: lr_at(step, cfg),
             grad_clip=cfg.grad_clip, ckpt=ckpt, meta=meta, metrics=metrics, checkpoint_every=cfg.checkpoint_every,
@@ -195,20 +194,6 @@ def train_expert(cfg: ExpertConfig, resume: bool = False, progress: bool = True,
     meta.update(wall_time_s=round(state["wall_time_s"], 1), steps=state["step"], rounds=state["round"],
                 trained_tokens=state["trained_tokens"], rollout_tokens=state["rollout_tokens"], params=model.num_params())
     return save_model(out / "model", model, tokenizer, meta)
-
-
-class _Counting:
-    """A micro-batch stream that counts, in ``state``, what this round has read of it."""
-
-    def __init__(self, stream, state: dict):
-        self.stream, self.state = stream, state
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        self.state["round_micro_batches"] += 1
-        return next(self.stream)
 
 
 def _sample_round(policy, task, cfg: ExpertConfig, r: int, state: dict, metrics: Metrics, progress: bool) -> list[Rollout]:

@@ -32,7 +32,9 @@ from tqdm import tqdm
 
 from ponder.errors import UserError
 from ponder.model import load_model, save_model
+from ponder.rewards.value import padded_batches
 from ponder.train.checkpoint import StopRequests, load_checkpoint, save_checkpoint
+from ponder.train.expert import lr_at
 from ponder.train.loop import Metrics, git_commit, open_run
 from ponder.train.rollout import Rollout, RolloutStats, held_out_accuracy, rollouts
 from ponder.train.sft import make_optimizer
@@ -145,35 +147,20 @@ def token_logprobs(model, x: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(logits.float(), -1).gather(-1, x[:, 1:, None])[..., 0]
 
 
-def _pack(samples: list[tuple[Rollout, np.ndarray]], pad_id: int):
-    """(x, advantages, mask) tensors for a micro-batch: prompt + completion, right-padded; the
-    mask and advantages line up with ``token_logprobs`` (position t predicts token t+1)."""
-    T = max(len(r.prompt_ids) + len(r.completion_ids) for r, _ in samples)
-    x = torch.full((len(samples), T), pad_id, dtype=torch.long)
-    adv = torch.zeros(len(samples), T - 1)
-    mask = torch.zeros(len(samples), T - 1)
-    for i, (r, a) in enumerate(samples):
-        ids = r.prompt_ids + r.completion_ids
-        x[i, : len(ids)] = torch.tensor(ids)
-        p, n = len(r.prompt_ids), len(r.completion_ids)
-        adv[i, p - 1: p - 1 + n] = torch.as_tensor(a, dtype=torch.float32)
-        mask[i, p - 1: p - 1 + n] = 1.0
-    return x, adv, mask
-
-
-def _micro_batches(samples: list, micro_tokens: int) -> list[list]:
-    order = sorted(range(len(samples)), key=lambda i: len(samples[i][0].prompt_ids) + len(samples[i][0].completion_ids))
-    out, cur, longest = [], [], 0
-    for i in order:
-        n = len(samples[i][0].prompt_ids) + len(samples[i][0].completion_ids)
-        if cur and max(longest, n) * (len(cur) + 1) > micro_tokens:
-            out.append(cur)
-            cur, longest = [], 0
-        cur.append(samples[i])
-        longest = max(longest, n)
-    if cur:
-        out.append(cur)
-    return out
+def _batches(samples: list[tuple[Rollout, np.ndarray]], pad_id: int, micro_tokens: int):
+    """(x, advantages, mask) micro-batches of like length, each at most ``micro_tokens`` padded
+    tokens: prompt + completion, right-padded; the mask and advantages line up with
+    ``token_logprobs`` (position t predicts token t+1)."""
+    seqs = [r.prompt_ids + r.completion_ids for r, _ in samples]
+    for rows, x in padded_batches(seqs, pad_id, micro_tokens):
+        adv = torch.zeros(len(rows), x.shape[1] - 1)
+        mask = torch.zeros(len(rows), x.shape[1] - 1)
+        for i, k in enumerate(rows):
+            r, a = samples[k]
+            p, n = len(r.prompt_ids), len(r.completion_ids)
+            adv[i, p - 1: p - 1 + n] = torch.as_tensor(a, dtype=torch.float32)
+            mask[i, p - 1: p - 1 + n] = 1.0
+        yield x, adv, mask
 
 
 def train_grpo(cfg: GRPOConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
@@ -279,10 +266,10 @@ def _step(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict)
         policy.engine.prefix.clear()
         return {**row, "train/loss": 0.0, "train/kl": 0.0, "train/clip_fraction": 0.0, "train/samples": 0}
 
-    lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup)
+    lr = lr_at(step, cfg)
     for g_ in optimizer.param_groups:
         g_["lr"] = lr
-    batches = [_pack(b, tok.pad_id) for b in _micro_batches(samples, cfg.micro_tokens)]
+    batches = list(_batches(samples, tok.pad_id, cfg.micro_tokens))
     model.train()
     with torch.no_grad():
         old = [token_logprobs(model, x) for x, _, _ in batches] if cfg.epochs > 1 else None
