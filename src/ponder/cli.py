@@ -391,7 +391,7 @@ def cmd_train_sft(args) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- ponder train ei, grpo
+# --------------------------------------------------------------------------- ponder train ei, grpo, selfplay, r3, rise
 
 
 def cmd_train_ei(args) -> int:
@@ -406,13 +406,31 @@ def cmd_train_grpo(args) -> int:
     return _train_rl(args, GRPOConfig, train_grpo, "grpo")
 
 
+def cmd_train_selfplay(args) -> int:
+    from ponder.train.selfplay import SelfPlayConfig, train_selfplay
+
+    return _train_rl(args, SelfPlayConfig, train_selfplay, "selfplay")
+
+
+def cmd_train_r3(args) -> int:
+    from ponder.train.curriculum import R3Config, train_r3
+
+    return _train_rl(args, R3Config, train_r3, "r3")
+
+
+def cmd_train_rise(args) -> int:
+    from ponder.train.rise import RiseConfig, train_rise
+
+    return _train_rl(args, RiseConfig, train_rise, "rise")
+
+
 def _train_rl(args, config, train, command: str) -> int:
     """What every RL trainer's command does: the recipe with the options over it (or, resuming,
     the run's own config), the run, and a clean stop on Ctrl-C."""
     from ponder.train.recipes import load_recipe
 
     overrides = _overrides(args)
-    for key in ("seed", "init"):
+    for key in ("seed", "init", "workers", "ray_address"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     out = args.out or f"runs/{args.recipe}"
@@ -542,7 +560,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train_rm)
     for name, recipe, help_, func in (
             ("ei", "ei-default", "expert iteration: sample, keep verified solutions, fine-tune, repeat", cmd_train_ei),
-            ("grpo", "grpo-default", "GRPO against the rule verifier, optionally with process rewards", cmd_train_grpo)):
+            ("grpo", "grpo-default", "GRPO against the rule verifier, optionally with process rewards", cmd_train_grpo),
+            ("selfplay", "selfplay-default", "AlphaZero-style self-play: MCTS visits into the policy, outcomes into "
+             "the value model", cmd_train_selfplay),
+            ("r3", "r3-default", "reverse curriculum (R^3): GRPO from late in solver traces, moving the start earlier",
+             cmd_train_r3),
+            ("rise", "rise-default", "self-correction (RISE): learn to revise failed attempts into verified ones",
+             cmd_train_rise)):
         t = tsub.add_parser(name, help=help_)
         t.add_argument("--recipe", default=recipe, help=f"named recipe (default: {recipe})")
         t.add_argument("--init", metavar="PATH", help="policy to improve (default: the shipped model)")
@@ -550,7 +574,12 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
         t.add_argument("--seed", type=int)
         t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any recipe field (JSON values)")
-        t.set_defaults(func=func)
+        if name != "selfplay":  # self-play's searches run in this process
+            t.add_argument("--workers", type=int, metavar="N",
+                           help="sample rollouts on N Ray actors (default: 0, in this process; needs ponder[ray])")
+            t.add_argument("--ray-address", metavar="ADDR",
+                           help="an existing Ray cluster for the workers (default: a local Ray)")
+        t.set_defaults(func=func, workers=None, ray_address=None)
     return parser
 
 

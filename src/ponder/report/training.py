@@ -23,6 +23,8 @@ PANELS = (
     ("rollout/truncated", "rollouts cut at the context's end"),
     ("train/kl", "KL to the reference"),
     ("train/clip_fraction", "clipped ratios"),
+    ("curriculum/start", "share of the solver trace given (reverse curriculum)"),
+    ("revision/reward_mean", "revisions right, of failed attempts (RISE)"),
 )
 """(metric, title): the panels drawn against optimizer steps, when a run wrote the metric."""
 

@@ -307,15 +307,7 @@ class MCTS(Strategy):
         finished: list[Node] = []
         done_sims = 0
         while done_sims < sims and s.left - reserve > self.expand * LINE_TOKENS:
-            leaves = []
-            for _ in range(min(self.parallel, sims - done_sims)):
-                leaf = self.select(root)
-                if leaf in leaves:
-                    break
-                leaves.append(leaf)
-                self.backup(leaf, 0.0, virtual=True)
-            for leaf in leaves:
-                self.backup(leaf, 0.0, virtual=True, undo=True)
+            leaves = self.select_leaves(root, min(self.parallel, sims - done_sims))
             closed = [n for n in leaves if n.done]
             growing = [n for n in leaves if not n.done]
             if not growing:  # every line the tree prefers has ended: more simulations add nothing
@@ -346,6 +338,20 @@ class MCTS(Strategy):
         candidates = [Candidate(n.text, s.task.answer(n.text), n.value) for n in (*finished, node) if n.done]
         best = candidates[-1] if node.done else None
         return s.result(best, candidates, note=f"mcts: {done_sims} simulations; the most visited line.")
+
+    def select_leaves(self, root: Node, count: int) -> list[Node]:
+        """Up to ``count`` distinct leaves under ``root`` to expand together: each selection adds a
+        virtual loss on its path, so the next one looks elsewhere (the losses are taken back)."""
+        leaves: list[Node] = []
+        for _ in range(count):
+            leaf = self.select(root)
+            if leaf in leaves:
+                break
+            leaves.append(leaf)
+            self.backup(leaf, 0.0, virtual=True)
+        for leaf in leaves:
+            self.backup(leaf, 0.0, virtual=True, undo=True)
+        return leaves
 
     def select(self, root: Node) -> Node:
         node = root

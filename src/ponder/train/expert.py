@@ -31,6 +31,7 @@ from ponder.train.data import Examples, micro_batches
 from ponder.train.loop import Metrics, git_commit, open_run, train_loop
 from ponder.train.rollout import Rollout, RolloutStats, held_out_accuracy, rollouts
 from ponder.train.sft import collate, make_optimizer
+from ponder.train.workers import rollout_workers
 
 BUFFER = "buffer.jsonl"
 
@@ -70,11 +71,17 @@ class ExpertConfig:
     """Greedy accuracy on this many problems of the task's ``eval_split`` after every round (0: none)."""
     eval_split: str = "val"
     recipe: str = ""
+    workers: int = 0
+    """Ray actors sampling the rollouts, each with its own copy of the policy (0: in this process)."""
+    ray_address: str = ""
+    """The Ray cluster the workers run on (e.g. ``auto``, ``ray://host:10001``); empty: start a local Ray."""
 
     def __post_init__(self) -> None:
         for name in ("rounds", "problems_per_round", "group", "keep", "replay", "steps_per_round"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.workers < 0:
+            raise UserError(f"workers must be at least 0, got {self.workers}")
         if self.tokens_per_step < self.micro_tokens:
             raise UserError("tokens_per_step must be at least micro_tokens")
 
@@ -124,6 +131,18 @@ def lr_at(step: int, cfg) -> float:
 def train_expert(cfg: ExpertConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
     """Run expert iteration; returns the directory of the final model (the checkpoint's when
     ``stop_after`` optimizer steps ended it early, as a crash would)."""
+    with rollout_workers(cfg.workers, cfg.ray_address) as sample:
+        return train_rounds(cfg, resume, progress, stop_after, sample)
+
+
+def train_rounds(cfg: ExpertConfig, resume: bool, progress: bool, stop_after: int | None, sample,
+                 sample_round=None, evaluate=held_out_accuracy, metadata: dict | None = None) -> Path:
+    """The round loop of expert iteration and its relatives (``ponder.train.rise``): each round
+    ``sample_round(policy, task, cfg, r, state, metrics, progress, sample)`` returns the solutions
+    to train on (``Rollout``s: the completion is trained, the prompt ids are not; default: expert
+    iteration's), then ``steps_per_round`` optimizer steps on the last ``replay`` rounds' of them;
+    ``evaluate(policy, task, cfg, state, metrics, progress)`` writes the held-out line before the
+    first round and after each; ``metadata`` goes into the model's metadata."""
     from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
     from ponder.tasks import get_task
 
@@ -148,19 +167,20 @@ def train_expert(cfg: ExpertConfig, resume: bool = False, progress: bool = True,
         (out / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
     metrics = Metrics(out / "metrics.jsonl")
     meta = {"recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(), "torch": torch.__version__,
-            "init": str(cfg.init or "nano-default")}
+            "init": str(cfg.init or "nano-default"), **(metadata or {})}
     policy = NanoPolicy(model, tokenizer)
+    sample_round = sample_round or _sample_round
 
     def save() -> None:
         text = "\n\n".join("\n".join(json.dumps(r.to_json()) for r in rnd) for rnd in buffer)
         save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta, files={BUFFER: text})
 
     if not resume and cfg.eval_problems:
-        held_out_accuracy(policy, task, cfg, state, metrics, progress)
+        evaluate(policy, task, cfg, state, metrics, progress)
     while state["round"] < cfg.rounds:
         r = state["round"]
         if state["sampled"] < r:
-            buffer = (buffer + [_sample_round(policy, task, cfg, r, state, metrics, progress)])[-cfg.replay:]
+            buffer = (buffer + [sample_round(policy, task, cfg, r, state, metrics, progress, sample)])[-cfg.replay:]
             state["sampled"] = r
             save()
         data = as_examples([s for rnd in buffer for s in rnd])
@@ -189,25 +209,19 @@ def train_expert(cfg: ExpertConfig, resume: bool = False, progress: bool = True,
         policy.engine.prefix.clear()  # cached keys and values belong to the old weights
         state["round"] += 1
         if cfg.eval_problems:
-            held_out_accuracy(policy, task, cfg, state, metrics, progress)
+            evaluate(policy, task, cfg, state, metrics, progress)
         save()
     meta.update(wall_time_s=round(state["wall_time_s"], 1), steps=state["step"], rounds=state["round"],
                 trained_tokens=state["trained_tokens"], rollout_tokens=state["rollout_tokens"], params=model.num_params())
     return save_model(out / "model", model, tokenizer, meta)
 
 
-def _sample_round(policy, task, cfg: ExpertConfig, r: int, state: dict, metrics: Metrics, progress: bool) -> list[Rollout]:
-    from tqdm import tqdm
-
+def _sample_round(policy, task, cfg: ExpertConfig, r: int, state: dict, metrics: Metrics, progress: bool,
+                  sample=rollouts) -> list[Rollout]:
     started = time.perf_counter()
     problems = task.problems("train", cfg.problems_per_round, seed=cfg.seed * 1000 + r + 1)
-    groups = []
-    chunk = max(1, 64 // cfg.group)
-    with tqdm(total=len(problems), desc=f"round {r + 1}/{cfg.rounds}: sampling", unit="problem", disable=not progress) as bar:
-        for start in range(0, len(problems), chunk):
-            groups += rollouts(policy, task, problems[start:start + chunk], cfg.group, cfg.temperature,
-                               seed=cfg.seed * 1000 + r, max_tokens=cfg.max_tokens)
-            bar.update(min(chunk, len(problems) - start))
+    groups = sample_chunks(sample, policy, task, problems, cfg.group, cfg.temperature, cfg.max_tokens,
+                           cfg.seed * 1000 + r, f"round {r + 1}/{cfg.rounds}: sampling", progress)
     kept = kept_solutions(groups, cfg.keep, task if cfg.clean else None)
     generated = sum(len(x.completion_ids) for g in groups for x in g)
     seconds = time.perf_counter() - started
@@ -217,3 +231,20 @@ def _sample_round(policy, task, cfg: ExpertConfig, r: int, state: dict, metrics:
                    "rollout/tokens": generated, "rollout/tokens_per_s": generated / seconds,
                    "time/elapsed_s": state["wall_time_s"]})
     return kept
+
+
+def sample_chunks(sample, policy, task, problems, group: int, temperature: float, max_tokens: int, seed: int,
+                  desc: str, progress: bool, prefixes: list[str] | None = None) -> list[list[Rollout]]:
+    """``sample``'s (``rollouts``') groups of attempts at ``problems``, after ``prefixes`` when
+    given, about 64 attempts a call, under a progress bar."""
+    from tqdm import tqdm
+
+    groups = []
+    chunk = max(1, 64 // group)
+    with tqdm(total=len(problems), desc=desc, unit="problem", disable=not progress) as bar:
+        for start in range(0, len(problems), chunk):
+            more = {"prefixes": prefixes[start:start + chunk]} if prefixes else {}
+            groups += sample(policy, task, problems[start:start + chunk], group, temperature, seed=seed,
+                             max_tokens=max_tokens, **more)
+            bar.update(min(chunk, len(problems) - start))
+    return groups

@@ -24,6 +24,7 @@ import copy
 import json
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from ponder.train.expert import lr_at
 from ponder.train.loop import Metrics, git_commit, open_run
 from ponder.train.rollout import Rollout, RolloutStats, held_out_accuracy, rollouts
 from ponder.train.sft import make_optimizer
+from ponder.train.workers import rollout_workers
 
 NORMALISE = ("constant", "tokens", "sequence")
 
@@ -80,11 +82,17 @@ class GRPOConfig:
     eval_problems: int = 100
     eval_split: str = "val"
     recipe: str = ""
+    workers: int = 0
+    """Ray actors sampling the rollouts, each with its own copy of the policy (0: in this process)."""
+    ray_address: str = ""
+    """The Ray cluster the workers run on (e.g. ``auto``, ``ray://host:10001``); empty: start a local Ray."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "problems_per_step", "epochs", "eval_every"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.workers < 0:
+            raise UserError(f"workers must be at least 0, got {self.workers}")
         if self.group < 2:
             raise UserError(f"group must be at least 2 (advantages are relative to the group), got {self.group}")
         if self.normalise not in NORMALISE:
@@ -163,9 +171,17 @@ def _batches(samples: list[tuple[Rollout, np.ndarray]], pad_id: int, micro_token
         yield x, adv, mask
 
 
-def train_grpo(cfg: GRPOConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
+def train_grpo(cfg: GRPOConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None,
+               step=None, desc: str = "grpo") -> Path:
     """Run GRPO; returns the directory of the final model (the checkpoint's when ``stop_after``
-    steps ended it early, as a crash would)."""
+    steps ended it early, as a crash would). ``step`` replaces one step (``_step``'s signature,
+    ``sample`` included: it samples with the workers' ``rollouts``) for a trainer built on this
+    loop, such as the reverse curriculum (``ponder.train.curriculum``)."""
+    with rollout_workers(cfg.workers, cfg.ray_address) as sample:
+        return _train_grpo(cfg, resume, progress, stop_after, partial(step or _step, sample=sample), desc)
+
+
+def _train_grpo(cfg: GRPOConfig, resume: bool, progress: bool, stop_after: int | None, step, desc: str) -> Path:
     from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
     from ponder.tasks import get_task
 
@@ -203,12 +219,12 @@ def train_grpo(cfg: GRPOConfig, resume: bool = False, progress: bool = True, sto
 
     if not resume and cfg.eval_problems:
         held_out_accuracy(policy, task, cfg, state, metrics, progress)
-    bar = tqdm(total=cfg.steps, initial=state["step"], desc="grpo", unit="step", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=cfg.steps, initial=state["step"], desc=desc, unit="step", disable=not progress, dynamic_ncols=True)
     started = time.perf_counter() - state["wall_time_s"]
     try:
         with StopRequests() as stop:
             while state["step"] < cfg.steps:
-                row = _step(policy, reference, optimizer, task, prm, cfg, state)
+                row = step(policy, reference, optimizer, task, prm, cfg, state)
                 state["step"] += 1
                 state["wall_time_s"] = time.perf_counter() - started
                 metrics.write({"step": state["step"], **row, "time/elapsed_s": state["wall_time_s"]})
@@ -231,15 +247,23 @@ def train_grpo(cfg: GRPOConfig, resume: bool = False, progress: bool = True, sto
     return save_model(out / "model", model, tokenizer, meta)
 
 
-def _step(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict) -> dict:
-    """One GRPO step: sample, score, advantages, ``epochs`` passes of clipped updates."""
-    model, tok = policy.model, policy.tokenizer
+def _step(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict, sample=rollouts) -> dict:
+    """One GRPO step: sample, then ``learn``."""
     step = state["step"]
     t0 = time.perf_counter()
     problems = task.problems("train", cfg.problems_per_step, seed=cfg.seed * 1_000_003 + step + 1)
-    groups = rollouts(policy, task, problems, cfg.group, cfg.temperature, seed=cfg.seed * 1_000_003 + step,
-                      max_tokens=cfg.max_tokens)
-    sample_s = time.perf_counter() - t0
+    groups = sample(policy, task, problems, cfg.group, cfg.temperature, seed=cfg.seed * 1_000_003 + step,
+                    max_tokens=cfg.max_tokens)
+    return learn(policy, reference, optimizer, task, prm, cfg, state, groups, time.perf_counter() - t0)
+
+
+def learn(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict, groups: list[list[Rollout]],
+          sample_s: float) -> dict:
+    """The rest of a GRPO step on sampled ``groups``: score, advantages, ``epochs`` passes of
+    clipped updates; returns the step's metrics."""
+    model, tok = policy.model, policy.tokenizer
+    step = state["step"]
+    t0 = time.perf_counter()
     generated = sum(len(r.completion_ids) for g in groups for r in g)
     state["rollout_tokens"] += generated
 
@@ -289,7 +313,7 @@ def _step(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict)
                 per_token = per_token + cfg.kl * kl
                 kl_sum += float((kl.detach() * mask).sum())
             if cfg.normalise == "constant":  # every attempt counts, those with nothing to teach too
-                loss = (per_token * mask).sum() / (len(problems) * cfg.group * policy.max_context)
+                loss = (per_token * mask).sum() / (len(groups) * cfg.group * policy.max_context)
             elif cfg.normalise == "tokens":
                 loss = (per_token * mask).sum() / tokens
             else:
@@ -304,4 +328,4 @@ def _step(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict)
     state["trained_tokens"] += int(tokens) * cfg.epochs
     return {**row, "train/loss": loss_sum / cfg.epochs, "train/lr": lr, "train/grad_norm": grad_norm,
             "train/kl": kl_sum / max(tokens * cfg.epochs, 1), "train/clip_fraction": clipped / max(tokens * cfg.epochs, 1),
-            "train/samples": len(samples), "train/seconds": time.perf_counter() - t0 - sample_s}
+            "train/samples": len(samples), "train/seconds": time.perf_counter() - t0}

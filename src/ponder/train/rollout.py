@@ -20,14 +20,18 @@ from ponder.types import Problem, SamplingParams
 class Rollout:
     problem: Problem
     prompt_ids: tuple[int, ...]
-    """``<bos>`` and the prompt, as the engine read them."""
+    """``<bos>``, the prompt and the ``prefix``, as the engine read them."""
     completion_ids: tuple[int, ...]
     """What the policy wrote, ``<eos>`` included when it stopped by itself."""
     text: str
+    """The text of ``completion_ids``."""
     reward: float
-    """The rule verifier's grade: 1.0 for a correct answer."""
+    """The rule verifier's grade of ``prefix + text``: 1.0 for a correct answer."""
     finish_reason: str
     """"stop" or "length" (cut at the context's end)."""
+    prefix: str = ""
+    """Solution text given after the prompt for the policy to continue (a reverse curriculum's
+    start: the first lines of a solver's trace); graded with the completion, never trained."""
 
     @property
     def correct(self) -> bool:
@@ -44,27 +48,30 @@ class Rollout:
         problem = Problem(id=p["id"], task=p["task"], numbers=tuple(p.get("numbers", ())), target=p.get("target"),
                           question=p.get("question", ""))
         return cls(problem=problem, prompt_ids=tuple(d["prompt_ids"]), completion_ids=tuple(d["completion_ids"]),
-                   text=d["text"], reward=d["reward"], finish_reason=d["finish_reason"])
+                   text=d["text"], reward=d["reward"], finish_reason=d["finish_reason"], prefix=d.get("prefix", ""))
 
 
 def rollouts(policy, task, problems: list[Problem], group: int, temperature: float = 1.0, seed: int = 0,
-             max_tokens: int = 0) -> list[list[Rollout]]:
-    """``group`` sampled attempts at each problem, each free to fill the policy's context (or to
-    write ``max_tokens``, when that is less).
+             max_tokens: int = 0, prefixes: list[str] | None = None) -> list[list[Rollout]]:
+    """``group`` sampled attempts at each problem, each free to fill the policy's context after its
+    own prompt (or to write ``max_tokens``, when that is less). With ``prefixes``, attempts at
+    problem i continue ``prefixes[i]`` written after its prompt (whole lines), and the verifier
+    grades both together; the room is counted per problem, so a long prefix of one problem does
+    not cut another's attempts short.
 
     Sample i of a problem depends only on the seed and its prompt (the engine seeds each request
     from both), so a resumed run redraws exactly what an uninterrupted one drew."""
     tok = policy.tokenizer
-    prompts = [task.prompt(p) for p in problems]
-    longest = max(policy.count_tokens(p) for p in prompts) + 1
-    room = policy.max_context - longest
-    params = SamplingParams(n=group, temperature=temperature, max_tokens=min(room, max_tokens) if max_tokens else room,
-                            seed=seed)
+    prefixes = prefixes or [""] * len(problems)
+    prompts = [task.prompt(p) + prefix for p, prefix in zip(problems, prefixes, strict=True)]
+    rooms = [policy.max_context - policy.count_tokens(p) - 1 for p in prompts]  # - 1: <bos>
+    params = [SamplingParams(n=group, temperature=temperature, max_tokens=min(room, max_tokens) if max_tokens else room,
+                             seed=seed) for room in rooms]
     out = []
-    for problem, prompt, completions in zip(problems, prompts, policy.generate(prompts, params)):
+    for problem, prompt, prefix, completions in zip(problems, prompts, prefixes, policy.generate(prompts, params)):
         ids = tuple(tok.encode(prompt, bos=True))
-        out.append([Rollout(problem, ids, c.token_ids, c.text, task.verify(problem, c.text), c.finish_reason)
-                    for c in completions])
+        out.append([Rollout(problem, ids, c.token_ids, c.text, task.verify(problem, prefix + c.text), c.finish_reason,
+                            prefix) for c in completions])
     return out
 
 
@@ -105,9 +112,15 @@ def held_out_accuracy(policy, task, cfg, state: dict, metrics, progress: bool = 
     policy.engine.prefix.clear()
     report = evaluate(task, task.problems(cfg.eval_split, cfg.eval_problems), policy, get_strategy("greedy"),
                       progress=progress)
+    write_held_out(metrics, policy, state, {f"eval/{task.name}/accuracy": report.accuracy,
+                                            f"eval/{task.name}/tokens_per_problem": report.tokens_per_problem})
+
+
+def write_held_out(metrics, policy, state: dict, figures: dict) -> None:
+    """An evaluation line: ``figures`` (``eval/...``) with the step, the round where there are
+    rounds, and the training compute spent so far (from ``state``)."""
     rounds = {"round": state["round"]} if "round" in state else {}
-    metrics.write({"step": state["step"], **rounds, f"eval/{task.name}/accuracy": report.accuracy,
-                   f"eval/{task.name}/tokens_per_problem": report.tokens_per_problem,
+    metrics.write({"step": state["step"], **rounds, **figures,
                    "compute/rollout_tokens": state["rollout_tokens"], "compute/trained_tokens": state["trained_tokens"],
                    "compute/flops": training_flops(policy.model.num_params(), state), "time/elapsed_s": state["wall_time_s"]})
 

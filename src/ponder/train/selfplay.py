@@ -1,0 +1,409 @@
+"""AlphaZero-style self-play: MCTS with the policy and value networks, visits distilled into the
+policy, outcomes into the value head, iterated.
+
+An episode is one training problem played a move (a line) at a time. Before each move, MCTS runs
+``simulations`` simulations from the current state with the search issue's tree machinery
+(``ponder.search.tree``): the policy proposes ``expand`` next lines per leaf (their priors are the
+share of samples that wrote them), the value network values the new partial texts, a finished
+line is graded by the rule verifier (the environment's outcome, as a game's end is), values are
+backed up with PUCT selection. The visit counts of the current state's children are the
+improved policy π; the move is drawn from π for the first ``explore_moves`` moves (so episodes
+differ) and is the most visited child after, and the subtree below it is kept for the next move.
+
+Training, each round, from the round's episodes:
+
+* the policy learns π at every state it played: the cross-entropy Σ_c π(c) · -log p(c | state),
+  each child line's tokens weighted by its visit share (AlphaZero's policy target);
+* the value network learns the outcome z (the verdict on the episode's final text) at every line
+  of the played path, and the verdict of every other finished line the trees reached at each of
+  its lines (more Monte Carlo outcomes from the same search, the value target of AlphaZero).
+
+The value network is the process reward model (``prm``: the policy's trunk with a value head,
+a separate copy as in AlphaGo): sharing one trunk would make the policy's weights move with the
+value loss and put a head on the engine's decode path.
+
+The run directory holds ``metrics.jsonl``, ``checkpoint/`` (the policy, its optimizer, the
+trainer's state and the round's targets) and ``value/checkpoint/`` (the value network's), each
+written atomically; a resumed run ends with the same parameters as one that never stopped. At the
+end ``model/`` and ``value/model/`` hold the two networks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from ponder.errors import UserError
+from ponder.model import load_model, save_model
+from ponder.search.base import Calls, Search, drive
+from ponder.search.tree import MCTS, Node, expand, new_text
+from ponder.train.checkpoint import load_checkpoint, save_checkpoint
+from ponder.train.data import micro_batches
+from ponder.train.expert import lr_at
+from ponder.train.grpo import token_logprobs
+from ponder.train.loop import Metrics, git_commit, open_run, train_loop
+from ponder.train.rm import RMData, collate, loss_of, value_examples
+from ponder.train.rollout import held_out_accuracy
+from ponder.train.sft import make_optimizer
+
+TARGETS = "targets.jsonl"
+
+
+@dataclass
+class SelfPlayConfig:
+    out: str = "runs/selfplay"
+    """Run directory: metrics, checkpoints and the final policy and value networks go here."""
+    init: str | None = None
+    """The policy to improve (a model directory); the shipped default when None."""
+    value: str = "prm"
+    """The value network to start from: a shipped value model's name (prm, orm) or a model directory."""
+    task: str = "countdown"
+    rounds: int = 3
+    problems_per_round: int = 32
+    simulations: int = 8
+    """MCTS simulations (leaves expanded or revisited) before each move."""
+    expand: int = 4
+    """Lines the policy proposes for each expanded leaf."""
+    parallel: int = 4
+    """Leaves selected per simulation wave (with a virtual loss), expanded in one batched call."""
+    c_puct: float = 1.5
+    temperature: float = 1.0
+    """Of the policy's proposals."""
+    explore_moves: int = 10
+    """Moves drawn in proportion to visits (after these, the most visited child is played)."""
+    policy_steps: int = 10
+    """Optimizer steps on the round's visit distributions."""
+    value_steps: int = 10
+    """Optimizer steps on the round's outcomes."""
+    tokens_per_step: int = 16384
+    micro_tokens: int = 8192
+    lr: float = 3e-5
+    value_lr: float = 3e-5
+    warmup: int = 5
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 10
+    eval_problems: int = 100
+    """Greedy accuracy on this many problems of ``eval_split`` after every round (0: none)."""
+    eval_split: str = "val"
+    recipe: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("rounds", "problems_per_round", "simulations", "expand", "parallel", "policy_steps",
+                     "value_steps"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.explore_moves < 0:
+            raise UserError(f"explore_moves must be at least 0, got {self.explore_moves}")
+        if self.tokens_per_step < self.micro_tokens:
+            raise UserError("tokens_per_step must be at least micro_tokens")
+
+    @property
+    def accumulation(self) -> int:
+        return self.tokens_per_step // self.micro_tokens
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class SelfPlayReward:
+    """What MCTS sees during self-play: the value network's values for partial texts and the rule
+    verifier's verdict for finished ones (the outcome of the game, not an estimate of it)."""
+
+    name = "self-play"
+
+    def __init__(self, value, task):
+        self.value_model, self.task = value, task
+        self.usage = value.usage
+
+    def values(self, problem, texts):
+        return self.value_model.values(problem, texts)
+
+    def score(self, problem, texts):
+        return [[float(self.task.verify(problem, t))] for t in texts]
+
+    def estimate(self, tokens: int) -> int:
+        return 0
+
+
+# --------------------------------------------------------------------------- episodes
+
+
+def episode(s: Search, cfg: SelfPlayConfig, rng: random.Random, moved=lambda: None) -> Calls:
+    """Play one problem; returns the played states' visit distributions and the outcomes seen.
+    ``moved()`` is called after each move (a progress bar)."""
+    mcts = MCTS(expand=cfg.expand, c_puct=cfg.c_puct, parallel=cfg.parallel, temperature=cfg.temperature)
+    root = node = Node("")
+    played = []
+    while not node.done:
+        wanted = node.visits + cfg.simulations
+        while node.visits < wanted:
+            leaves = mcts.select_leaves(node, cfg.parallel)
+            growing = [n for n in leaves if not n.done]
+            groups = (yield from expand(s, growing, [cfg.expand] * len(growing), cfg.temperature)) if growing else []
+            for leaf, kids in zip(growing, groups):
+                if not kids:
+                    leaf.done = True  # no room left to write another line: the reasoning ends here
+                mcts.backup(leaf, sum(k.prior * k.value for k in kids) if kids else 0.0)
+            for leaf in leaves:
+                if leaf.done and leaf not in growing:
+                    mcts.backup(leaf, leaf.value)
+        if not node.children:
+            break
+        visits = np.array([c.visits for c in node.children], dtype=float)
+        if visits.sum() == 0:  # too few simulations to visit a child: the priors stand in
+            visits = np.array([c.prior for c in node.children])
+        ends = [c.done and s.task.answer(c.text) is not None for c in node.children]
+        played.append({"state": node.text, "children": [[new_text(c), v / visits.sum(), end]
+                                                         for c, v, end in zip(node.children, visits, ends) if v > 0]})
+        if len(played) <= cfg.explore_moves:
+            node = rng.choices(node.children, weights=visits.tolist())[0]
+        else:
+            node = max(node.children, key=lambda c: (c.visits, c.value))
+        moved()
+    outcome = float(s.task.verify(s.problem, node.text)) if node.done else 0.0
+    return {"problem": s.problem.to_json(), "played": played, "text": node.text, "outcome": outcome,
+            "finished": [[n.text, float(s.task.verify(s.problem, n.text))] for n in finished_lines(root)
+                         if n is not node]}
+
+
+def finished_lines(root: Node) -> list[Node]:
+    """Every finished node of the tree: an answer, or a line of reasoning that ran out of room."""
+    out, stack = [], [root]
+    while stack:
+        n = stack.pop()
+        stack += n.children
+        if n.done and n.parent is not None and n.text.strip():
+            out.append(n)
+    return out
+
+
+def play(policy, value, task, cfg: SelfPlayConfig, r: int, progress: bool = False) -> list[dict]:
+    """The round's episodes, every problem searched side by side (one batched policy call per wave)."""
+    from tqdm import tqdm
+
+    problems = task.problems("train", cfg.problems_per_round, seed=cfg.seed * 1000 + r + 1)
+    reward = SelfPlayReward(value, task)
+    searches = [Search(p, task, policy, reward, None, cfg.seed * 1000 + r) for p in problems]
+    with tqdm(desc=f"round {r + 1}/{cfg.rounds}: self-play on {len(problems)} problems", unit="move",
+              disable=not progress) as bar:
+        results = drive([episode(s, cfg, random.Random(f"{cfg.seed}/{r}/{p.id}"), lambda: bar.update(1))
+                         for s, p in zip(searches, problems)], policy)
+    for res, s in zip(results, searches):
+        res["generated"] = s.usage.completion_tokens
+        res["read"] = s.usage.reward_tokens
+    return results
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def policy_examples(episodes: list[dict], task, tokenizer, max_len: int) -> RMData:
+    """Each played state with each visited child line after it; the child's tokens carry its visit
+    share (its ``<eos>`` too when the line is the answer), all else NaN (not trained)."""
+    from ponder.train.samples import problem_of
+
+    data = RMData([], [])
+    for ep in episodes:
+        prompt = task.prompt(problem_of(ep))
+        for move in ep["played"]:
+            head = [tokenizer.bos_id] + tokenizer.encode(prompt + move["state"])
+            for line, share, answers in move["children"]:
+                ids = [tokenizer.bos_id] + tokenizer.encode(prompt + move["state"] + line)
+                if ids[:len(head)] != head:  # the line merged with the text before it: no clean target
+                    continue
+                ids = ids + [tokenizer.eos_id] if answers else ids
+                if len(ids) > max_len:
+                    continue
+                target = np.full(len(ids), np.nan, dtype=np.float32)
+                target[len(head):] = share
+                data.ids.append(np.asarray(ids, dtype=np.int64))
+                data.targets.append(target)
+    return data
+
+
+def value_rows(episodes: list[dict]) -> list[dict]:
+    """The played path with its outcome and every other finished line with its verdict."""
+    rows = []
+    for ep in episodes:
+        if ep["text"].strip():
+            rows.append({"problem": ep["problem"], "text": ep["text"], "z": ep["outcome"]})
+        rows += [{"problem": ep["problem"], "text": text, "z": z} for text, z in ep["finished"]]
+    return rows
+
+
+def distill_loss(model, x: torch.Tensor, y: torch.Tensor, labels: int) -> torch.Tensor:
+    """Visit-weighted negative log-likelihood of the children's tokens, per trained token of the step."""
+    weights = torch.nan_to_num(y[:, 1:], nan=0.0)
+    return -(token_logprobs(model, x) * weights).sum() / labels
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def train_selfplay(cfg: SelfPlayConfig, resume: bool = False, progress: bool = True,
+                   stop_after: int | None = None) -> Path:
+    """Run self-play; returns the final policy's directory (the checkpoint's when ``stop_after``
+    optimizer steps, counting both networks', ended it early, as a crash would)."""
+    from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
+    from ponder.rewards import get_reward
+    from ponder.rewards.value import ValueReward
+    from ponder.tasks import get_task
+
+    task = get_task(cfg.task)
+    init = Path(cfg.init) if cfg.init else DEFAULT_MODEL
+    if not resume and not init.exists():
+        raise UserError(f"model not found: {init}")
+    out = Path(cfg.out)
+    ckpt = open_run(out, resume)
+    vckpt = out / "value" / "checkpoint"
+    policy_opt = lambda m: make_optimizer(m, cfg)  # noqa: E731
+    value_opt = lambda m: make_optimizer(m, SimpleNamespace(lr=cfg.value_lr, weight_decay=cfg.weight_decay))  # noqa: E731
+    if resume:
+        model, tokenizer, optimizer, state = load_checkpoint(ckpt, policy_opt)
+        episodes = [json.loads(line) for line in (ckpt / TARGETS).read_text().splitlines()] if (ckpt / TARGETS).exists() else []
+    else:
+        torch.manual_seed(cfg.seed)
+        model, tokenizer, _ = load_model(init)
+        optimizer = policy_opt(model)
+        state = {"step": 0, "round": 0, "sampled": -1, "micro_batches": 0, "tokens": 0, "trained_tokens": 0,
+                 "rollout_tokens": 0, "wall_time_s": 0.0}
+        episodes = []
+        (out / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
+    if resume and (vckpt / "trainer.json").exists():
+        vmodel, vtok, voptimizer, vstate = load_checkpoint(vckpt, value_opt)
+    else:
+        start = get_reward(cfg.value, task)
+        if not isinstance(start, ValueReward):
+            raise UserError(f"self-play needs a value model (prm, orm or a directory of one), not {cfg.value!r}")
+        vmodel, vtok = start.model, start.tokenizer
+        voptimizer = value_opt(vmodel)
+        vstate = {"step": 0, "micro_batches": 0, "tokens": 0, "trained_tokens": 0, "wall_time_s": 0.0}
+    metrics = Metrics(out / "metrics.jsonl")
+    meta = {"recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(), "torch": torch.__version__,
+            "init": str(cfg.init or "nano-default"), "value_init": cfg.value}
+    vmeta = {**meta, "reward_kind": "prm", "trained_by": "self-play"}
+    policy = NanoPolicy(model, tokenizer)
+    value = ValueReward(vmodel, vtok, vmeta, name="prm", partial=True)
+
+    def save() -> None:
+        save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta,
+                        files={TARGETS: "\n".join(json.dumps(e) for e in episodes)})
+
+    def save_value() -> None:
+        save_checkpoint(vckpt, vmodel, vtok, voptimizer, vstate, vmeta)
+
+    def spent() -> dict:
+        """Training compute so far: both networks' passes over every token they read, the played
+        state before a trained line included (it dwarfs the line)."""
+        return {**state, "trained_tokens": state["tokens"] + vstate["tokens"]}
+
+    if not resume and cfg.eval_problems:
+        held_out_accuracy(policy, task, cfg, spent(), metrics, progress)
+    while state["round"] < cfg.rounds:
+        r = state["round"]
+        if state["sampled"] < r:
+            episodes = _play_round(policy, value, task, cfg, r, state, metrics, progress)
+            state["sampled"] = r
+            save()
+        left = None if stop_after is None else stop_after - state["step"] - vstate["step"]
+        data = policy_examples(episodes, task, tokenizer, model.cfg.max_seq_len)
+        if not _fit(model, tokenizer, optimizer, state, data, (r + 1) * cfg.policy_steps, r * cfg.policy_steps, cfg,
+                    cfg.lr, ckpt, meta, metrics, save, lambda m, x, y, n: distill_loss(m, x, y, n),
+                    f"round {r + 1}/{cfg.rounds}: policy", progress, left, r):
+            return ckpt
+        policy.engine.prefix.clear()  # cached keys and values belong to the old weights
+        left = None if stop_after is None else stop_after - state["step"] - vstate["step"]
+        vdata = value_examples(value_rows(episodes), vtok, task, lambda row, n: {k: row["z"] for k in range(n)},
+                               vmodel.cfg.max_seq_len)
+        if not _fit(vmodel, vtok, voptimizer, vstate, vdata, (r + 1) * cfg.value_steps, r * cfg.value_steps, cfg,
+                    cfg.value_lr, vckpt, vmeta, _Renamed(metrics, "value/", state), save_value,
+                    lambda m, x, y, n: loss_of(m, x, y, value=True)[0] / n, f"round {r + 1}/{cfg.rounds}: value",
+                    progress, left, r):
+            return ckpt
+        value.cache.clear()
+        state["round"] += 1
+        if cfg.eval_problems:
+            held_out_accuracy(policy, task, cfg, spent(), metrics, progress)
+        save()
+    meta.update(wall_time_s=round(state["wall_time_s"] + vstate["wall_time_s"], 1), steps=state["step"],
+                rounds=state["round"], trained_tokens=spent()["trained_tokens"], rollout_tokens=state["rollout_tokens"],
+                params=model.num_params())
+    save_model(out / "value" / "model", vmodel, vtok, vmeta)
+    return save_model(out / "model", model, tokenizer, meta)
+
+
+def _fit(model, tokenizer, optimizer, state: dict, data: RMData, steps: int, first: int, cfg: SelfPlayConfig,
+         lr: float, ckpt: Path, meta: dict, metrics: Metrics, save, loss, desc: str, progress: bool,
+         stop_after: int | None, r: int) -> bool:
+    """Train one network on the round's data up to ``steps`` (from where ``state`` is); False when
+    ``stop_after`` more steps ended it early."""
+    if state["step"] >= steps:
+        return True
+    if stop_after is not None and stop_after <= 0:
+        return False
+    if len(data.ids) == 0:  # nothing to learn from this round
+        state["step"] = steps
+        save()
+        return True
+    stream = micro_batches(data.lengths(), cfg.micro_tokens, cfg.seed * 1000 + r)
+    for _ in range((state["step"] - first) * cfg.accumulation):  # what this round has read already
+        next(stream)
+    model.train()
+    warm = SimpleNamespace(lr=lr, warmup=cfg.warmup)
+    count = lambda y: int((~torch.isnan(y)).sum())  # noqa: E731
+    return train_loop(model, tokenizer, optimizer, state, stream, steps=steps, accumulation=cfg.accumulation,
+                      collate=lambda b: collate(data, b, tokenizer.pad_id), count=count,
+                      loss=lambda x, y, n: loss(model, x, y, n), lr_of=lambda step: lr_at(step, warm),
+                      grad_clip=cfg.grad_clip, ckpt=ckpt, meta=meta, metrics=metrics,
+                      checkpoint_every=cfg.checkpoint_every, desc=desc, progress=progress,
+                      stop_after=None if stop_after is None else state["step"] + stop_after, save=save,
+                      extra=lambda labels: {"round": r + 1})
+
+
+class _Renamed:
+    """The value network's training lines, filed under ``prefix`` names at the policy's step, so
+    the run's curves (keyed by the policy's step) stay one per quantity."""
+
+    def __init__(self, metrics: Metrics, prefix: str, state: dict):
+        self.metrics, self.prefix, self.state = metrics, prefix, state
+
+    def write(self, row: dict) -> None:
+        renamed = {k.replace("train/", self.prefix): v for k, v in row.items() if k not in ("step", "time/elapsed_s")}
+        self.metrics.write({"step": self.state["step"], f"{self.prefix}step": row["step"], **renamed})
+
+
+def _play_round(policy, value, task, cfg: SelfPlayConfig, r: int, state: dict, metrics: Metrics,
+                progress: bool) -> list[dict]:
+    started = time.perf_counter()
+    episodes = play(policy, value, task, cfg, r, progress)
+    seconds = time.perf_counter() - started
+    generated = sum(e["generated"] for e in episodes)
+    read = sum(e["read"] for e in episodes)
+    state["rollout_tokens"] += generated + read  # the value network's reading costs a forward pass too
+    state["wall_time_s"] += seconds
+    outcomes = [e["outcome"] for e in episodes]
+    metrics.write({"step": state["step"], "round": r + 1, "rollout/reward_mean": float(np.mean(outcomes)),
+                   "rollout/reward_std": float(np.std(outcomes)),
+                   "rollout/length_mean": float(np.mean([policy.count_tokens(e["text"]) for e in episodes])),
+                   "selfplay/moves_mean": float(np.mean([len(e["played"]) for e in episodes])),
+                   "selfplay/finished_lines": sum(len(e["finished"]) + 1 for e in episodes),
+                   "selfplay/visit_entropy": _mean_entropy(episodes),
+                   "rollout/tokens": generated, "rollout/value_tokens": read,
+                   "rollout/tokens_per_s": generated / seconds, "time/elapsed_s": state["wall_time_s"]})
+    return episodes
+
+
+def _mean_entropy(episodes: list[dict]) -> float:
+    """Mean entropy (nats) of the played states' visit distributions: how sure the search was."""
+    hs = [-sum(p * math.log(p) for _, p, _ in m["children"] if p > 0) for e in episodes for m in e["played"]]
+    return float(np.mean(hs)) if hs else 0.0
