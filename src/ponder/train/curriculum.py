@@ -82,9 +82,7 @@ class R3Config(GRPOConfig):
             raise UserError(f"stages must start later than the next (strictly decreasing), got {list(self.stages)}")
         if not 0 <= self.advance_at <= 1:
             raise UserError(f"advance_at is a mean reward in [0, 1], got {self.advance_at}")
-        for name in ("window", "max_steps_per_stage"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
+        self.at_least(1, "window", "max_steps_per_stage")
         if self.process_reward:
             raise UserError("r3 trains on outcome rewards only: a step reward model would score the "
                             "continuation without the trace lines before it")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from ponder.errors import UserError
 from ponder.model import load_model, save_model
 from ponder.train.checkpoint import load_checkpoint, save_checkpoint
 from ponder.train.data import Examples, micro_batches
-from ponder.train.loop import Metrics, git_commit, open_run, train_loop
+from ponder.train.loop import Metrics, RunConfig, git_commit, open_run, train_loop
 from ponder.train.rollout import Rollout, RolloutStats, held_out_accuracy, rollouts
 from ponder.train.sft import collate, make_optimizer
 from ponder.train.workers import rollout_workers
@@ -37,7 +37,7 @@ BUFFER = "buffer.jsonl"
 
 
 @dataclass
-class ExpertConfig:
+class ExpertConfig(RunConfig):
     out: str = "runs/expert"
     """Run directory: metrics, checkpoint and final model go here."""
     init: str | None = None
@@ -77,20 +77,9 @@ class ExpertConfig:
     """The Ray cluster the workers run on (e.g. ``auto``, ``ray://host:10001``); empty: start a local Ray."""
 
     def __post_init__(self) -> None:
-        for name in ("rounds", "problems_per_round", "group", "keep", "replay", "steps_per_round"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.workers < 0:
-            raise UserError(f"workers must be at least 0, got {self.workers}")
-        if self.tokens_per_step < self.micro_tokens:
-            raise UserError("tokens_per_step must be at least micro_tokens")
-
-    @property
-    def accumulation(self) -> int:
-        return self.tokens_per_step // self.micro_tokens
-
-    def to_json(self) -> dict:
-        return asdict(self)
+        self.at_least(1, "rounds", "problems_per_round", "group", "keep", "replay", "steps_per_round")
+        self.at_least(0, "workers")
+        self.check_batching()
 
 
 def kept_solutions(groups: list[list[Rollout]], keep: int, task=None) -> list[Rollout]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from ponder.model import load_model, save_model
 from ponder.rewards.value import padded_batches
 from ponder.train.checkpoint import StopRequests, load_checkpoint, save_checkpoint
 from ponder.train.expert import lr_at
-from ponder.train.loop import Metrics, git_commit, open_run
+from ponder.train.loop import Metrics, RunConfig, git_commit, open_run
 from ponder.train.rollout import Rollout, RolloutStats, held_out_accuracy, rollouts
 from ponder.train.sft import make_optimizer
 from ponder.train.workers import rollout_workers
@@ -45,7 +45,7 @@ NORMALISE = ("constant", "tokens", "sequence")
 
 
 @dataclass
-class GRPOConfig:
+class GRPOConfig(RunConfig):
     out: str = "runs/grpo"
     """Run directory: metrics, checkpoint and final model go here."""
     init: str | None = None
@@ -88,18 +88,12 @@ class GRPOConfig:
     """The Ray cluster the workers run on (e.g. ``auto``, ``ray://host:10001``); empty: start a local Ray."""
 
     def __post_init__(self) -> None:
-        for name in ("steps", "problems_per_step", "epochs", "eval_every"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.workers < 0:
-            raise UserError(f"workers must be at least 0, got {self.workers}")
+        self.at_least(1, "steps", "problems_per_step", "epochs", "eval_every")
+        self.at_least(0, "workers")
         if self.group < 2:
             raise UserError(f"group must be at least 2 (advantages are relative to the group), got {self.group}")
         if self.normalise not in NORMALISE:
             raise UserError(f"normalise must be one of {', '.join(NORMALISE)}, got {self.normalise!r}")
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 # --------------------------------------------------------------------------- advantages

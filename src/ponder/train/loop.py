@@ -24,6 +24,30 @@ from ponder.errors import UserError
 from ponder.train.checkpoint import StopRequests, has_checkpoint, save_checkpoint
 
 
+class RunConfig:
+    """What every trainer's config dataclass shares (it adds no fields): batching by tokens and
+    the checks that go with it, its JSON, and the check that counts are at least a minimum."""
+
+    def at_least(self, minimum: int, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) < minimum:
+                raise UserError(f"{name} must be at least {minimum}, got {getattr(self, name)}")
+
+    def check_batching(self) -> None:
+        if self.tokens_per_step < self.micro_tokens:
+            raise UserError("tokens_per_step must be at least micro_tokens")
+
+    @property
+    def accumulation(self) -> int:
+        """Micro-batches per optimizer step."""
+        return self.tokens_per_step // self.micro_tokens
+
+    def to_json(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
 class Metrics:
     """A run's ``metrics.jsonl``: one JSON line a row, flushed as it is written."""
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import ClassVar
 from pathlib import Path
 
@@ -37,14 +37,14 @@ from ponder.model.transformer import resize_vocab, with_value_head
 from ponder.train.checkpoint import load_checkpoint
 from ponder.train.data import micro_batches
 from ponder.rewards.generative import ROOM, reading_room
-from ponder.train.loop import Metrics, git_commit, open_run, train_loop
+from ponder.train.loop import Metrics, RunConfig, git_commit, open_run, train_loop
 from ponder.train.sft import lr_at, make_optimizer
 
 KINDS = ("orm", "prm", "genrm", "critic")
 
 
 @dataclass
-class RMConfig:
+class RMConfig(RunConfig):
     kind: str = "orm"
     """orm, prm, genrm or critic."""
     out: str = "runs/rm"
@@ -91,9 +91,7 @@ class RMConfig:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise UserError(f"unknown reward model kind {self.kind!r}; choose one of: {', '.join(KINDS)}")
-        for name in ("problems", "samples", "mc_rollouts", "mc_steps"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1")
+        self.at_least(1, "problems", "samples", "mc_rollouts", "mc_steps")
         if self.practice < 0:
             raise UserError("practice must be at least 0")
         if self.practice and self.kind != "genrm":
@@ -102,15 +100,7 @@ class RMConfig:
             raise UserError("holdout must be in [0, 1)")
         if self.epochs <= 0:
             raise UserError("epochs must be positive")
-        if self.tokens_per_step < self.micro_tokens:
-            raise UserError("tokens_per_step must be at least micro_tokens")
-
-    @property
-    def accumulation(self) -> int:
-        return self.tokens_per_step // self.micro_tokens
-
-    def to_json(self) -> dict:
-        return asdict(self)
+        self.check_batching()
 
 
 # --------------------------------------------------------------------------- data

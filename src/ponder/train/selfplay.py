@@ -34,7 +34,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -49,7 +49,7 @@ from ponder.train.checkpoint import load_checkpoint, save_checkpoint
 from ponder.train.data import micro_batches
 from ponder.train.expert import lr_at
 from ponder.train.grpo import token_logprobs
-from ponder.train.loop import Metrics, git_commit, open_run, train_loop
+from ponder.train.loop import Metrics, RunConfig, git_commit, open_run, train_loop
 from ponder.train.rm import RMData, collate, loss_of, value_examples
 from ponder.train.rollout import held_out_accuracy
 from ponder.train.sft import make_optimizer
@@ -58,7 +58,7 @@ TARGETS = "targets.jsonl"
 
 
 @dataclass
-class SelfPlayConfig:
+class SelfPlayConfig(RunConfig):
     out: str = "runs/selfplay"
     """Run directory: metrics, checkpoints and the final policy and value networks go here."""
     init: str | None = None
@@ -98,21 +98,10 @@ class SelfPlayConfig:
     recipe: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("rounds", "problems_per_round", "simulations", "expand", "parallel", "policy_steps",
-                     "value_steps"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.explore_moves < 0:
-            raise UserError(f"explore_moves must be at least 0, got {self.explore_moves}")
-        if self.tokens_per_step < self.micro_tokens:
-            raise UserError("tokens_per_step must be at least micro_tokens")
-
-    @property
-    def accumulation(self) -> int:
-        return self.tokens_per_step // self.micro_tokens
-
-    def to_json(self) -> dict:
-        return asdict(self)
+        self.at_least(1, "rounds", "problems_per_round", "simulations", "expand", "parallel", "policy_steps",
+                      "value_steps")
+        self.at_least(0, "explore_moves")
+        self.check_batching()
 
 
 class SelfPlayReward:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +27,11 @@ from ponder.errors import UserError
 from ponder.model import ModelConfig, Tokenizer, Transformer, load_model, save_model
 from ponder.train.checkpoint import load_checkpoint
 from ponder.train.data import Examples, MixPart, build_examples, micro_batches
-from ponder.train.loop import Metrics, git_commit, open_run, train_loop
+from ponder.train.loop import Metrics, RunConfig, git_commit, open_run, train_loop
 
 
 @dataclass
-class SFTConfig:
+class SFTConfig(RunConfig):
     out: str = "runs/sft"
     """Run directory: metrics, checkpoint and final model go here."""
     mix: tuple[MixPart, ...] = (MixPart("countdown-3", "search", 1.0, 2000), MixPart("countdown", "search", 1.0, 2000))
@@ -74,15 +74,7 @@ class SFTConfig:
             raise UserError("steps must be at least 1")
         if self.micro_tokens < self.model.max_seq_len:
             raise UserError(f"micro_tokens ({self.micro_tokens}) must hold one sequence of max_seq_len ({self.model.max_seq_len})")
-        if self.tokens_per_step < self.micro_tokens:
-            raise UserError("tokens_per_step must be at least micro_tokens")
-
-    @property
-    def accumulation(self) -> int:
-        return self.tokens_per_step // self.micro_tokens
-
-    def to_json(self) -> dict:
-        return asdict(self)
+        self.check_batching()
 
 
 def lr_at(step: int, cfg: SFTConfig) -> float:
