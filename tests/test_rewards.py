@@ -70,6 +70,14 @@ def test_oracle_scores_steps_then_the_verdict():
     assert OracleReward(TASK, partial=True).score(PROBLEM, [GAVE_UP])[0] == [1.0, 0.0]
 
 
+def test_oracle_with_room_scores_a_search_that_starts_over_as_lost():
+    first = FAULTLESS.split("\n")[0] + "\n"
+    starts_over = first * 6  # the same dead end again and again: harmless but for the room it takes
+    assert OracleReward(TASK).score(PROBLEM, [starts_over])[0] == [1.0] * 6 + [0.0]
+    assert OracleReward(TASK, room=60).score(PROBLEM, [starts_over])[0] == [1.0] + [0.0] * 6
+    assert OracleReward(TASK, room=60).score(PROBLEM, [FAULTLESS])[0] == [1.0] * 4  # it fits
+
+
 # --------------------------------------------------------------------------- what the judges are taught to say
 
 

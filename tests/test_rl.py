@@ -8,6 +8,7 @@ from conftest import assert_same_parameters
 from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
 from ponder.errors import UserError
 from ponder.model import load_model
+from ponder.rewards import OracleReward
 from ponder.tasks import get_task
 from ponder.train.expert import ExpertConfig, as_examples, kept_solutions, train_expert
 from ponder.train.rollout import Rollout, RolloutStats, rollouts
@@ -109,7 +110,7 @@ def test_bad_config_is_a_user_error(tmp_path):
 
 # --------------------------------------------------------------------------- GRPO
 
-from ponder.train.grpo import GRPOConfig, outcome_advantages, process_advantages, step_ends, train_grpo  # noqa: E402
+from ponder.train.grpo import GRPOConfig, outcome_advantages, process_advantages, step_ends, step_scorer, train_grpo  # noqa: E402
 
 
 def tiny_grpo(out, **kw) -> GRPOConfig:
@@ -154,6 +155,15 @@ def test_grpo_with_process_rewards_changes_the_policy(tmp_path):
     shipped, _, _ = load_model(DEFAULT_MODEL)
     assert any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), shipped.state_dict().values()))
     assert meta["config"]["process_reward"] == "prm"
+
+
+def test_the_oracle_scores_grpo_steps_within_the_room_an_attempt_has():
+    policy = NanoPolicy.load()
+    task = get_task("countdown")
+    room = policy.max_context - policy.count_tokens(task.prompt(task.problems("train", 1)[0])) - 1
+    scorer = step_scorer(GRPOConfig(process_reward="oracle"), task, policy)
+    assert isinstance(scorer, OracleReward) and room - 2 <= scorer.room <= room
+    assert step_scorer(GRPOConfig(process_reward="oracle", max_tokens=300), task, policy).room == 300
 
 
 def test_grpo_config_mistakes_are_user_errors(tmp_path):

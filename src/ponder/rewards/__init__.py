@@ -31,7 +31,7 @@ def get_reward(name: str, task=None, **options) -> RewardModel:
     or by the path of a model directory that ``ponder train rm`` wrote. A name may carry a path:
     ``genrm-cot=runs/genrm/model`` asks a GenRM model for chains of thought."""
     if name == "oracle":
-        return OracleReward(task)
+        return OracleReward(task, **options)
     mode, _, where = name.partition("=")
     if where:
         path = Path(where)

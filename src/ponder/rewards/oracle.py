@@ -5,7 +5,9 @@ It is ground truth, not a learned result: it labels training data and gives the 
 outcome when the task can compute one (Countdown: would a faultless search still succeed from
 here), else the final verdict. A finished text gets one more score, the rule verifier's verdict
 (so ``last`` is the verdict); with ``partial=True`` (texts a search is still growing) only a text
-that wrote its answer does.
+that wrote its answer does. With ``room`` (the tokens a completion may hold), a step's score also
+asks whether the faultless search still fits: a trace that wastes its context (a search that
+loses its place and starts over) scores 0 from the step where finishing became impossible.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from ponder.types import Problem, Usage
 class OracleReward:
     name = "oracle"
 
-    def __init__(self, task=None, partial: bool = False):
+    def __init__(self, task=None, partial: bool = False, room: int | None = None):
         self.task = task
         self.partial = partial
+        self.room = room
         self.usage = Usage()  # rule checks read no tokens
 
     def score(self, problem: Problem, texts: Sequence[str]) -> list[list[float]]:
@@ -31,7 +34,11 @@ class OracleReward:
             verdict = task.verify(problem, text)
             steps = task.steps(text)
             exact = getattr(task, "prefix_outcomes", None)
-            scores = [float(v) for v in exact(problem, text)] if exact else [verdict] * len(steps)
+            if exact:
+                alive = exact(problem, text) if self.room is None else exact(problem, text, room=self.room)
+                scores = [float(v) for v in alive]
+            else:
+                scores = [verdict] * len(steps)
             if not self.partial or task.answer(text) is not None:
                 scores.append(verdict)
             out.append(scores or [verdict])

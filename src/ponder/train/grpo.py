@@ -6,7 +6,10 @@ spread only with ``scale_rewards``: Dr. GRPO drops it, as it favours groups that
 With a ``process_reward`` model, each step (line) of an attempt is also scored; step scores are
 normalised over the group and every token gets, added to its outcome advantage, ``process_weight``
 times the sum of the normalised scores of its own step and the steps after it (process
-supervision as in DeepSeekMath). The loss is PPO's clipped surrogate, ``epochs`` passes over the
+supervision as in DeepSeekMath). The process reward may be a learned PRM or the rule oracle
+(``oracle``): its exact step values, judged within the room an attempt has, so the credit falls
+on the line where the attempt lost its way, or wasted so much of its context that it could no
+longer finish. The loss is PPO's clipped surrogate, ``epochs`` passes over the
 batch, with an optional KL penalty to the initial policy (the k3 estimator), summed over tokens
 and divided by a constant, sequences times the context length (Dr. GRPO's normalisation: no
 preference for short or long answers).
@@ -61,7 +64,8 @@ class GRPOConfig(RunConfig):
     scale_rewards: bool = False
     """Divide advantages by the group's standard deviation (the original GRPO); Dr. GRPO does not."""
     process_reward: str | None = None
-    """A reward model scoring each step (``prm``, or a model directory); None: outcome rewards only."""
+    """A reward model scoring each step (``prm``, ``oracle`` for the rule checker's exact step values,
+    or a model directory); None: outcome rewards only."""
     process_weight: float = 0.5
     epochs: int = 1
     """Passes over each step's samples; with more than one, the clipped ratio matters."""
@@ -126,6 +130,19 @@ def step_ends(rollout: Rollout, newline_id: int, steps: list[str]) -> list[int]:
     return ends
 
 
+def step_scorer(cfg: GRPOConfig, task, policy):
+    """The process reward model; the rule oracle (``oracle``) judges each step within the room an
+    attempt has, so a search that wastes it scores 0 from the step where finishing stopped being
+    possible."""
+    from ponder.rewards import get_reward
+
+    if cfg.process_reward != "oracle":
+        return get_reward(cfg.process_reward, task)
+    prompt = max(policy.count_tokens(task.prompt(p)) for p in task.problems("train", 64, seed=0)) + 1  # + <bos>
+    room = policy.max_context - prompt
+    return get_reward("oracle", task, room=min(room, cfg.max_tokens) if cfg.max_tokens else room)
+
+
 def process_advantages(groups_scores: list[list[float]], ends: list[list[int]], lengths: list[int]) -> list[np.ndarray]:
     """Per-token process advantages of one group: step scores normalised over the group, and each
     token credited with the normalised scores of its step and every later one."""
@@ -183,11 +200,6 @@ def _train_grpo(cfg: GRPOConfig, resume: bool, progress: bool, stop_after: int |
     init = Path(cfg.init) if cfg.init else DEFAULT_MODEL
     if not resume and not init.exists():
         raise UserError(f"model not found: {init}")
-    prm = None
-    if cfg.process_reward:
-        from ponder.rewards import get_reward
-
-        prm = get_reward(cfg.process_reward, task)
     out = Path(cfg.out)
     ckpt = open_run(out, resume)
     optimizer_of = lambda m: make_optimizer(m, cfg)  # noqa: E731
@@ -207,6 +219,7 @@ def _train_grpo(cfg: GRPOConfig, resume: bool, progress: bool, stop_after: int |
     meta = {"recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(), "torch": torch.__version__,
             "init": str(cfg.init or "nano-default")}
     policy = NanoPolicy(model, tokenizer)
+    prm = step_scorer(cfg, task, policy) if cfg.process_reward else None
 
     def save() -> None:
         save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
