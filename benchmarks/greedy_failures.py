@@ -37,18 +37,22 @@ from ponder.tasks.countdown import CountdownTask, after, fmt_state, moves, solva
 from ponder.types import SamplingParams
 
 
+def root_move(line: str, root) -> tuple[str, ...] | None:
+    """``(a, op, b)`` of a line that makes a move on the numbers ``root``, else None:
+    ``11 80 8 15 -> 40 : 80 + 11 = 91 | 8 15 91`` gives ``("80", "+", "11")``."""
+    state, sep, step = line.partition(" : ")
+    if not sep or " = " not in step or state.split(" -> ")[0] != fmt_state(root):
+        return None
+    return tuple(step.split(" = ")[0].split()[:3])
+
+
 def root_order(task, problem, text: str) -> list[int]:
     """The place in the fixed move order of each move the text makes on the problem's own numbers
     (-1 for a move that is not one of them)."""
     root = tuple(problem.numbers)
     order = {(str(m.a), m.op, str(m.b)): k for k, m in enumerate(moves(root, task.rational, task.cap))}
-    places = []
-    for line in text.split("\n"):  # "11 80 8 15 -> 40 : 80 + 11 = 91 | 8 15 91"
-        state, sep, step = line.partition(" : ")
-        if not sep or " = " not in step or state.split(" -> ")[0] != fmt_state(root):
-            continue
-        places.append(order.get(tuple(step.split(" = ")[0].split()[:3]), -1))
-    return places
+    moved = (root_move(line, root) for line in text.split("\n"))
+    return [order.get(m, -1) for m in moved if m is not None]
 
 
 def anatomy(policy, task, problems) -> dict:
@@ -90,10 +94,10 @@ def root_judgement(policy, task, problems) -> float:
         ids, heads = tok.encode(task.prompt(p), bos=True), []
         trace = "".join(t for t, _ in task.search_trace(p, random.Random(0), p_dead=1.0, p_slip=0.0))
         for line in trace.splitlines(keepends=True):
-            state, sep, step = line.partition(" : ")
-            if sep and " = " in step and state.split(" -> ")[0] == fmt_state(root):
+            move = root_move(line, root)
+            if move is not None:
                 head = len(tok.encode(line.split(" = ")[0]))
-                m = by_text[tuple(step.split(" = ")[0].split())]
+                m = by_text[move]
                 heads.append((len(ids), len(ids) + head, solvable(after(root, m), p.target, task.rational, task.cap)))
             ids += tok.encode(line)
         ids = ids[:policy.max_context]
