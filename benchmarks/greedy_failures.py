@@ -24,7 +24,6 @@ well could pass dead ends over and save its context. Every answer is checked by 
 from __future__ import annotations
 
 import argparse
-import random
 import time
 
 import torch
@@ -34,6 +33,7 @@ from ponder.errors import UserError
 from ponder.rewards.metrics import auroc
 from ponder.tasks import get_task
 from ponder.tasks.countdown import CountdownTask, after, fmt_state, moves, solvable
+from ponder.train.grpo import full_search_tokens
 from ponder.types import SamplingParams
 
 
@@ -74,11 +74,7 @@ def anatomy(policy, task, problems) -> dict:
 
 def faultless_fits(task, problems, policy) -> float:
     """Share of problems whose full search (every dead end tried, no slip) fits the context."""
-    fits = 0
-    for p in problems:
-        trace = "".join(t for t, _ in task.search_trace(p, random.Random(0), p_dead=1.0, p_slip=0.0))
-        fits += policy.count_tokens(task.prompt(p)) + policy.count_tokens(trace) + 2 <= policy.max_context
-    return fits / len(problems)
+    return sum(full_search_tokens(task, policy, p) <= policy.max_context for p in problems) / len(problems)
 
 
 @torch.inference_mode()
@@ -92,8 +88,7 @@ def root_judgement(policy, task, problems) -> float:
         root = tuple(p.numbers)
         by_text = {(str(m.a), m.op, str(m.b)): m for m in moves(root, task.rational, task.cap)}
         ids, heads = tok.encode(task.prompt(p), bos=True), []
-        trace = "".join(t for t, _ in task.search_trace(p, random.Random(0), p_dead=1.0, p_slip=0.0))
-        for line in trace.splitlines(keepends=True):
+        for line in task.full_search(p).splitlines(keepends=True):
             move = root_move(line, root)
             if move is not None:
                 head = len(tok.encode(line.split(" = ")[0]))

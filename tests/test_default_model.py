@@ -35,3 +35,25 @@ def test_it_still_scores(policy, task_name, floor):
     split = "test-unseen" if task_name == "countdown" else "test"
     report = evaluate(task, task.problems(split, 40), policy, get_strategy("greedy"))
     assert report.accuracy >= floor, report.summary()
+
+
+RL_MODEL = DEFAULT_MODEL.parent / "nano-rl"
+
+
+def test_the_shipped_rl_policy_says_how_it_was_made_and_still_scores():
+    """nano-rl: two GRPO stages on the SFT default; each stage's config is its recipe's."""
+    from ponder.train.grpo import GRPOConfig
+    from ponder.train.recipes import load_recipe
+
+    policy = NanoPolicy.load(RL_MODEL)
+    meta = policy.meta
+    assert [s["recipe"] for s in meta["stages"]] == ["grpo-oracle"] and meta["recipe"] == "grpo-long"
+    default = GRPOConfig().to_json()
+    for made in (*meta["stages"], meta):
+        recipe = load_recipe(made["recipe"], GRPOConfig).to_json()
+        assert all(recipe[k] == v for k, v in made["config"].items() if k != "out")
+        assert all(recipe[k] == default[k] for k in recipe.keys() - made["config"].keys())  # fields added since
+        assert made["commit"] and made["steps"] == recipe["steps"]
+    task = get_task("countdown-3")
+    report = evaluate(task, task.problems("test", 20), policy, get_strategy("greedy"))
+    assert report.accuracy >= 0.6, report.summary()

@@ -75,7 +75,8 @@ def test_r3_advances_its_stage_and_resumes_exactly(tmp_path):
 def test_r3_config_mistakes_are_user_errors(tmp_path):
     for kw, match in (({"stages": (0.25, 0.5)}, "strictly decreasing"), ({"stages": (1.0, 0.0)}, r"\[0, 1\)"),
                       ({"stages": ()}, r"\[0, 1\)"), ({"window": 0}, "window"), ({"advance_at": 2}, "advance_at"),
-                      ({"process_reward": "prm"}, "outcome rewards"), ({"group": 1}, "group")):
+                      ({"process_reward": "prm"}, "outcome rewards"), ({"group": 1}, "group"),
+                      ({"long_search": 600}, "long_search")):
         with pytest.raises(UserError, match=match):
             tiny_r3(tmp_path, **kw)
     with pytest.raises(UserError, match="unknown trace style"):

@@ -110,7 +110,8 @@ def test_bad_config_is_a_user_error(tmp_path):
 
 # --------------------------------------------------------------------------- GRPO
 
-from ponder.train.grpo import GRPOConfig, outcome_advantages, process_advantages, step_ends, step_scorer, train_grpo  # noqa: E402
+from ponder.train.grpo import (GRPOConfig, draw_problems, full_search_tokens, outcome_advantages,  # noqa: E402
+                               process_advantages, step_ends, step_scorer, train_grpo)
 
 
 def tiny_grpo(out, **kw) -> GRPOConfig:
@@ -164,6 +165,21 @@ def test_the_oracle_scores_grpo_steps_within_the_room_an_attempt_has():
     scorer = step_scorer(GRPOConfig(process_reward="oracle"), task, policy)
     assert isinstance(scorer, OracleReward) and room - 2 <= scorer.room <= room
     assert step_scorer(GRPOConfig(process_reward="oracle", max_tokens=300), task, policy).room == 300
+
+
+def test_long_search_trains_on_the_first_long_searches_that_fit(policy):
+    task = get_task("countdown")
+    cfg = GRPOConfig(long_search=600, problems_per_step=4)
+    drawn = draw_problems(task, policy, cfg, seed=1)
+    plain = task.problems("train", 64, seed=1)
+    lengths = [full_search_tokens(task, policy, p) for p in plain]
+    assert min(lengths) <= 600 < max(lengths) and max(lengths) > policy.max_context  # there is something to leave out
+    assert drawn == [p for p, n in zip(plain, lengths) if 600 < n <= policy.max_context][:4]
+    assert draw_problems(task, policy, GRPOConfig(problems_per_step=4), seed=1) == plain[:4]
+    with pytest.raises(UserError, match="lower it"):
+        draw_problems(task, policy, GRPOConfig(long_search=policy.max_context, problems_per_step=1), seed=1)
+    with pytest.raises(UserError, match="search traces"):
+        draw_problems(get_task("arith"), policy, GRPOConfig(task="arith", long_search=600), seed=1)
 
 
 def test_grpo_config_mistakes_are_user_errors(tmp_path):

@@ -624,6 +624,10 @@ class CountdownTask:
         segments.append((f"{ANSWER_PREFIX} {expression(problem.numbers, path)}\n", True))
         return segments
 
+    def full_search(self, problem: Problem) -> str:
+        """The whole search as greedy decoding writes it: every dead end tried, none misjudged."""
+        return "".join(text for text, _ in self.search_trace(problem, random.Random(0), p_dead=1.0, p_slip=0.0))
+
     TRACE_STYLES = ("search", "direct")
 
     def trace(self, problem: Problem, style: str = "search", rng: random.Random | None = None) -> list[tuple[str, bool]]:

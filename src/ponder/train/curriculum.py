@@ -78,6 +78,8 @@ class R3Config(GRPOConfig):
             raise UserError(f"stages must be a list of numbers, got {self.stages!r}") from None
         if not self.stages or not all(0 <= s < 1 for s in self.stages):
             raise UserError(f"stages must be fractions in [0, 1) of the trace given, got {list(self.stages)}")
+        if self.long_search:
+            raise UserError("long_search is GRPO's choice of problems; R^3 starts from any problem whose trace fits")
         if any(a <= b for a, b in zip(self.stages, self.stages[1:])):
             raise UserError(f"stages must start later than the next (strictly decreasing), got {list(self.stages)}")
         if not 0 <= self.advance_at <= 1:

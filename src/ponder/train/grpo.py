@@ -19,6 +19,12 @@ on the seed, the step and the weights, so a resumed run redraws them and ends wi
 parameters as one that never stopped. Metrics: ``rollout/*`` (reward mean and spread, groups with
 zero advantage, lengths, truncation), ``train/kl``, ``train/clip_fraction``, ``train/loss``, and
 greedy accuracy on held-out problems with the training compute spent.
+
+Problems. Each step's are drawn fresh from the training split. With ``long_search``, only those
+whose full search (every dead end tried, the way greedy decoding writes it) is longer than that
+many tokens and still fits the context are kept: a curriculum of the long searches in which a
+small policy loses its place, where most of its greedy failures are (``benchmarks/greedy_failures.py``),
+so that no step is spent on problems it already solves in a few lines.
 """
 
 from __future__ import annotations
@@ -61,6 +67,10 @@ class GRPOConfig(RunConfig):
     temperature: float = 1.0
     max_tokens: int = 0
     """Most tokens an attempt may write (0: as many as the context holds); an attempt cut short fails."""
+    long_search: int = 0
+    """Train only on problems whose full search (every dead end tried, as greedy decoding writes it)
+    takes more than this many tokens and still fits the context: the long searches in which a
+    policy loses its place (tasks with search traces; 0: every problem)."""
     scale_rewards: bool = False
     """Divide advantages by the group's standard deviation (the original GRPO); Dr. GRPO does not."""
     process_reward: str | None = None
@@ -93,7 +103,7 @@ class GRPOConfig(RunConfig):
 
     def __post_init__(self) -> None:
         self.at_least(1, "steps", "problems_per_step", "epochs", "eval_every")
-        self.at_least(0, "workers")
+        self.at_least(0, "workers", "long_search")
         if self.group < 2:
             raise UserError(f"group must be at least 2 (advantages are relative to the group), got {self.group}")
         if self.normalise not in NORMALISE:
@@ -254,11 +264,42 @@ def _train_grpo(cfg: GRPOConfig, resume: bool, progress: bool, stop_after: int |
     return save_model(out / "model", model, tokenizer, meta)
 
 
+def full_search_tokens(task, policy, problem) -> int:
+    """Tokens of the prompt and the full search of ``problem`` (``task.full_search``)."""
+    return policy.count_tokens(task.prompt(problem)) + policy.count_tokens(task.full_search(problem)) + 2  # <bos>, <eos>
+
+
+def draw_problems(task, policy, cfg: GRPOConfig, seed: int) -> list:
+    """A step's training problems: the first ``problems_per_step`` drawn with ``seed``, or with
+    ``long_search``, the first whose full search is longer than that and fits the context."""
+    n = cfg.problems_per_step
+    if not cfg.long_search:
+        return task.problems("train", n, seed=seed)
+    if not hasattr(task, "full_search"):
+        raise UserError(f"long_search needs a task with search traces; {cfg.task} has none")
+    chosen: list = []
+    checked, drawn = 0, 4 * n
+    while len(chosen) < n and drawn <= 256 * n:
+        candidates = task.problems("train", drawn, seed=seed)  # the first ones are the same for any larger count
+        for p in candidates[checked:]:
+            if cfg.long_search < full_search_tokens(task, policy, p) <= policy.max_context:
+                chosen.append(p)
+                if len(chosen) == n:
+                    break
+        if len(candidates) == checked or len(candidates) < drawn:
+            break
+        checked, drawn = len(candidates), 4 * drawn
+    if len(chosen) < n:
+        raise UserError(f"too few {cfg.task} training problems have a full search longer than long_search="
+                        f"{cfg.long_search} tokens that fits the {policy.max_context}-token context; lower it")
+    return chosen
+
+
 def _step(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict, sample=rollouts) -> dict:
     """One GRPO step: sample, then ``learn``."""
     step = state["step"]
     t0 = time.perf_counter()
-    problems = task.problems("train", cfg.problems_per_step, seed=cfg.seed * 1_000_003 + step + 1)
+    problems = draw_problems(task, policy, cfg, seed=cfg.seed * 1_000_003 + step + 1)
     groups = sample(policy, task, problems, cfg.group, cfg.temperature, seed=cfg.seed * 1_000_003 + step,
                     max_tokens=cfg.max_tokens)
     return learn(policy, reference, optimizer, task, prm, cfg, state, groups, time.perf_counter() - t0)
