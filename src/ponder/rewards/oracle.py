@@ -34,11 +34,7 @@ class OracleReward:
             verdict = task.verify(problem, text)
             steps = task.steps(text)
             exact = getattr(task, "prefix_outcomes", None)
-            if exact:
-                alive = exact(problem, text) if self.room is None else exact(problem, text, room=self.room)
-                scores = [float(v) for v in alive]
-            else:
-                scores = [verdict] * len(steps)
+            scores = [float(v) for v in exact(problem, text, room=self.room)] if exact else [verdict] * len(steps)
             if not self.partial or task.answer(text) is not None:
                 scores.append(verdict)
             out.append(scores or [verdict])

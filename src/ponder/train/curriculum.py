@@ -47,7 +47,7 @@ import numpy as np
 
 from ponder.errors import UserError
 from ponder.tasks.base import ANSWER_PREFIX
-from ponder.train.grpo import GRPOConfig, learn, train_grpo
+from ponder.train.grpo import GRPOConfig, first_kept, learn, train_grpo
 from ponder.train.rollout import rollouts
 from ponder.types import Problem
 
@@ -111,22 +111,12 @@ def episodes(policy, task, cfg: R3Config, step: int, start: float) -> tuple[list
     each episode starts from. Problems whose prompt and trace overflow the policy's context are
     passed over for the next ones drawn, up to eight times as many as wanted."""
     want = cfg.problems_per_step
-    seed = cfg.seed * 1_000_003 + step + 1
-    chosen: list[tuple[Problem, str]] = []
-    checked = 0
-    drawn = want
-    while True:
-        candidates = task.problems("train", drawn, seed=seed)  # the first n are the same for any larger n
-        for p in candidates[checked:]:
-            trace = reference_trace(task, p, cfg.style, cfg.seed)
-            if policy.count_tokens(task.prompt(p) + trace) + 2 <= policy.max_context:  # + <bos>, <eos>
-                chosen.append((p, trace))
-                if len(chosen) == want:
-                    break
-        checked = len(candidates)
-        if len(chosen) == want or drawn >= 8 * want or len(candidates) < drawn:
-            break
-        drawn *= 2
+
+    def fitting(p: Problem) -> tuple[Problem, str] | None:
+        trace = reference_trace(task, p, cfg.style, cfg.seed)
+        return (p, trace) if policy.count_tokens(task.prompt(p) + trace) + 2 <= policy.max_context else None  # + <bos>, <eos>
+
+    chosen = first_kept(task, cfg.seed * 1_000_003 + step + 1, want, fitting, most=8 * want)
     if not chosen:
         raise UserError(f"no {cfg.style} trace of {task.name} fits the policy's context of {policy.max_context} tokens")
     return [p for p, _ in chosen], [start_prefix(t, start) for _, t in chosen]

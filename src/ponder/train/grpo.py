@@ -269,6 +269,25 @@ def full_search_tokens(task, policy, problem) -> int:
     return policy.count_tokens(task.prompt(problem)) + policy.count_tokens(task.full_search(problem)) + 2  # <bos>, <eos>
 
 
+def first_kept(task, seed: int, n: int, keep, most: int) -> list:
+    """``keep(problem)`` for the first ``n`` training problems drawn with ``seed`` where it is not
+    None, looking at no more than the first ``most`` drawn (so fewer than ``n`` can come back)."""
+    kept: list = []
+    checked, drawn = 0, n
+    while len(kept) < n and checked < most:
+        candidates = task.problems("train", min(drawn, most), seed=seed)  # the first ones are the same for any larger count
+        for p in candidates[checked:]:
+            value = keep(p)
+            if value is not None:
+                kept.append(value)
+                if len(kept) == n:
+                    break
+        if len(candidates) < min(drawn, most):  # the split holds no more
+            break
+        checked, drawn = len(candidates), 2 * drawn
+    return kept
+
+
 def draw_problems(task, policy, cfg: GRPOConfig, seed: int) -> list:
     """A step's training problems: the first ``problems_per_step`` drawn with ``seed``, or with
     ``long_search``, the first whose full search is longer than that and fits the context."""
@@ -277,18 +296,8 @@ def draw_problems(task, policy, cfg: GRPOConfig, seed: int) -> list:
         return task.problems("train", n, seed=seed)
     if not hasattr(task, "full_search"):
         raise UserError(f"long_search needs a task with search traces; {cfg.task} has none")
-    chosen: list = []
-    checked, drawn = 0, 4 * n
-    while len(chosen) < n and drawn <= 256 * n:
-        candidates = task.problems("train", drawn, seed=seed)  # the first ones are the same for any larger count
-        for p in candidates[checked:]:
-            if cfg.long_search < full_search_tokens(task, policy, p) <= policy.max_context:
-                chosen.append(p)
-                if len(chosen) == n:
-                    break
-        if len(candidates) == checked or len(candidates) < drawn:
-            break
-        checked, drawn = len(candidates), 4 * drawn
+    long = lambda p: p if cfg.long_search < full_search_tokens(task, policy, p) <= policy.max_context else None  # noqa: E731
+    chosen = first_kept(task, seed, n, long, most=256 * n)
     if len(chosen) < n:
         raise UserError(f"too few {cfg.task} training problems have a full search longer than long_search="
                         f"{cfg.long_search} tokens that fits the {policy.max_context}-token context; lower it")
