@@ -2,8 +2,8 @@
 
 The policy is taught a depth-first search that tries the moves of each state in a fixed order
 (``ponder.tasks.countdown``). Greedy decoding carries it out with every dead end tried, so a
-greedy search can fail in three ways, and this script counts each, for the shipped policy and
-every ``--models`` directory, on the same problems:
+greedy search can fail in three ways, and this script counts each, for a baseline policy (by default
+the shipped SFT policy, nano-sft) and every ``--models`` directory, on the same problems:
 
 * it stops with a wrong answer, or with none;
 * it runs out of context after *starting over*: a move of the problem's own numbers that comes
@@ -107,7 +107,8 @@ def root_judgement(policy, task, problems) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", nargs="*", default=[], help="trained policy directories, compared with the shipped one")
+    ap.add_argument("--models", nargs="*", default=[], help="trained policy directories (or shipped names), compared with the baseline")
+    ap.add_argument("--baseline", default="nano-sft", help="the policy to compare with (default: nano-sft)")
     ap.add_argument("--task", default="countdown", help="a Countdown task (countdown, countdown-3..6)")
     ap.add_argument("--split", default="test-unseen")
     ap.add_argument("--problems", type=int, default=200)
@@ -119,13 +120,13 @@ def main() -> None:
         problems = task.problems(args.split, args.problems)
     except UserError as e:
         raise SystemExit(f"ponder: error: {e}")
-    shipped = NanoPolicy.load()
+    baseline = NanoPolicy.load(args.baseline)
     print(f"{args.task} ({args.split}), {len(problems)} problems, greedy; a faultless search fits the context "
-          f"for {faultless_fits(task, problems, shipped):.1%}")
+          f"for {faultless_fits(task, problems, baseline):.1%}")
     header = ["correct", "wrong or no answer", "cut, started over", "cut, in order"]
     print(f"{'policy':<40}" + "".join(f"{h:>20}" for h in header) + f"{'judges moves':>14}{'seconds':>9}")
-    for name in ["shipped", *args.models]:
-        policy = shipped if name == "shipped" else NanoPolicy.load(name)
+    for name in [args.baseline, *args.models]:
+        policy = baseline if name == args.baseline else NanoPolicy.load(name)
         row = anatomy(policy, task, problems)
         judged = root_judgement(policy, task, problems[:60])
         print(f"{name:<40}" + "".join(f"{row[h]:>20.1%}" for h in header) + f"{judged:>14.3f}{row['seconds']:>9.0f}",

@@ -45,7 +45,9 @@ def normal(answer: str | None) -> str | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", help="policy model directory (default: the shipped one)")
+    ap.add_argument("--model", default="nano-sft",
+                    help="the policy whose solutions are judged: a model directory or a shipped name (default: nano-sft, "
+                         "whose samples the shipped reward models learned from)")
     ap.add_argument("--task", default="countdown")
     ap.add_argument("--split", default="test", help="problems from this split (default: test)")
     ap.add_argument("--problems", type=int, default=128)

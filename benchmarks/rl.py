@@ -1,6 +1,7 @@
 """Does RL sharpen what the policy knew, or widen it? Greedy, pass@1 and pass@k, before and after.
 
-For each policy (the shipped SFT default first, then every ``--models`` directory a trainer wrote)
+For each policy (the baseline first, by default the shipped SFT policy nano-sft, then every
+``--models`` directory a trainer wrote or shipped policy)
 and each task, on the same problems, side by side in one run:
 
 * greedy accuracy (single sample, temperature 0);
@@ -9,10 +10,11 @@ and each task, on the same problems, side by side in one run:
 * pass@k: the share of problems with at least one correct sample among the ``k``;
 * truncation: the share of samples cut at the context's end;
 
-and the change of each from the shipped policy. Every answer is checked by the rule verifier.
+and the change of each from the baseline. Every answer is checked by the rule verifier.
 If RL only sharpens, pass@1 and greedy rise while pass@k stays; if it widens, pass@k rises too.
 
     python benchmarks/rl.py --models runs/ei/model runs/grpo/model
+    python benchmarks/rl.py --models nano-rl --problems 32 --tasks countdown:test-unseen
     python benchmarks/rl.py --models runs/ei/model --tasks countdown:test-unseen --problems 100 --json out.json
 """
 
@@ -46,7 +48,8 @@ def measure(policy, task, problems, k: int, seed: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", nargs="*", default=[], help="trained policy directories, compared with the shipped one")
+    ap.add_argument("--models", nargs="*", default=[], help="trained policy directories (or shipped names), compared with the baseline")
+    ap.add_argument("--baseline", default="nano-sft", help="the policy before RL (default: nano-sft)")
     ap.add_argument("--tasks", nargs="+", default=["countdown:test-unseen", "game24:test"], metavar="TASK:SPLIT")
     ap.add_argument("--problems", type=int, default=64)
     ap.add_argument("--k", type=int, default=16, help="samples per problem at temperature 1")
@@ -54,7 +57,7 @@ def main() -> None:
     ap.add_argument("--json", metavar="FILE", help="write every figure to this file")
     args = ap.parse_args()
 
-    names = ["shipped", *args.models]
+    names = [args.baseline, *args.models]
     rows = []
     for spec in args.tasks:
         name, _, split = spec.partition(":")
@@ -62,7 +65,7 @@ def main() -> None:
         problems = task.problems(split or "test", args.problems)
         base = None
         for model in names:
-            policy = NanoPolicy.load(None if model == "shipped" else model, max_batch=128)
+            policy = NanoPolicy.load(model, max_batch=128)
             row = {"task": f"{name}:{split or 'test'}", "model": model, "problems": len(problems),
                    **measure(policy, task, problems, args.k, args.seed)}
             base = base or row

@@ -126,8 +126,11 @@ def test_sweep_resumes_and_report_draws_it(tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["strategy"], r["budget"] is None) for r in rows] == [("greedy", True), ("majority", False), ("majority", False)]
     assert all(r["tokens_per_problem"] <= (r["budget"] or 10**9) for r in rows)
+    assert {r["model"] for r in rows} == {"nano-rl"}
     again = ponder(*args)
     assert "(0 new points)" in again.stdout and len(out.read_text().splitlines()) == 3
+    other = ponder(*args[:-4], "--strategies", "greedy", "--model", "nano-sft", "--output", str(out))
+    assert "(1 new points)" in other.stdout and json.loads(out.read_text().splitlines()[-1])["model"] == "nano-sft"
     report = ponder("report", str(out), "--out", str(tmp_path / "report"))
     assert "majority" in report.stdout
     assert (tmp_path / "report" / "index.html").is_file() and list((tmp_path / "report").glob("*.png"))

@@ -1,8 +1,10 @@
-"""The shipped default model: it loads, says where it came from, and still scores."""
+"""The shipped policies: the default (nano-rl) and the SFT policy it was trained from (nano-sft).
+Each loads by name, says where it came from, and still scores."""
 
 import pytest
 
-from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
+from ponder.backends.nano import DEFAULT_MODEL, SHIPPED_POLICIES, WEIGHTS, NanoPolicy
+from ponder.errors import UserError
 from ponder.evaluate import evaluate
 from ponder.search import get_strategy
 from ponder.tasks import get_task
@@ -15,13 +17,23 @@ def policy():
     return NanoPolicy.load()
 
 
-def test_it_records_its_recipe_and_commit_and_fits_the_size_budget(policy):
+def test_the_default_is_the_rl_policy_and_every_shipped_one_loads_by_name(policy):
+    assert DEFAULT_MODEL == WEIGHTS / "nano-rl" and policy.name == "nano-rl"
+    for name in SHIPPED_POLICIES:
+        shipped = NanoPolicy.load(name)
+        assert shipped.name == name and shipped.meta["commit"] and shipped.meta["commit"] != "unknown"
+        assert sum(f.stat().st_size for f in (WEIGHTS / name).iterdir()) <= 25 * 2**20
+    with pytest.raises(UserError, match="nano-rl, nano-sft"):
+        NanoPolicy.load("nano-large")
+
+
+def test_the_sft_policy_records_its_recipe_and_still_scores():
+    policy = NanoPolicy.load("nano-sft")
     meta = policy.meta
-    assert meta["recipe"] == "nano-default"
-    assert meta["commit"] and meta["commit"] != "unknown"
-    assert meta["wall_time_s"] > 0 and meta["steps"] > 0
-    size = sum(f.stat().st_size for f in DEFAULT_MODEL.iterdir())
-    assert size <= 25 * 2**20
+    assert meta["recipe"] == "nano-default" and meta["wall_time_s"] > 0 and meta["steps"] > 0
+    task = get_task("countdown-3")
+    report = evaluate(task, task.problems("test", 20), policy, get_strategy("greedy"))
+    assert report.accuracy >= 0.6, report.summary()
 
 
 @pytest.mark.parametrize("task_name,floor", [("countdown-3", 0.6), ("countdown", 0.2), ("game24", 0.25)])
@@ -37,15 +49,11 @@ def test_it_still_scores(policy, task_name, floor):
     assert report.accuracy >= floor, report.summary()
 
 
-RL_MODEL = DEFAULT_MODEL.parent / "nano-rl"
-
-
-def test_the_shipped_rl_policy_says_how_it_was_made_and_still_scores():
-    """nano-rl: two GRPO stages on the SFT default; each stage's config is its recipe's."""
+def test_the_rl_policy_says_how_it_was_made(policy):
+    """nano-rl: two GRPO stages on nano-sft; each stage's config is its recipe's."""
     from ponder.train.grpo import GRPOConfig
     from ponder.train.recipes import load_recipe
 
-    policy = NanoPolicy.load(RL_MODEL)
     meta = policy.meta
     assert [s["recipe"] for s in meta["stages"]] == ["grpo-oracle"] and meta["recipe"] == "grpo-long"
     default = GRPOConfig().to_json()
@@ -54,6 +62,3 @@ def test_the_shipped_rl_policy_says_how_it_was_made_and_still_scores():
         assert all(recipe[k] == v for k, v in made["config"].items() if k != "out")
         assert all(recipe[k] == default[k] for k in recipe.keys() - made["config"].keys())  # fields added since
         assert made["commit"] and made["steps"] == recipe["steps"]
-    task = get_task("countdown-3")
-    report = evaluate(task, task.problems("test", 20), policy, get_strategy("greedy"))
-    assert report.accuracy >= 0.6, report.summary()

@@ -1,20 +1,20 @@
-"""The sweep report: rows measured on different problem sets never share a plot."""
+"""The sweep report: rows measured on different problem sets, or of different policies, never share a plot."""
 
 from ponder.report import tokens_to_reach
 from ponder.report.scaling import by_task, lines
 
 
-def row(strategy, n, accuracy, tokens, budget=None, seed=0):
-    return {"task": "countdown", "source": "test-unseen", "n": n, "seed": seed, "strategy": strategy,
+def row(strategy, n, accuracy, tokens, budget=None, seed=0, model=None):
+    return {"task": "countdown", "source": "test-unseen", "n": n, "seed": seed, "strategy": strategy, "model": model,
             "reward": None, "budget": budget, "accuracy": accuracy, "tokens_per_problem": tokens}
 
 
-def test_rows_are_grouped_by_problem_set():
+def test_rows_are_grouped_by_problem_set_and_policy():
     rows = [row("greedy", 24, 0.5, 900), row("greedy", 16, 0.4, 950), row("majority", 16, 0.6, 3000, 3800),
-            row("greedy", 16, 0.3, 940, seed=1)]
+            row("greedy", 16, 0.3, 940, seed=1), row("greedy", 16, 0.5, 960, model="nano-rl")]
     groups = by_task(rows)
-    assert sorted(groups) == ["countdown (test-unseen, 16 problems)", "countdown (test-unseen, 16 problems, seed 1)",
-                              "countdown (test-unseen, 24 problems)"]
+    assert sorted(groups) == ["countdown (test-unseen, 16 problems)", "countdown (test-unseen, 16 problems, nano-rl)",
+                              "countdown (test-unseen, 16 problems, seed 1)", "countdown (test-unseen, 24 problems)"]
     assert [r["strategy"] for r in groups["countdown (test-unseen, 16 problems)"]] == ["greedy", "majority"]
 
 

@@ -27,7 +27,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", metavar="PATH", help="model directory (default: the shipped nano model)")
+    p.add_argument("--model", metavar="PATH_OR_NAME",
+                   help="model directory, or a shipped policy: nano-rl (the default) or nano-sft")
     p.add_argument("--backend", default="nano", help="policy backend (this version: nano)")
 
 
@@ -243,19 +244,22 @@ def cmd_sweep(args) -> int:
     progress = sys.stderr.isatty()
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
     budgets = _numbers(args.budgets, "--budgets") if args.budgets else None
+    first = []
     if budgets is None:  # multiples of what greedy decoding spends on these problems
         greedy = Point("greedy", None, None)
-        rows = run_sweep(task, problems, source, policy, [greedy], rewards, {"greedy": get_strategy("greedy")},
-                         args.seed, output, progress, log)
-        base = next((r for r in _read_rows(output) if r["strategy"] == "greedy" and r["source"] == source
-                     and r["n"] == len(problems) and r["seed"] == args.seed), None) if not rows else rows[0]
+        first = run_sweep(task, problems, source, policy, [greedy], rewards, {"greedy": get_strategy("greedy")},
+                          args.seed, output, progress, log)
+        base = next((r for r in _read_rows(output) if r["strategy"] == "greedy" and r.get("model") == policy.name
+                     and r["source"] == source and r["n"] == len(problems) and r["seed"] == args.seed),
+                    None) if not first else first[0]
         cost = max(1, round(base["tokens_per_problem"]))
         budgets = [round(m * cost) for m in _numbers(args.multiples, "--multiples", float)]
         log(f"greedy spends {cost} tokens per problem; budgets: {', '.join(map(str, budgets))}")
     # budget by budget, every strategy's cheap points first: a sweep cut short still has the start of every line
     points = [Point(n, rewards_for[n], None) for n in names if n in FIXED]
     points += [Point(n, rewards_for[n], b) for b in budgets for n in names if n not in FIXED]
-    rows = run_sweep(task, problems, source, policy, points, rewards, strategies, args.seed, output, progress, log)
+    rows = first + run_sweep(task, problems, source, policy, points, rewards, strategies, args.seed, output, progress,
+                             log)
     log(f"sweep written to {output} ({len(rows)} new points); plot it with: ponder report {output}")
     if args.json:
         print(json.dumps({"output": output, "points": len(rows)}))
@@ -552,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="orm (outcome), prm (process / value, Monte Carlo labels), genrm (generative verifier, "
                         "with chain of thought), critic (text critique)")
     t.add_argument("--recipe", default="rm-default", help="named recipe (default: rm-default)")
-    t.add_argument("--policy", metavar="PATH", help="policy whose solutions are judged (default: the shipped model)")
+    t.add_argument("--policy", metavar="PATH_OR_NAME", help="policy whose solutions are judged (default: the recipe's)")
     t.add_argument("--out", metavar="DIR", help="run directory (default: runs/KIND)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--seed", type=int)
@@ -569,7 +573,8 @@ def build_parser() -> argparse.ArgumentParser:
              cmd_train_rise)):
         t = tsub.add_parser(name, help=help_)
         t.add_argument("--recipe", default=recipe, help=f"named recipe (default: {recipe})")
-        t.add_argument("--init", metavar="PATH", help="policy to improve (default: the shipped model)")
+        t.add_argument("--init", metavar="PATH_OR_NAME",
+                       help="policy to improve: a model directory, nano-rl or nano-sft (default: the recipe's)")
         t.add_argument("--out", metavar="DIR", help="run directory (default: runs/RECIPE)")
         t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
         t.add_argument("--seed", type=int)

@@ -58,7 +58,7 @@ def run_demo(problems: int = 100, task_name: str = "countdown-3", out: str | Pat
 
     started = time.perf_counter()
     policy = NanoPolicy.load()
-    say("ponder demo: the shipped nano model (2.9M parameters) thinks before it answers.\n")
+    say(f"ponder demo: the shipped {policy.name} policy (2.9M parameters) thinks before it answers.\n")
     say("1. The same puzzles at rising reasoning effort (every answer checked by rule):\n")
     judge = None
     for task_name_, numbers, target in PUZZLES:

@@ -1,7 +1,7 @@
 """A sweep: strategies x budgets on one problem set, one JSON line per point.
 
-Each point is an ``evaluate`` run (every answer checked by rule) written to the sweep file as soon
-as it ends; run the same sweep again and the points already in the file are skipped, so an
+Each point is an ``evaluate`` run (every answer checked by rule) of one policy, written to the
+sweep file as soon as it ends (with the policy's name, so sweeps of several policies can share a file); run the same sweep again and the points already in the file are skipped, so an
 interrupted sweep resumes where it stopped. ``ponder report`` turns the file into plots.
 """
 
@@ -21,8 +21,8 @@ class Point:
     reward: str | None
     budget: int | None
 
-    def key(self, task: str, source: str, n: int, seed: int) -> tuple:
-        return (task, source, n, seed, self.strategy, self.reward, self.budget)
+    def key(self, model: str, task: str, source: str, n: int, seed: int) -> tuple:
+        return (model, task, source, n, seed, self.strategy, self.reward, self.budget)
 
 
 def done_keys(path: Path) -> set[tuple]:
@@ -31,7 +31,7 @@ def done_keys(path: Path) -> set[tuple]:
         for line in path.read_text().splitlines():
             if line.strip():
                 r = json.loads(line)
-                keys.add((r["task"], r["source"], r["n"], r["seed"], r["strategy"], r["reward"], r["budget"]))
+                keys.add((r.get("model"), r["task"], r["source"], r["n"], r["seed"], r["strategy"], r["reward"], r["budget"]))
     return keys
 
 
@@ -43,13 +43,13 @@ def run_sweep(task, problems: Sequence, source: str, policy, points: Sequence[Po
     done = done_keys(path)
     rows = []
     for point in points:
-        key = point.key(task.name, source, len(problems), seed)
+        key = point.key(policy.name, task.name, source, len(problems), seed)
         if key in done:
             log(f"skip {point.strategy} at budget {point.budget}: already in {path}")
             continue
         report = evaluate(task, problems, policy, strategies[point.strategy], rewards.get(point.reward),
                           budget=point.budget, seed=seed, progress=progress)
-        row = {**report.summary(), "source": source, "seed": seed, "reward": point.reward, "budget": point.budget}
+        row = {**report.summary(), "model": policy.name, "source": source, "seed": seed, "reward": point.reward, "budget": point.budget}
         with path.open("a") as f:
             f.write(json.dumps(row) + "\n")
         rows.append(row)

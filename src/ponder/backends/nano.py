@@ -11,8 +11,24 @@ from ponder.model import Tokenizer, Transformer, load_model
 from ponder.types import Completion, SamplingParams
 from ponder.utils import stable_hash
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "weights" / "nano"
-"""The shipped default model (trained by the ``nano-default`` recipe)."""
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+SHIPPED_POLICIES = {
+    "nano-rl": "the default: nano-sft after GRPO with the rule oracle's step rewards (recipes grpo-oracle, grpo-long)",
+    "nano-sft": "trained from scratch on solver traces (recipe nano-default)",
+}
+"""The shipped policies, by the name ``--model`` accepts in place of a directory."""
+DEFAULT_MODEL = WEIGHTS / "nano-rl"
+"""The shipped default policy."""
+
+
+def model_path(model: str | Path | None) -> Path:
+    """The directory of a policy given as a directory or a shipped policy's name; None is the default."""
+    if not model:
+        return DEFAULT_MODEL
+    path = Path(model)
+    if not path.exists() and str(model) in SHIPPED_POLICIES:
+        return WEIGHTS / str(model)
+    return path
 
 
 class NanoPolicy:
@@ -25,11 +41,12 @@ class NanoPolicy:
 
     @classmethod
     def load(cls, path: str | Path | None = None, **kwargs) -> "NanoPolicy":
-        path = Path(path) if path else DEFAULT_MODEL
+        path = model_path(path)
         if not path.exists():
-            raise UserError(f"model not found: {path}")
+            raise UserError(f"model not found: {path} (a model directory, or one of: {', '.join(SHIPPED_POLICIES)})")
         model, tokenizer, meta = load_model(path)
-        return cls(model, tokenizer, meta, name=kwargs.pop("name", path.name), **kwargs)
+        name = path.name if path.parent == WEIGHTS else str(path)
+        return cls(model, tokenizer, meta, name=kwargs.pop("name", name), **kwargs)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))

@@ -41,12 +41,12 @@ def load_rows(paths: Sequence[str | Path]) -> list[dict]:
 
 
 def by_task(rows: list[dict]) -> dict[str, list[dict]]:
-    """Rows grouped by the problem set they were measured on: task, source, count and seed (points
-    on different problems never share a plot)."""
+    """Rows grouped by the problem set they were measured on (task, source, count and seed) and the
+    policy: points on different problems, or of different policies, never share a plot."""
     out: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         about = [r.get("source") or "", f"{r['n']} problems" if r.get("n") else "",
-                 f"seed {r['seed']}" if r.get("seed") else ""]
+                 f"seed {r['seed']}" if r.get("seed") else "", r.get("model") or ""]
         about = [a for a in about if a]
         out[f"{r['task']} ({', '.join(about)})" if about else r["task"]].append(r)
     return dict(out)

@@ -28,7 +28,7 @@ from ponder.errors import UserError
 from ponder.model import load_model, save_model
 from ponder.train.checkpoint import load_checkpoint, save_checkpoint
 from ponder.train.data import Examples, micro_batches
-from ponder.train.loop import Metrics, RunConfig, git_commit, open_run, train_loop
+from ponder.train.loop import Metrics, PolicyConfig, RolloutWorkers, git_commit, open_run, train_loop
 from ponder.train.rollout import Rollout, RolloutStats, held_out_accuracy, rollouts
 from ponder.train.sft import collate, make_optimizer
 from ponder.train.workers import rollout_workers
@@ -37,18 +37,13 @@ BUFFER = "buffer.jsonl"
 
 
 @dataclass
-class ExpertConfig(RunConfig):
+class ExpertConfig(RolloutWorkers, PolicyConfig):
     out: str = "runs/expert"
     """Run directory: metrics, checkpoint and final model go here."""
-    init: str | None = None
-    """The policy to improve (a model directory); the shipped default when None."""
-    task: str = "countdown"
-    """Task whose training problems are attempted."""
     rounds: int = 4
     problems_per_round: int = 128
     group: int = 8
     """Attempts sampled per problem."""
-    temperature: float = 1.0
     max_tokens: int = 0
     """Most tokens an attempt may write (0: as many as the context holds); an attempt cut short fails."""
     keep: int = 1
@@ -59,22 +54,10 @@ class ExpertConfig(RunConfig):
     """Rounds of kept solutions trained on together (1: only the latest round's)."""
     steps_per_round: int = 20
     tokens_per_step: int = 16384
-    micro_tokens: int = 8192
     lr: float = 2e-4
     """Constant after ``warmup``: fine-tuning a trained policy, not training from scratch."""
     warmup: int = 10
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    seed: int = 0
     checkpoint_every: int = 20
-    eval_problems: int = 100
-    """Greedy accuracy on this many problems of the task's ``eval_split`` after every round (0: none)."""
-    eval_split: str = "val"
-    recipe: str = ""
-    workers: int = 0
-    """Ray actors sampling the rollouts, each with its own copy of the policy (0: in this process)."""
-    ray_address: str = ""
-    """The Ray cluster the workers run on (e.g. ``auto``, ``ray://host:10001``); empty: start a local Ray."""
 
     def __post_init__(self) -> None:
         self.at_least(1, "rounds", "problems_per_round", "group", "keep", "replay", "steps_per_round")
@@ -132,11 +115,11 @@ def train_rounds(cfg: ExpertConfig, resume: bool, progress: bool, stop_after: in
     iteration's), then ``steps_per_round`` optimizer steps on the last ``replay`` rounds' of them;
     ``evaluate(policy, task, cfg, state, metrics, progress)`` writes the held-out line before the
     first round and after each; ``metadata`` goes into the model's metadata."""
-    from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
+    from ponder.backends.nano import NanoPolicy, model_path
     from ponder.tasks import get_task
 
     task = get_task(cfg.task)
-    init = Path(cfg.init) if cfg.init else DEFAULT_MODEL
+    init = model_path(cfg.init)
     if not resume and not init.exists():
         raise UserError(f"model not found: {init}")
     out = Path(cfg.out)
@@ -156,7 +139,7 @@ def train_rounds(cfg: ExpertConfig, resume: bool, progress: bool, stop_after: in
         (out / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
     metrics = Metrics(out / "metrics.jsonl")
     meta = {"recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(), "torch": torch.__version__,
-            "init": str(cfg.init or "nano-default"), **(metadata or {})}
+            "init": str(cfg.init or init.name), **(metadata or {})}
     policy = NanoPolicy(model, tokenizer)
     sample_round = sample_round or _sample_round
 

@@ -45,7 +45,7 @@ from ponder.model import load_model, save_model
 from ponder.rewards.value import padded_batches
 from ponder.train.checkpoint import StopRequests, load_checkpoint, save_checkpoint
 from ponder.train.expert import lr_at
-from ponder.train.loop import Metrics, RunConfig, git_commit, open_run
+from ponder.train.loop import Metrics, PolicyConfig, RolloutWorkers, git_commit, open_run
 from ponder.train.rollout import Rollout, RolloutStats, held_out_accuracy, rollouts
 from ponder.train.sft import make_optimizer
 from ponder.train.workers import rollout_workers
@@ -54,17 +54,13 @@ NORMALISE = ("constant", "tokens", "sequence")
 
 
 @dataclass
-class GRPOConfig(RunConfig):
+class GRPOConfig(RolloutWorkers, PolicyConfig):
     out: str = "runs/grpo"
     """Run directory: metrics, checkpoint and final model go here."""
-    init: str | None = None
-    """The policy to improve (a model directory); the shipped default when None."""
-    task: str = "countdown"
     steps: int = 40
     problems_per_step: int = 8
     group: int = 8
     """Attempts per problem: the group whose mean reward is each attempt's baseline."""
-    temperature: float = 1.0
     max_tokens: int = 0
     """Most tokens an attempt may write (0: as many as the context holds); an attempt cut short fails."""
     long_search: int = 0
@@ -85,21 +81,10 @@ class GRPOConfig(RunConfig):
     normalise: str = "constant"
     """How the summed token losses are divided: ``constant`` (sequences x context, Dr. GRPO),
     ``tokens`` (tokens in the batch) or ``sequence`` (each sequence's own length, the original GRPO)."""
-    micro_tokens: int = 8192
     lr: float = 5e-5
     warmup: int = 5
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    seed: int = 0
     checkpoint_every: int = 5
     eval_every: int = 10
-    eval_problems: int = 100
-    eval_split: str = "val"
-    recipe: str = ""
-    workers: int = 0
-    """Ray actors sampling the rollouts, each with its own copy of the policy (0: in this process)."""
-    ray_address: str = ""
-    """The Ray cluster the workers run on (e.g. ``auto``, ``ray://host:10001``); empty: start a local Ray."""
 
     def __post_init__(self) -> None:
         self.at_least(1, "steps", "problems_per_step", "epochs", "eval_every")
@@ -203,11 +188,11 @@ def train_grpo(cfg: GRPOConfig, resume: bool = False, progress: bool = True, sto
 
 
 def _train_grpo(cfg: GRPOConfig, resume: bool, progress: bool, stop_after: int | None, step, desc: str) -> Path:
-    from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
+    from ponder.backends.nano import NanoPolicy, model_path
     from ponder.tasks import get_task
 
     task = get_task(cfg.task)
-    init = Path(cfg.init) if cfg.init else DEFAULT_MODEL
+    init = model_path(cfg.init)
     if not resume and not init.exists():
         raise UserError(f"model not found: {init}")
     out = Path(cfg.out)
@@ -227,7 +212,7 @@ def _train_grpo(cfg: GRPOConfig, resume: bool, progress: bool, stop_after: int |
         reference.eval().requires_grad_(False)
     metrics = Metrics(out / "metrics.jsonl")
     meta = {"recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(), "torch": torch.__version__,
-            "init": str(cfg.init or "nano-default")}
+            "init": str(cfg.init or init.name)}
     policy = NanoPolicy(model, tokenizer)
     prm = step_scorer(cfg, task, policy) if cfg.process_reward else None
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -46,6 +47,40 @@ class RunConfig:
         from dataclasses import asdict
 
         return asdict(self)
+
+
+@dataclass(kw_only=True)
+class PolicyConfig(RunConfig):
+    """The fields every trainer that improves a policy (expert iteration, GRPO, self-play and those
+    built on them) shares, their meaning written once; each trainer's config adds its own."""
+
+    init: str | None = None
+    """The policy to improve: a model directory or a shipped policy's name (nano-rl, nano-sft); the
+    shipped default (nano-rl) when None."""
+    task: str = "countdown"
+    """Task whose training problems are attempted."""
+    temperature: float = 1.0
+    """Of the policy's attempts."""
+    micro_tokens: int = 8192
+    """Most tokens in one forward and backward pass (an optimizer step accumulates several)."""
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+    eval_problems: int = 100
+    """Greedy accuracy on this many problems of the task's ``eval_split`` at each evaluation (0: none)."""
+    eval_split: str = "val"
+    recipe: str = ""
+    """The recipe the config was loaded from (recorded in the model's metadata)."""
+
+
+@dataclass(kw_only=True)
+class RolloutWorkers:
+    """The fields of trainers whose rollouts can run on Ray actors."""
+
+    workers: int = 0
+    """Ray actors sampling the rollouts, each with its own copy of the policy (0: in this process)."""
+    ray_address: str = ""
+    """The Ray cluster the workers run on (e.g. ``auto``, ``ray://host:10001``); empty: start a local Ray."""
 
 
 class Metrics:

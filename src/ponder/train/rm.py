@@ -49,7 +49,8 @@ class RMConfig(RunConfig):
     """orm, prm, genrm or critic."""
     out: str = "runs/rm"
     policy: str | None = None
-    """Policy model directory whose samples are judged (default: the shipped nano model)."""
+    """The policy whose samples are judged: a model directory or a shipped policy's name (nano-rl,
+    nano-sft); the shipped default (nano-rl) when None."""
     task: str = "countdown"
     problems: int = 384
     """Training problems the policy solves."""
@@ -280,7 +281,7 @@ def held_out_auroc(cfg: RMConfig, model, tokenizer, held: list[dict]) -> dict:
 
 def train_rm(cfg: RMConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
     """Train one reward model; returns the directory of the final model."""
-    from ponder.backends.nano import DEFAULT_MODEL
+    from ponder.backends.nano import model_path
 
     out = Path(cfg.out)
     ckpt = open_run(out, resume)
@@ -291,7 +292,7 @@ def train_rm(cfg: RMConfig, resume: bool = False, progress: bool = True, stop_af
         model, tokenizer, optimizer, state = load_checkpoint(ckpt, lambda m: make_optimizer(m, cfg))
     else:
         torch.manual_seed(cfg.seed)
-        model, tokenizer = initial_model(cfg, cfg.policy or DEFAULT_MODEL)
+        model, tokenizer = initial_model(cfg, model_path(cfg.policy))
         optimizer = make_optimizer(model, cfg)
         state = {"step": 0, "micro_batches": 0, "tokens": 0, "wall_time_s": 0.0}
         (out / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))

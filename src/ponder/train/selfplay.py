@@ -49,7 +49,7 @@ from ponder.train.checkpoint import load_checkpoint, save_checkpoint
 from ponder.train.data import micro_batches
 from ponder.train.expert import lr_at
 from ponder.train.grpo import token_logprobs
-from ponder.train.loop import Metrics, RunConfig, git_commit, open_run, train_loop
+from ponder.train.loop import Metrics, PolicyConfig, git_commit, open_run, train_loop
 from ponder.train.rm import RMData, collate, loss_of, value_examples
 from ponder.train.rollout import held_out_accuracy
 from ponder.train.sft import make_optimizer
@@ -58,14 +58,11 @@ TARGETS = "targets.jsonl"
 
 
 @dataclass
-class SelfPlayConfig(RunConfig):
+class SelfPlayConfig(PolicyConfig):
     out: str = "runs/selfplay"
     """Run directory: metrics, checkpoints and the final policy and value networks go here."""
-    init: str | None = None
-    """The policy to improve (a model directory); the shipped default when None."""
     value: str = "prm"
     """The value network to start from: a shipped value model's name (prm, orm) or a model directory."""
-    task: str = "countdown"
     rounds: int = 3
     problems_per_round: int = 32
     simulations: int = 8
@@ -75,8 +72,6 @@ class SelfPlayConfig(RunConfig):
     parallel: int = 4
     """Leaves selected per simulation wave (with a virtual loss), expanded in one batched call."""
     c_puct: float = 1.5
-    temperature: float = 1.0
-    """Of the policy's proposals."""
     explore_moves: int = 10
     """Moves drawn in proportion to visits (after these, the most visited child is played)."""
     policy_steps: int = 10
@@ -84,18 +79,10 @@ class SelfPlayConfig(RunConfig):
     value_steps: int = 10
     """Optimizer steps on the round's outcomes."""
     tokens_per_step: int = 16384
-    micro_tokens: int = 8192
     lr: float = 3e-5
     value_lr: float = 3e-5
     warmup: int = 5
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    seed: int = 0
     checkpoint_every: int = 10
-    eval_problems: int = 100
-    """Greedy accuracy on this many problems of ``eval_split`` after every round (0: none)."""
-    eval_split: str = "val"
-    recipe: str = ""
 
     def __post_init__(self) -> None:
         self.at_least(1, "rounds", "problems_per_round", "simulations", "expand", "parallel", "policy_steps",
@@ -243,13 +230,13 @@ def train_selfplay(cfg: SelfPlayConfig, resume: bool = False, progress: bool = T
                    stop_after: int | None = None) -> Path:
     """Run self-play; returns the final policy's directory (the checkpoint's when ``stop_after``
     optimizer steps, counting both networks', ended it early, as a crash would)."""
-    from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
+    from ponder.backends.nano import NanoPolicy, model_path
     from ponder.rewards import get_reward
     from ponder.rewards.value import ValueReward
     from ponder.tasks import get_task
 
     task = get_task(cfg.task)
-    init = Path(cfg.init) if cfg.init else DEFAULT_MODEL
+    init = model_path(cfg.init)
     if not resume and not init.exists():
         raise UserError(f"model not found: {init}")
     out = Path(cfg.out)
@@ -279,7 +266,7 @@ def train_selfplay(cfg: SelfPlayConfig, resume: bool = False, progress: bool = T
         vstate = {"step": 0, "micro_batches": 0, "tokens": 0, "trained_tokens": 0, "wall_time_s": 0.0}
     metrics = Metrics(out / "metrics.jsonl")
     meta = {"recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(), "torch": torch.__version__,
-            "init": str(cfg.init or "nano-default"), "value_init": cfg.value}
+            "init": str(cfg.init or init.name), "value_init": cfg.value}
     vmeta = {**meta, "reward_kind": "prm", "trained_by": "self-play"}
     policy = NanoPolicy(model, tokenizer)
     value = ValueReward(vmodel, vtok, vmeta, name="prm", partial=True)

@@ -119,7 +119,9 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_
     else:
         torch.manual_seed(cfg.seed)
         if cfg.init:
-            model, tokenizer, _ = load_model(cfg.init)
+            from ponder.backends.nano import model_path
+
+            model, tokenizer, _ = load_model(model_path(cfg.init))
             model.train()
         else:
             tokenizer = Tokenizer()
