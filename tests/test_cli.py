@@ -41,6 +41,8 @@ needs_default = pytest.mark.skipif(not (DEFAULT_MODEL / "model.safetensors").exi
     (["train", "ei", "--set", "group=0"], "group must be at least 1"),
     (["train", "ei", "--set", "task=chess", "--out", "/nonexistent/run"], "unknown task"),
     (["train", "ei", "--init", "/nonexistent/model", "--out", "/nonexistent/run"], "model not found"),
+    (["train", "grpo", "--init", "nano-large", "--out", "/nonexistent/run"], "one of: nano-rl, nano-sft"),
+    (["eval", "--model", "nano-large", "--limit", "1"], "one of: nano-rl, nano-sft"),
 ])
 def test_user_mistakes_get_one_line_and_exit_2(args, message):
     proc = ponder(*args, check=False)

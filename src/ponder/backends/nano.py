@@ -21,13 +21,14 @@ DEFAULT_MODEL = WEIGHTS / "nano-rl"
 """The shipped default policy."""
 
 
-def model_path(model: str | Path | None) -> Path:
-    """The directory of a policy given as a directory or a shipped policy's name; None is the default."""
-    if not model:
-        return DEFAULT_MODEL
-    path = Path(model)
+def model_path(model: str | Path | None, check: bool = True) -> Path:
+    """The directory of a policy given as a directory or a shipped policy's name; None is the default.
+    With ``check``, a clear error when there is no such directory."""
+    path = Path(model) if model else DEFAULT_MODEL
     if not path.exists() and str(model) in SHIPPED_POLICIES:
-        return WEIGHTS / str(model)
+        path = WEIGHTS / str(model)
+    if check and not path.exists():
+        raise UserError(f"model not found: {path} (a model directory, or one of: {', '.join(SHIPPED_POLICIES)})")
     return path
 
 
@@ -42,8 +43,6 @@ class NanoPolicy:
     @classmethod
     def load(cls, path: str | Path | None = None, **kwargs) -> "NanoPolicy":
         path = model_path(path)
-        if not path.exists():
-            raise UserError(f"model not found: {path} (a model directory, or one of: {', '.join(SHIPPED_POLICIES)})")
         model, tokenizer, meta = load_model(path)
         name = path.name if path.parent == WEIGHTS else str(path)
         return cls(model, tokenizer, meta, name=kwargs.pop("name", name), **kwargs)

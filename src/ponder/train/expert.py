@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ponder.errors import UserError
 from ponder.model import load_model, save_model
 from ponder.train.checkpoint import load_checkpoint, save_checkpoint
 from ponder.train.data import Examples, micro_batches
@@ -119,9 +118,7 @@ def train_rounds(cfg: ExpertConfig, resume: bool, progress: bool, stop_after: in
     from ponder.tasks import get_task
 
     task = get_task(cfg.task)
-    init = model_path(cfg.init)
-    if not resume and not init.exists():
-        raise UserError(f"model not found: {init}")
+    init = model_path(cfg.init, check=not resume)
     out = Path(cfg.out)
     ckpt = open_run(out, resume)
     optimizer_of = lambda m: make_optimizer(m, cfg)  # noqa: E731

@@ -192,9 +192,7 @@ def _train_grpo(cfg: GRPOConfig, resume: bool, progress: bool, stop_after: int |
     from ponder.tasks import get_task
 
     task = get_task(cfg.task)
-    init = model_path(cfg.init)
-    if not resume and not init.exists():
-        raise UserError(f"model not found: {init}")
+    init = model_path(cfg.init, check=not resume)
     out = Path(cfg.out)
     ckpt = open_run(out, resume)
     optimizer_of = lambda m: make_optimizer(m, cfg)  # noqa: E731

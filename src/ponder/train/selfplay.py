@@ -236,9 +236,7 @@ def train_selfplay(cfg: SelfPlayConfig, resume: bool = False, progress: bool = T
     from ponder.tasks import get_task
 
     task = get_task(cfg.task)
-    init = model_path(cfg.init)
-    if not resume and not init.exists():
-        raise UserError(f"model not found: {init}")
+    init = model_path(cfg.init, check=not resume)
     out = Path(cfg.out)
     ckpt = open_run(out, resume)
     vckpt = out / "value" / "checkpoint"
