@@ -1,8 +1,9 @@
 """A sweep: strategies x budgets on one problem set, one JSON line per point.
 
 Each point is an ``evaluate`` run (every answer checked by rule) of one policy, written to the
-sweep file as soon as it ends (with the policy's name, so sweeps of several policies can share a file); run the same sweep again and the points already in the file are skipped, so an
-interrupted sweep resumes where it stopped. ``ponder report`` turns the file into plots.
+sweep file as soon as it ends, with the policy's name, so sweeps of several policies can share a
+file. Run the same sweep again and the points already in the file are skipped, so an interrupted
+sweep resumes where it stopped. ``ponder report`` turns the file into plots.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def done_keys(path: Path) -> set[tuple]:
         for line in path.read_text().splitlines():
             if line.strip():
                 r = json.loads(line)
-                keys.add((r.get("model"), r["task"], r["source"], r["n"], r["seed"], r["strategy"], r["reward"], r["budget"]))
+                keys.add((r.get("model"), r["task"], r["source"], r["n"], r["seed"], r["strategy"], r["reward"],
+                          r["budget"]))
     return keys
 
 
@@ -49,7 +51,8 @@ def run_sweep(task, problems: Sequence, source: str, policy, points: Sequence[Po
             continue
         report = evaluate(task, problems, policy, strategies[point.strategy], rewards.get(point.reward),
                           budget=point.budget, seed=seed, progress=progress)
-        row = {**report.summary(), "model": policy.name, "source": source, "seed": seed, "reward": point.reward, "budget": point.budget}
+        row = {**report.summary(), "model": policy.name, "source": source, "seed": seed, "reward": point.reward,
+               "budget": point.budget}
         with path.open("a") as f:
             f.write(json.dumps(row) + "\n")
         rows.append(row)

@@ -1,4 +1,5 @@
-"""The optimisation loop SFT and reward-model training share.
+"""The optimisation loop SFT and reward-model training share, and the config fields trainers share
+(``RunConfig``; ``PolicyConfig`` and ``RolloutWorkers`` for those that improve a policy).
 
 ``open_run`` guards the run directory (a run is resumed on purpose or not at all); ``train_loop``
 takes optimizer steps of accumulated micro-batches until ``steps``, writing one metrics line a
