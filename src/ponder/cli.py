@@ -223,7 +223,7 @@ def _numbers(text: str, flag: str, kind=int) -> list:
 
 def cmd_sweep(args) -> int:
     from ponder.search import get_strategy, strategy_names
-    from ponder.sweep import Point, run_sweep
+    from ponder.sweep import Point, read_rows, row_key, run_sweep
     from ponder.tasks import get_task
 
     task = get_task(args.task)
@@ -249,9 +249,8 @@ def cmd_sweep(args) -> int:
         greedy = Point("greedy", None, None)
         first = run_sweep(task, problems, source, policy, [greedy], rewards, {"greedy": get_strategy("greedy")},
                           args.seed, output, progress, log)
-        base = next((r for r in _read_rows(output) if r["strategy"] == "greedy" and r.get("model") == policy.name
-                     and r["source"] == source and r["n"] == len(problems) and r["seed"] == args.seed),
-                    None) if not first else first[0]
+        key = greedy.key(policy.name, task.name, source, len(problems), args.seed)
+        base = first[0] if first else next(r for r in read_rows(output) if row_key(r) == key)
         cost = max(1, round(base["tokens_per_problem"]))
         budgets = [round(m * cost) for m in _numbers(args.multiples, "--multiples", float)]
         log(f"greedy spends {cost} tokens per problem; budgets: {', '.join(map(str, budgets))}")
@@ -264,11 +263,6 @@ def cmd_sweep(args) -> int:
     if args.json:
         print(json.dumps({"output": output, "points": len(rows)}))
     return 0
-
-
-def _read_rows(path) -> list[dict]:
-    p = Path(path)
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.is_file() else []
 
 
 def cmd_report(args) -> int:

@@ -26,15 +26,15 @@ class Point:
         return (model, task, source, n, seed, self.strategy, self.reward, self.budget)
 
 
-def done_keys(path: Path) -> set[tuple]:
-    keys = set()
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                keys.add((r.get("model"), r["task"], r["source"], r["n"], r["seed"], r["strategy"], r["reward"],
-                          r["budget"]))
-    return keys
+def read_rows(path: str | Path) -> list[dict]:
+    """The rows of a sweep file (none when there is no file yet)."""
+    path = Path(path)
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def row_key(r: dict) -> tuple:
+    """A written row's key: the ``Point.key`` of the point that wrote it."""
+    return (r.get("model"), r["task"], r["source"], r["n"], r["seed"], r["strategy"], r["reward"], r["budget"])
 
 
 def run_sweep(task, problems: Sequence, source: str, policy, points: Sequence[Point], rewards: dict,
@@ -42,7 +42,7 @@ def run_sweep(task, problems: Sequence, source: str, policy, points: Sequence[Po
     """Evaluate every point not yet in ``output``; append each as it finishes. Returns the new rows."""
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
-    done = done_keys(path)
+    done = {row_key(r) for r in read_rows(path)}
     rows = []
     for point in points:
         key = point.key(policy.name, task.name, source, len(problems), seed)
