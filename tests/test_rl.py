@@ -111,7 +111,8 @@ def test_bad_config_is_a_user_error(tmp_path):
 # --------------------------------------------------------------------------- GRPO
 
 from ponder.train.grpo import (GRPOConfig, draw_problems, full_search_tokens, outcome_advantages,  # noqa: E402
-                               process_advantages, step_ends, step_scorer, train_grpo)
+                               outcome_reward, process_advantages, step_ends, step_scorer, train_grpo,
+                               with_invalid_steps)
 
 
 def tiny_grpo(out, **kw) -> GRPOConfig:
@@ -126,6 +127,25 @@ def test_outcome_advantages_are_relative_to_the_group():
     assert outcome_advantages([1.0, 1.0]) == [0.0, 0.0]
     scaled = outcome_advantages([1.0, 0.0, 0.0, 0.0], scale=True)
     assert scaled[0] == pytest.approx(0.75 / 0.4330127, rel=1e-4)
+
+
+def test_a_wrong_answer_can_score_below_a_search_cut_off():
+    task = get_task("countdown-3")
+    p = Problem("p", "countdown-3", numbers=(2, 3, 4), target=20)
+    attempt = lambda text, finish="stop": Rollout(p, (1,), (5,), text, task.verify(p, text), finish)  # noqa: E731
+    right, wrong = attempt("answer: (2 + 3) * 4"), attempt("answer: (2 * 3) + 4")
+    cut, given_up = attempt("2 3 4 -> 20 : 2 + 3 = 5 | 4 5", "length"), attempt("2 3 4 ✗")
+    assert [outcome_reward(r, task, -1.0) for r in (right, wrong, cut, given_up)] == [1.0, -1.0, 0.0, 0.0]
+    assert [outcome_reward(r, task, 0.0) for r in (right, wrong, cut, given_up)] == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_a_step_the_rule_checker_rejects_is_penalised_on_its_own_line():
+    task = get_task("countdown-3")
+    p = Problem("p", "countdown-3", numbers=(2, 3, 4), target=20)
+    text = "2 3 4 -> 20 : 2 + 3 = 6 | 4 6\n2 3 4 -> 20 : 2 + 3 = 5 | 4 5 : 9 1 20\n4 5 -> 20 : 4 * 5 = 20 | 20"
+    r = Rollout(p, (1,), (5,), text, task.verify(p, text), "stop")
+    assert [c.valid for c in task.check_steps(p, text)] == [False, True, True]
+    assert with_invalid_steps(r, task, [0.0, 1.0, 1.0], -1.0) == [-1.0, 1.0, 1.0]
 
 
 def test_process_advantages_credit_a_step_and_those_before_it(tokenizer):
@@ -187,3 +207,5 @@ def test_grpo_config_mistakes_are_user_errors(tmp_path):
         tiny_grpo(tmp_path, group=1)
     with pytest.raises(UserError, match="normalise"):
         tiny_grpo(tmp_path, normalise="nope")
+    with pytest.raises(UserError, match="invalid_step .* needs a process_reward"):
+        tiny_grpo(tmp_path, invalid_step=-1.0)

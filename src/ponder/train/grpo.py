@@ -67,6 +67,14 @@ class GRPOConfig(RolloutWorkers, PolicyConfig):
     """Train only on problems whose full search (every dead end tried, as greedy decoding writes it)
     takes more than this many tokens and still fits the context: the long searches in which a
     policy loses its place (tasks with search traces; 0: every problem)."""
+    wrong_answer: float = 0.0
+    """Outcome reward of an attempt that writes a wrong answer (the verifier gives it 0, as it does
+    one cut off or with no answer). Below 0, a made-up answer scores worse than a search that runs
+    out of room, so a policy is not paid to guess when its search runs long."""
+    invalid_step: float = 0.0
+    """Added to the process score of each step the task's rule step checker rejects (wrong
+    arithmetic, numbers not at hand; tasks with a step checker, with a ``process_reward``), so the
+    blame for a made-up step falls on its own line."""
     scale_rewards: bool = False
     """Divide advantages by the group's standard deviation (the original GRPO); Dr. GRPO does not."""
     process_reward: str | None = None
@@ -91,6 +99,8 @@ class GRPOConfig(RolloutWorkers, PolicyConfig):
         self.at_least(0, "workers", "long_search")
         if self.group < 2:
             raise UserError(f"group must be at least 2 (advantages are relative to the group), got {self.group}")
+        if self.invalid_step and not self.process_reward:
+            raise UserError("invalid_step adds to step scores, so it needs a process_reward (e.g. \"oracle\")")
         if self.normalise not in NORMALISE:
             raise UserError(f"normalise must be one of {', '.join(NORMALISE)}, got {self.normalise!r}")
 
@@ -104,6 +114,22 @@ def outcome_advantages(rewards: list[float], scale: bool = False) -> list[float]
     if scale:
         a = a / (r.std() + 1e-6)
     return a.tolist()
+
+
+def outcome_reward(rollout: Rollout, task, wrong_answer: float) -> float:
+    """The verifier's reward, or ``wrong_answer`` for an attempt that wrote an answer and got it wrong."""
+    if rollout.correct or not wrong_answer or task.answer(rollout.prefix + rollout.text) is None:
+        return rollout.reward
+    return wrong_answer
+
+
+def with_invalid_steps(rollout: Rollout, task, scores: list[float], penalty: float) -> list[float]:
+    """``scores`` (one per step of the completion) with ``penalty`` added where the task's rule
+    step checker rejects the step; unchanged for a task without one."""
+    if not hasattr(task, "check_steps") or not scores:
+        return scores
+    checks = task.check_steps(rollout.problem, rollout.prefix + rollout.text)[-len(scores):]
+    return [s + (penalty if not c.valid else 0.0) for s, c in zip(scores, checks)]
 
 
 def step_ends(rollout: Rollout, newline_id: int, steps: list[str]) -> list[int]:
@@ -309,11 +335,13 @@ def learn(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict,
 
     samples: list[tuple[Rollout, np.ndarray]] = []
     for g in groups:
-        outcome = outcome_advantages([r.reward for r in g], cfg.scale_rewards)
+        outcome = outcome_advantages([outcome_reward(r, task, cfg.wrong_answer) for r in g], cfg.scale_rewards)
         process = [np.zeros(len(r.completion_ids)) for r in g]
         if prm is not None:
             steps = [task.steps(r.text) for r in g]
             scores = [s[: len(st)] for s, st in zip(prm.score(g[0].problem, [r.text for r in g]), steps)]
+            if cfg.invalid_step:
+                scores = [with_invalid_steps(r, task, sc, cfg.invalid_step) for r, sc in zip(g, scores)]
             ends = [step_ends(r, tok.newline_id, st) for r, st in zip(g, steps)]
             scores = [s[: len(e)] for s, e in zip(scores, ends)]
             process = process_advantages(scores, ends, [len(r.completion_ids) for r in g])
@@ -324,8 +352,9 @@ def learn(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict,
             elif cfg.kl > 0:
                 samples.append((r, adv))
 
-    row = {**RolloutStats.of(groups).to_metrics(), "rollout/tokens": generated,
-           "rollout/tokens_per_s": generated / max(sample_s, 1e-9)}
+    wrong = np.mean([not r.correct and task.answer(r.prefix + r.text) is not None for g in groups for r in g])
+    row = {**RolloutStats.of(groups).to_metrics(), "rollout/wrong_answers": round(float(wrong), 5),
+           "rollout/tokens": generated, "rollout/tokens_per_s": generated / max(sample_s, 1e-9)}
     if not samples:
         policy.engine.prefix.clear()
         return {**row, "train/loss": 0.0, "train/kl": 0.0, "train/clip_fraction": 0.0, "train/samples": 0}
