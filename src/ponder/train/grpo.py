@@ -116,11 +116,14 @@ def outcome_advantages(rewards: list[float], scale: bool = False) -> list[float]
     return a.tolist()
 
 
+def answered_wrong(rollout: Rollout, task) -> bool:
+    """Did the attempt write an answer, and a wrong one (not cut off, not without an answer)?"""
+    return not rollout.correct and task.answer(rollout.prefix + rollout.text) is not None
+
+
 def outcome_reward(rollout: Rollout, task, wrong_answer: float) -> float:
     """The verifier's reward, or ``wrong_answer`` for an attempt that wrote an answer and got it wrong."""
-    if rollout.correct or not wrong_answer or task.answer(rollout.prefix + rollout.text) is None:
-        return rollout.reward
-    return wrong_answer
+    return wrong_answer if wrong_answer and answered_wrong(rollout, task) else rollout.reward
 
 
 def with_invalid_steps(rollout: Rollout, task, scores: list[float], penalty: float) -> list[float]:
@@ -352,7 +355,7 @@ def learn(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict,
             elif cfg.kl > 0:
                 samples.append((r, adv))
 
-    wrong = np.mean([not r.correct and task.answer(r.prefix + r.text) is not None for g in groups for r in g])
+    wrong = np.mean([answered_wrong(r, task) for g in groups for r in g])
     row = {**RolloutStats.of(groups).to_metrics(), "rollout/wrong_answers": round(float(wrong), 5),
            "rollout/tokens": generated, "rollout/tokens_per_s": generated / max(sample_s, 1e-9)}
     if not samples:
