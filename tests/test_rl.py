@@ -110,9 +110,9 @@ def test_bad_config_is_a_user_error(tmp_path):
 
 # --------------------------------------------------------------------------- GRPO
 
-from ponder.train.grpo import (GRPOConfig, draw_problems, full_search_tokens, outcome_advantages,  # noqa: E402
-                               outcome_reward, process_advantages, step_ends, step_scorer, train_grpo,
-                               with_invalid_steps)
+from ponder.train.grpo import (GRPOConfig, answer_line, draw_problems, full_search_tokens,  # noqa: E402
+                               outcome_advantages, outcome_reward, process_advantages, step_ends, step_scorer,
+                               train_grpo, with_invalid_steps)
 
 
 def tiny_grpo(out, **kw) -> GRPOConfig:
@@ -156,6 +156,37 @@ def test_process_advantages_credit_a_step_and_those_before_it(tokenizer):
     z = (np.array([1.0, 0.0, 0.5]) - 0.5) / (np.std([1.0, 0.0, 0.5]) + 1e-6)
     assert adv[0] == pytest.approx([z[0] + z[1]] * 2 + [z[1]] * 5)
     assert adv[1] == pytest.approx([z[2], 0.0])
+
+
+def test_the_answer_line_is_found_among_the_completion_tokens(policy):
+    tok = policy.tokenizer
+    p = Problem("p", "countdown-3", numbers=(2, 3, 4), target=20)
+    text = "2 3 4 -> 20 : 2 + 3 = 5 | 4 5\nanswer: (2 + 3) * 4"
+    ids = tuple(tok.encode(text))
+    r = Rollout(p, (1,), ids, text, 1.0, "stop")
+    a, b = answer_line(r, tok.newline_id)
+    assert tok.decode(list(ids[a:b])) == "answer: (2 + 3) * 4" and ids[a - 1] == tok.newline_id
+    assert answer_line(Rollout(p, (1,), ids[:a], text.split("\n")[0] + "\n", 0.0, "length"), tok.newline_id) is None
+
+
+def test_a_wrong_answer_line_is_blamed_on_its_own_tokens(tmp_path, monkeypatch, policy):
+    import ponder.train.grpo as grpo
+    seen = []
+    monkeypatch.setattr(grpo, "_batches", lambda samples, *a: seen.extend(samples) or [])
+    task = get_task("countdown-3")
+    p = Problem("p", "countdown-3", numbers=(2, 3, 4), target=20)
+    search = "2 3 4 -> 20 : 2 + 3 = 5 | 4 5\n"
+    attempts = []
+    for text in (search + "answer: (2 * 3) + 4", search + "answer: (2 + 3) * 4"):
+        ids = tuple(policy.tokenizer.encode(text))
+        attempts.append(Rollout(p, (1,), ids, text, task.verify(p, text), "stop"))
+    cfg = tiny_grpo(tmp_path, wrong_answer_line=-1.0)
+    grpo.learn(policy, None, torch.optim.SGD(policy.model.parameters(), lr=0.0), task, None, cfg,
+               {"step": 0, "rollout_tokens": 0, "trained_tokens": 0}, [attempts], 1.0)
+    (wrong, adv_wrong), (right, adv_right) = seen
+    a, b = answer_line(wrong, policy.tokenizer.newline_id)
+    assert list(adv_wrong[:a]) == [-0.5] * a and list(adv_wrong[a:b]) == [-1.5] * (b - a)
+    assert list(adv_right) == [0.5] * len(right.completion_ids)
 
 
 def test_grpo_resumes_exactly_and_writes_its_metrics(tmp_path):

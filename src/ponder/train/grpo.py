@@ -43,6 +43,7 @@ from tqdm import tqdm
 from ponder.errors import UserError
 from ponder.model import load_model, save_model
 from ponder.rewards.value import padded_batches
+from ponder.tasks.base import ANSWER_PREFIX
 from ponder.train.checkpoint import StopRequests, load_checkpoint, save_checkpoint
 from ponder.train.expert import lr_at
 from ponder.train.loop import Metrics, PolicyConfig, RolloutWorkers, git_commit, open_run
@@ -75,6 +76,10 @@ class GRPOConfig(RolloutWorkers, PolicyConfig):
     """Added to the process score of each step the task's rule step checker rejects (wrong
     arithmetic, numbers not at hand; tasks with a step checker, with a ``process_reward``), so the
     blame for a made-up step falls on its own line."""
+    wrong_answer_line: float = 0.0
+    """Added to the advantage of each token of the answer line of an attempt whose answer is wrong,
+    and of no token before it, so an answer written wrong after a search that found its way is
+    blamed on the line where it went wrong."""
     scale_rewards: bool = False
     """Divide advantages by the group's standard deviation (the original GRPO); Dr. GRPO does not."""
     process_reward: str | None = None
@@ -135,23 +140,34 @@ def with_invalid_steps(rollout: Rollout, task, scores: list[float], penalty: flo
     return [s + (penalty if not c.valid else 0.0) for s, c in zip(scores, checks)]
 
 
-def step_ends(rollout: Rollout, newline_id: int, steps: list[str]) -> list[int]:
-    """Index in ``completion_ids`` of the last token of each step: the lines of the completion
-    that are among ``steps``, in order (a line is the tokens before a newline token)."""
-    lines = rollout.text.split("\n")
-    ends, start = [], 0
-    bounds = []
+def line_bounds(rollout: Rollout, newline_id: int) -> list[tuple[int, int]]:
+    """[start, end) in ``completion_ids`` of each line of the completion (the tokens before a
+    newline token), one per line of ``rollout.text``."""
+    bounds, start = [], 0
     for i, t in enumerate(rollout.completion_ids):
         if t == newline_id:
             bounds.append((start, i))
             start = i + 1
     bounds.append((start, len(rollout.completion_ids)))
-    wanted = list(steps)
-    for line, (a, b) in zip(lines, bounds):
+    return bounds
+
+
+def step_ends(rollout: Rollout, newline_id: int, steps: list[str]) -> list[int]:
+    """Index in ``completion_ids`` of the last token of each step: the lines of the completion
+    that are among ``steps``, in order."""
+    ends, wanted = [], list(steps)
+    for line, (a, b) in zip(rollout.text.split("\n"), line_bounds(rollout, newline_id)):
         if wanted and line == wanted[0] and b > a:
             wanted.pop(0)
             ends.append(b - 1)
     return ends
+
+
+def answer_line(rollout: Rollout, newline_id: int) -> tuple[int, int] | None:
+    """[start, end) in ``completion_ids`` of the line the answer is read from (the last with the
+    answer marker), or None when the completion has none."""
+    lines = list(zip(rollout.text.split("\n"), line_bounds(rollout, newline_id)))
+    return next((bounds for line, bounds in reversed(lines) if ANSWER_PREFIX in line), None)
 
 
 def step_scorer(cfg: GRPOConfig, task, policy):
@@ -350,6 +366,8 @@ def learn(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict,
             process = process_advantages(scores, ends, [len(r.completion_ids) for r in g])
         for r, a, p in zip(g, outcome, process):
             adv = a + cfg.process_weight * p
+            if cfg.wrong_answer_line and answered_wrong(r, task) and (line := answer_line(r, tok.newline_id)):
+                adv[line[0]:line[1]] += cfg.wrong_answer_line
             if np.any(adv != 0):  # a token with no advantage teaches nothing (without KL)
                 samples.append((r, adv))
             elif cfg.kl > 0:
