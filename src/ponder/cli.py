@@ -15,9 +15,6 @@ from pathlib import Path
 
 from ponder.errors import UserError
 
-BACKENDS = ("nano",)
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line instead of usage + message
         raise UserError(f"{message} (see '{self.prog} --help')")
@@ -27,9 +24,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", metavar="PATH_OR_NAME",
-                   help="model directory, or a shipped policy: nano-rl (the default) or nano-sft")
-    p.add_argument("--backend", default="nano", help="policy backend (this version: nano)")
+    p.add_argument("--model", metavar="PATH_OR_URI",
+                   help="model directory, a shipped policy (nano-rl, the default; nano-sft), or a URI: "
+                        "hf:PATH, vllm:PATH, openai:MODEL@BASE_URL")
+    p.add_argument("--backend", choices=("nano", "hf", "openai", "vllm"),
+                   help="policy backend (default: from --model; nano)")
 
 
 def _add_strategy(p: argparse.ArgumentParser, effort: str | None = None) -> None:
@@ -44,14 +43,15 @@ def _add_strategy(p: argparse.ArgumentParser, effort: str | None = None) -> None
     p.add_argument("--temperature", type=float, help="sampling temperature of the strategy's samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="a strategy option (e.g. verify_tokens=200), or task.OPTION for the task "
+                        "(e.g. task.question_field=prompt); values are read as JSON, else as text")
 
 
 def _load_policy(args):
-    if args.backend not in BACKENDS:
-        raise UserError(f"backend {args.backend!r} is not available in this version; choose one of: {', '.join(BACKENDS)}")
-    from ponder.backends.nano import NanoPolicy
+    from ponder.backends import load_policy
 
-    return NanoPolicy.load(args.model)
+    return load_policy(args.model, args.backend)
 
 
 DEFAULT_REWARDS = {"outcome": "genrm-cot", "process": "prm", "critic": "critic"}
@@ -85,12 +85,39 @@ def _strategy(args):
     for flag in options:
         if flag not in known:
             raise UserError(f"--{flag} does not apply to strategy {name}")
+    for key, value in _overrides(args).items():
+        if key.startswith("task."):
+            continue
+        if key not in known:
+            raise UserError(f"--set {key}: strategy {name} has no such option; it has: {', '.join(sorted(known))}")
+        options[key] = value
     strategy = get_strategy(name, **options)
     if reward is None and strategy.reward_kind:
         reward = DEFAULT_REWARDS[strategy.reward_kind]
     if reward == "oracle":
         raise UserError("the oracle is the rule verifier: strategies may not use it (ponder report draws it as the ceiling)")
     return strategy, reward, budget
+
+
+def _task(args):
+    """The task ``--task`` names, with the ``--set task.OPTION=VALUE`` options applied."""
+    from dataclasses import fields, is_dataclass, replace
+
+    from ponder.tasks import get_task
+
+    task = get_task(args.task)
+    options = {k.removeprefix("task."): v for k, v in _overrides(args).items() if k.startswith("task.")}
+    if not options:
+        return task
+    known = {f.name for f in fields(task)} - {"name"} if is_dataclass(task) else set()
+    for key in options:
+        if key not in known:
+            raise UserError(f"--set task.{key}: task {args.task} has no such option"
+                            + (f"; it has: {', '.join(sorted(known))}" if known else ""))
+    try:
+        return replace(task, **options)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"--set task.*: {e}") from None
 
 
 def _load_reward(name, task):
@@ -105,15 +132,19 @@ def _load_reward(name, task):
 
 
 def cmd_solve(args) -> int:
-    from ponder.tasks import get_task
-
-    task = get_task(args.task)
+    task = _task(args)
     raw = list(args.numbers or [])
     if args.problem:
         raw = " ".join(args.problem).replace(",", " ").split() + raw
+    free_text = hasattr(task, "problem_from_row")  # math: a question in words
     if args.task.startswith("arith"):
         text = " ".join(raw)
         problem = task.make_problem(text)
+    elif free_text:
+        question = " ".join(args.problem or [])
+        if not question.strip():
+            raise UserError('give the question, e.g. ponder solve "What is 15% of 80?" --task math --target 12')
+        problem = task.make_problem(question, args.target)  # --target: the reference answer, when known
     else:
         if "->" in raw:  # "25 3 7 9 -> 66"
             at = raw.index("->")
@@ -132,7 +163,8 @@ def cmd_solve(args) -> int:
     t0 = time.perf_counter()
     result = strategy(problem, policy, reward, budget=budget, seed=args.seed, task=task)
     seconds = time.perf_counter() - t0
-    correct = task.check(problem, result.answer)
+    checkable = not free_text or bool(problem.reference)
+    correct = task.check(problem, result.answer) if checkable else None
     if args.json:
         out = {"task": task.name, "problem": problem.to_json(), "strategy": strategy.name, "reward": reward_name,
                "effort": args.effort, "budget": budget, "answer": result.answer, "correct": correct,
@@ -152,8 +184,11 @@ def cmd_solve(args) -> int:
         print("--- reasoning ---")
         print(result.text.rstrip())
         print("-----------------")
-    verdict = "correct" if correct else ("wrong" if result.answer else "no answer")
-    print(f"answer: {result.answer or '-'}   [{verdict}, checked by rule]")
+    if not checkable:
+        verdict = "not checked: no --target to check against"
+    else:
+        verdict = ("correct" if correct else ("wrong" if result.answer else "no answer")) + ", checked by rule"
+    print(f"answer: {result.answer or '-'}   [{verdict}]")
     print(f"reasoning: {result.reasoning_summary}")
     print(f"strategy: {strategy.name}{' with ' + reward_name if reward_name else ''}"
           f"{', effort ' + args.effort if args.effort else ''}{f', budget {budget}' if budget else ''}")
@@ -179,9 +214,8 @@ def _problems(args, task):
 
 def cmd_eval(args) -> int:
     from ponder.evaluate import evaluate
-    from ponder.tasks import get_task
 
-    task = get_task(args.task)
+    task = _task(args)
     problems = _problems(args, task)
     strategy, reward_name, budget = _strategy(args)
     policy = _load_policy(args)
@@ -475,6 +509,20 @@ def cmd_train_rm(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- ponder export hf
+
+
+def cmd_export_hf(args) -> int:
+    from ponder.backends.nano import SHIPPED_POLICIES, model_path
+    from ponder.model.export import export_hf
+
+    label = args.model or "nano-rl"
+    source = model_path(label)
+    out = export_hf(source, args.out, force=args.force, source_name=label if label in SHIPPED_POLICIES else None)
+    print(f"exported {label} to {out} (LlamaForCausalLM); use it with: ponder eval --model hf:{out}")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -483,10 +531,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("solve", help="solve one problem and show the answer with a summary of the reasoning")
-    p.add_argument("problem", nargs="*", help='the numbers, e.g. 4 7 8 8 (game24) or "25 3 7 9 -> 66"; for arith "482 * 37"')
+    p.add_argument("problem", nargs="*", help='the numbers, e.g. 4 7 8 8 (game24) or "25 3 7 9 -> 66"; for arith "482 * 37"; for math the question')
     p.add_argument("--numbers", nargs="+", metavar="N", help="the numbers to combine")
-    p.add_argument("--target", help="the number to reach")
-    p.add_argument("--task", default="countdown", help="countdown (default), countdown-3..6, game24, arith")
+    p.add_argument("--target", help="the number to reach (math: the reference answer, to check against)")
+    p.add_argument("--task", default="countdown", help="countdown (default), countdown-3..6, game24, arith, math")
     p.add_argument("--show-reasoning", action="store_true", help="also print the full hidden reasoning")
     p.add_argument("--show-search", action="store_true", help="also print what the search tried (the tree, votes, rounds)")
     _add_model(p)
@@ -533,6 +581,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_problem_source(p)
     p.add_argument("--output", metavar="FILE", help="file to write (default: standard output)")
     p.set_defaults(func=cmd_problems)
+
+    p = sub.add_parser("export", help="write a nano model in another format")
+    esub = p.add_subparsers(dest="format", required=True, parser_class=_Parser)
+    e = esub.add_parser("hf", help="as a Hugging Face LlamaForCausalLM checkpoint with its tokenizer (needs ponder[hf])")
+    e.add_argument("--model", metavar="PATH_OR_NAME", help="model directory or shipped policy (default: nano-rl)")
+    e.add_argument("--out", required=True, metavar="DIR", help="directory to write (must be new or empty)")
+    e.add_argument("--force", action="store_true", help="replace --out if it holds files")
+    e.set_defaults(func=cmd_export_hf)
 
     p = sub.add_parser("train", help="train models")
     tsub = p.add_subparsers(dest="trainer", required=True, parser_class=_Parser)

@@ -14,7 +14,8 @@ class Problem:
     """One verifiable problem.
 
     Countdown and Game of 24 use ``numbers`` and ``target``; arithmetic keeps its operands in
-    ``numbers`` and the operator in ``question``; free-text tasks use ``question`` alone.
+    ``numbers`` and the operator in ``question``; free-text tasks (math) use ``question`` and,
+    when the answer is known, ``reference``.
     """
 
     id: str
@@ -22,6 +23,8 @@ class Problem:
     numbers: tuple[int, ...] = ()
     target: int | None = None
     question: str = ""
+    reference: str = ""
+    """The known final answer of a free-text problem (e.g. a math JSONL row's); "" when none is known."""
 
     def to_json(self) -> dict:
         out: dict = {"id": self.id, "task": self.task}
@@ -31,6 +34,8 @@ class Problem:
             out["target"] = self.target
         if self.question:
             out["question"] = self.question
+        if self.reference:
+            out["reference"] = self.reference
         return out
 
 

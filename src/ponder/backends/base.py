@@ -20,3 +20,14 @@ class Policy(Protocol):
 
     def count_tokens(self, text: str) -> int:
         """Tokens the backend's tokenizer makes of ``text``."""
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, str | None]:
+    """``text`` cut before a stop string, and the string that cut it (None: none occurs). The stop
+    strings are tried in order, each cutting what the ones before it left."""
+    ended_by = None
+    for s in stops:
+        at = text.find(s) if s else -1
+        if at >= 0:
+            text, ended_by = text[:at], s
+    return text, ended_by

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from ponder.backends.base import cut_at_stop
 from ponder.engine import Engine, Request
 from ponder.errors import UserError
 from ponder.model import Tokenizer, Transformer, load_model
@@ -68,14 +69,15 @@ class NanoPolicy:
         for sp, gens in zip(each, self.engine.generate(requests)):
             row = []
             for g in gens:
-                text, ended_by = tok.decode(g.tokens), None
-                for s in sp.stop:
-                    at = text.find(s) if s else -1
-                    if at >= 0:
-                        text, ended_by = text[:at], s
+                text, ended_by = cut_at_stop(tok.decode(g.tokens), sp.stop)
                 row.append(Completion(text=text, token_ids=tuple(g.tokens), finish_reason=g.finish_reason,
                                       prompt_tokens=g.prompt_tokens, cached_tokens=g.cached_tokens,
                                       logprobs=tuple(g.logprobs) if g.logprobs is not None else None,
                                       stop=ended_by))
             out.append(row)
         return out
+
+
+def load(spec: str | None) -> NanoPolicy:
+    """The backend entry point (``ponder.backends.load_policy``): a model directory or a shipped name."""
+    return NanoPolicy.load(spec)

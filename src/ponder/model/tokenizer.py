@@ -50,6 +50,12 @@ class Tokenizer:
         return len(self.vocab)
 
     @property
+    def pattern(self) -> str:
+        """The regular expression that cuts text into tokens (specials, words, numbers, newline,
+        any other non-space character); an export writes it as a Hugging Face pre-tokenizer."""
+        return self._pattern.pattern
+
+    @property
     def number_range(self) -> tuple[int, int]:
         """(first id, count) of the number tokens 0, 1, ..., max_number (contiguous)."""
         return self.index["0"], self.max_number + 1

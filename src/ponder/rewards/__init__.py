@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ponder.backends import is_hf_checkpoint
 from ponder.errors import UserError
 from ponder.rewards.base import AGGREGATORS, RewardModel, aggregate
 from ponder.rewards.oracle import OracleReward
@@ -29,9 +30,15 @@ def reward_names() -> list[str]:
 def get_reward(name: str, task=None, **options) -> RewardModel:
     """A reward model by name (``oracle``, ``orm``, ``prm``, ``genrm``, ``genrm-cot``, ``critic``)
     or by the path of a model directory that ``ponder train rm`` wrote. A name may carry a path:
-    ``genrm-cot=runs/genrm/model`` asks a GenRM model for chains of thought."""
+    ``genrm-cot=runs/genrm/model`` asks a GenRM model for chains of thought. A Hugging Face
+    classification checkpoint (``hf:DIR``, or a directory with config.json and no ponder.json) is
+    read by ``ponder.rewards.hf``."""
     if name == "oracle":
         return OracleReward(task, **options)
+    if name.startswith("hf:") or is_hf_checkpoint(Path(name)):
+        from ponder.rewards import hf
+
+        return hf.load(name, **options)
     mode, _, where = name.partition("=")
     if where:
         path = Path(where)
@@ -55,3 +62,4 @@ def get_reward(name: str, task=None, **options) -> RewardModel:
 
         return JudgeReward.load(path, mode=mode or kind, **options)
     raise UserError(f"{path} is not a reward model (it records no reward kind); train one with: ponder train rm")
+

@@ -17,7 +17,7 @@ how many came from the prefix cache, but they are not thinking.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Generator, Sequence
 
 from ponder.errors import UserError
@@ -44,7 +44,7 @@ def get_strategy(name: str, **options) -> "Strategy":
         raise UserError(f"unknown strategy {name!r}; choose one of: {', '.join(strategy_names())}") from None
     try:
         return cls(**options)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:  # an unknown option, or one a strategy's checks refuse
         raise UserError(f"strategy {name}: {e}") from None
 
 
@@ -72,6 +72,9 @@ class Search:
         self.budget, self.seed = budget, seed
         self.prompt = task.prompt(problem)
         self.prompt_tokens = policy.count_tokens(self.prompt) + 1  # with <bos>
+        self.stop: str = getattr(task, "stop", "")
+        """Where the task says a completion is over (math: where a base model starts a question of
+        its own); every policy call stops there too."""
         self.usage = Usage()
         self.trace: list[str] = []
         """What the search did, one line per move, in words (shown on request, kept short)."""
@@ -120,6 +123,8 @@ class Search:
         """``params.n`` continuations of each partial reasoning text (after the prompt); ``params``
         is one for all texts or one per text."""
         each = (params,) * len(texts) if isinstance(params, SamplingParams) else tuple(params)
+        if self.stop:
+            each = tuple(p if self.stop in p.stop else replace(p, stop=p.stop + (self.stop,)) for p in each)
         self.calls += 1
         out = yield Generate(tuple(self.prompt + t for t in texts), each)
         for completions in out:

@@ -72,6 +72,8 @@ def expand(s: Search, nodes: list[Node], ks: list[int], temperature: float = 1.0
     if not pairs or s.left < want:
         return [[] for _ in nodes]
     cap = int(min(LINE_TOKENS, (s.left - s.reward_cost(want)) // want))
+    sep = getattr(s.task, "step_separator", "\n")  # math: a blank line
+    concluded = getattr(s.task, "final_answer", s.task.answer)  # math: only a stated answer ends it, not any number
     params, sent = [], []
     for n, k in pairs:
         room = min(cap, s.room(n.text))
@@ -79,7 +81,7 @@ def expand(s: Search, nodes: list[Node], ks: list[int], temperature: float = 1.0
             n.done = True  # the context is full: this line of reasoning ends here
             continue
         sent.append(n)
-        params.append(SamplingParams(n=k, temperature=temperature, max_tokens=room, stop=("\n",),
+        params.append(SamplingParams(n=k, temperature=temperature, max_tokens=room, stop=(sep,),
                                      seed=s.seed * 7919 + s.calls))
     if not sent:
         return [[] for _ in nodes]
@@ -88,8 +90,8 @@ def expand(s: Search, nodes: list[Node], ks: list[int], temperature: float = 1.0
     for parent, completions in zip(sent, out):
         text = parent.text
         # a line ends the reasoning when it is the answer, or when the completion ended (end of text, no room)
-        counts = Counter((c.text, c.stop == "\n" and s.task.answer(c.text) is None) for c in completions)
-        kids = [Node(text + line + ("\n" if open_ else ""), parent, prior=m / len(completions), done=not open_)
+        counts = Counter((c.text, c.stop == sep and concluded(c.text) is None) for c in completions)
+        kids = [Node(text + line + (sep if open_ else ""), parent, prior=m / len(completions), done=not open_)
                 for (line, open_), m in counts.items()]
         parent.children.extend(kids)
         made[id(parent)] = kids

@@ -36,13 +36,18 @@ class _Parallel(Strategy):
     temperature: float = 1.0
     scored: bool = False
 
+    @property
+    def sampling_share(self) -> float:
+        """The part of a budget spent on sampling: half, when scoring the samples needs the rest."""
+        return 0.5 if self.scored else 1.0
+
     def sample(self, s: Search, enough: Callable[[list[Candidate]], bool] = lambda c: False,
                batch: int | None = None) -> Generator:
         """Sample texts until ``n``, the budget, or ``enough`` says stop; then, for a scored
         strategy with more than one text, score as many as the budget still pays for (the rest
-        keep no score). A scored strategy spends at most half its budget on sampling."""
+        keep no score). Sampling spends at most ``sampling_share`` of the budget."""
         limit = self.n or (UNBUDGETED_N if s.budget is None else 10**6)
-        share = 0.5 if self.scored and s.budget is not None else 1.0
+        share = self.sampling_share if s.budget is not None else 1.0
         cap = None if s.budget is None else s.budget * share
         texts: list[str] = []
         rounds = 0

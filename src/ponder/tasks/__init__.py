@@ -3,14 +3,16 @@
 from ponder.tasks.base import Task, get_task, load_problems, register, save_problems, task_names
 from ponder.tasks.arithmetic import ArithmeticTask
 from ponder.tasks.countdown import CountdownTask
+from ponder.tasks.math import MathTask, equivalent
 
 register("countdown", lambda: CountdownTask())
 for _k in range(3, 7):
     register(f"countdown-{_k}", lambda k=_k: CountdownTask(name=f"countdown-{k}", k=k))
 register("game24", lambda: CountdownTask(name="game24", k=4, numbers_range=(1, 13), targets=(24, 24),
                                          rational=True, heldout_fraction=0.0, spell_out=False))
+register("math", lambda: MathTask())
 register("arith", lambda: ArithmeticTask())
 for _d in range(1, 7):
     register(f"arith-{_d}", lambda d=_d: ArithmeticTask(name=f"arith-{d}", max_digits=d))
 
-__all__ = ["ArithmeticTask", "CountdownTask", "Task", "get_task", "load_problems", "register", "save_problems", "task_names"]
+__all__ = ["ArithmeticTask", "CountdownTask", "MathTask", "Task", "equivalent", "get_task", "load_problems", "register", "save_problems", "task_names"]

@@ -78,9 +78,11 @@ def get_task(name: str) -> Task:
 
 
 def load_problems(path: str | Path, task: Task) -> list[Problem]:
-    """Problems from a JSONL file, one ``{"id": ..., "numbers": [...], "target": ...}`` per line.
+    """Problems from a JSONL file, one JSON object per line.
 
-    Every line is validated by the task, and a bad line is reported with its line number.
+    A task that reads its own rows (``problem_from_row(row, id)``, as math does) gets each object
+    whole; any other reads ``{"id": ..., "numbers": [...], "target": ...}``. Every line is
+    validated by the task, and a bad line is reported with its line number.
     """
     path = Path(path)
     if not path.is_file():
@@ -91,18 +93,27 @@ def load_problems(path: str | Path, task: Task) -> list[Problem]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                problems.append(_row_problem(task, json.loads(line), lineno))
             except json.JSONDecodeError as e:
                 raise UserError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict) or "numbers" not in row:
-                raise UserError(f"{path}:{lineno}: expected an object with \"numbers\" (and \"target\")")
-            try:
-                problems.append(task.make_problem(row["numbers"], row.get("target"), str(row.get("id", lineno))))
             except UserError as e:
                 raise UserError(f"{path}:{lineno}: {e}") from None
     if not problems:
         raise UserError(f"{path}: no problems in file")
     return problems
+
+
+def _row_problem(task: Task, row, lineno: int) -> Problem:
+    """The problem on one line of a problem file; ``UserError`` (without the place) when it is bad."""
+    if not isinstance(row, dict):
+        raise UserError("expected a JSON object")
+    id = str(row.get("id", lineno))
+    read = getattr(task, "problem_from_row", None)
+    if read is not None:
+        return read(row, id)
+    if "numbers" not in row:
+        raise UserError('expected an object with "numbers" (and "target")')
+    return task.make_problem(row["numbers"], row.get("target"), id)
 
 
 def save_problems(path: str | Path, problems: list[Problem]) -> None:
