@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from ponder.errors import UserError
+from ponder.search.effort import DEFAULT_REWARDS  # light: imports no torch
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line instead of usage + message
@@ -54,49 +55,14 @@ def _load_policy(args):
     return load_policy(args.model, args.backend)
 
 
-DEFAULT_REWARDS = {"outcome": "genrm-cot", "process": "prm", "critic": "critic"}
-"""The shipped reward model a strategy uses when --reward is not given, by the kind it needs."""
-
 
 def _strategy(args):
     """(strategy, reward model or None, budget) from --strategy/--effort, --reward, --budget, --n, --temperature."""
-    from dataclasses import fields
+    from ponder.search.effort import compute_policy
 
-    from ponder.search import get_strategy
-    from ponder.search.effort import effort
-
-    name, reward, budget, options = args.strategy or "greedy", args.reward, args.budget, {}
-    if args.effort:
-        level = effort(args.effort)
-        if args.strategy is None:
-            name, options = level.strategy, dict(level.options)
-            reward = reward or level.reward
-        budget = budget if budget is not None else level.budget
-    if args.budget is not None and args.budget < 1:
-        raise UserError(f"--budget must be a positive number of tokens, got {args.budget}")
-    for flag, value in (("n", args.n), ("temperature", args.temperature)):
-        if value is None:
-            continue
-        if value < (1 if flag == "n" else 0):
-            raise UserError(f"--{flag} must be {'at least 1' if flag == 'n' else '>= 0'}, got {value}")
-        options[flag] = value
-    strategy = get_strategy(name)
-    known = {f.name for f in fields(strategy)}
-    for flag in options:
-        if flag not in known:
-            raise UserError(f"--{flag} does not apply to strategy {name}")
-    for key, value in _overrides(args).items():
-        if key.startswith("task."):
-            continue
-        if key not in known:
-            raise UserError(f"--set {key}: strategy {name} has no such option; it has: {', '.join(sorted(known))}")
-        options[key] = value
-    strategy = get_strategy(name, **options)
-    if reward is None and strategy.reward_kind:
-        reward = DEFAULT_REWARDS[strategy.reward_kind]
-    if reward == "oracle":
-        raise UserError("the oracle is the rule verifier: strategies may not use it (ponder report draws it as the ceiling)")
-    return strategy, reward, budget
+    overrides = {k: v for k, v in _overrides(args).items() if not k.startswith("task.")}
+    return compute_policy(args.strategy, args.effort, args.reward, args.budget,
+                          {"n": args.n, "temperature": args.temperature}, overrides)
 
 
 def _task(args):
@@ -132,31 +98,11 @@ def _load_reward(name, task):
 
 
 def cmd_solve(args) -> int:
+    from ponder.tasks.base import parse_problem
+
     task = _task(args)
-    raw = list(args.numbers or [])
-    if args.problem:
-        raw = " ".join(args.problem).replace(",", " ").split() + raw
     free_text = hasattr(task, "problem_from_row")  # math: a question in words
-    if args.task.startswith("arith"):
-        text = " ".join(raw)
-        problem = task.make_problem(text)
-    elif free_text:
-        question = " ".join(args.problem or [])
-        if not question.strip():
-            raise UserError('give the question, e.g. ponder solve "What is 15% of 80?" --task math --target 12')
-        problem = task.make_problem(question, args.target)  # --target: the reference answer, when known
-    else:
-        if "->" in raw:  # "25 3 7 9 -> 66"
-            at = raw.index("->")
-            if args.target is None and at + 1 < len(raw):
-                args.target = raw[at + 1]
-            raw = raw[:at]
-        if not raw:
-            raise UserError("give the numbers, e.g. ponder solve --numbers 25 3 7 9 --target 66")
-        target = args.target
-        if target is None and task.targets[0] != task.targets[1]:
-            raise UserError(f"{task.name} needs a target: add --target (or use --task game24)")
-        problem = task.make_problem(raw, target)
+    problem = parse_problem(task, list(args.problem or []), args.numbers, args.target)
     strategy, reward_name, budget = _strategy(args)
     policy = _load_policy(args)
     reward = _load_reward(reward_name, task)
@@ -523,6 +469,49 @@ def cmd_export_hf(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- ponder profile
+
+
+def cmd_profile(args) -> int:
+    from ponder.profile import ProfileConfig, describe, parse_lengths, profile, summary
+
+    options = {"api_key": args.api_key} if args.api_key else {}
+    if args.prompt:
+        options["prompt"] = args.prompt
+    cfg = ProfileConfig(args.base_url, args.model, api=args.api, lengths=parse_lengths(args.lengths),
+                        repeats=args.repeats, timeout=args.timeout, **options)
+    header = [f"{'max_tokens':>10}  {'completion tokens':>17}  {'latency s':>9}"]
+
+    def show(s) -> None:  # a row as each request returns, under a header printed once the server has answered
+        if header:
+            print(header.pop())
+        print(f"{s.max_tokens:>10}  {s.completion_tokens:>17}  {s.latency_s:>9.3f}", flush=True)
+
+    samples, fit = profile(cfg, progress=None if args.json else show)
+    print(json.dumps(summary(cfg, samples, fit)) if args.json else describe(fit, len(samples)))
+    return 0
+
+
+# --------------------------------------------------------------------------- ponder serve
+
+
+def cmd_serve(args) -> int:
+    import os
+
+    try:
+        from ponder.serve import ServeConfig, serve
+    except ImportError as e:
+        raise UserError(f"ponder serve needs FastAPI and uvicorn: pip install 'ponder[serve]' ({e})") from None
+    if args.upstream and args.model:
+        raise UserError("give --model or --upstream, not both (--upstream-model names the upstream's model)")
+    cfg = ServeConfig(model=args.model, backend=args.backend, task=args.task, upstream=args.upstream,
+                      upstream_model=args.upstream_model, api_key=args.api_key or os.environ.get("PONDER_API_KEY"),
+                      effort=args.effort, max_queue=args.max_queue, max_active=args.max_active,
+                      timeout=args.timeout, max_body=args.max_body, max_budget=args.max_budget)
+    serve(cfg, args.host, args.port, args.log_level)
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -589,6 +578,42 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, metavar="DIR", help="directory to write (must be new or empty)")
     e.add_argument("--force", action="store_true", help="replace --out if it holds files")
     e.set_defaults(func=cmd_export_hf)
+
+    p = sub.add_parser("profile", help="decode speed and fixed latency of an OpenAI-compatible server, "
+                                       "from latency against completion tokens")
+    p.add_argument("--base-url", required=True, help="the API's URL up to /v1, e.g. http://localhost:8000/v1")
+    p.add_argument("--model", required=True, help="the model's name as the server knows it")
+    p.add_argument("--api", choices=("completions", "chat"), default="completions",
+                   help="/v1/completions (default) or /v1/chat/completions")
+    p.add_argument("--lengths", default="8,32,64,128,256", metavar="N,...",
+                   help="max_tokens values to ask for (default: 8,32,64,128,256)")
+    p.add_argument("--repeats", type=int, default=3, help="requests per length (default: 3)")
+    p.add_argument("--prompt", help="the prompt every request sends (default: one any model continues at length)")
+    p.add_argument("--api-key", help="bearer token (default: $OPENAI_API_KEY)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for one answer (default: 300)")
+    p.add_argument("--json", action="store_true", help="print one JSON object: the fit and every sample")
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("serve", help="an OpenAI-compatible reasoning server: reasoning_effort, hidden reasoning, "
+                                     "streaming (needs ponder[serve])")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    _add_model(p)
+    p.add_argument("--task", default="countdown", help="the task of every problem asked (default: countdown)")
+    p.add_argument("--upstream", metavar="URL", help="proxy mode: the policy is this OpenAI-compatible endpoint "
+                                                     "(up to /v1), e.g. a vLLM server")
+    p.add_argument("--upstream-model", metavar="NAME", help="the upstream's model (default: the first it lists)")
+    p.add_argument("--api-key", help="require this bearer token (default: $PONDER_API_KEY; none: open)")
+    p.add_argument("--effort", choices=("low", "medium", "high", "auto"), default="low",
+                   help="reasoning_effort of requests that name none (default: low)")
+    p.add_argument("--max-queue", type=int, default=256, help="most requests in at once; more get 429 (default: 256)")
+    p.add_argument("--max-active", type=int, default=16, help="most requests searching (and batched) together (default: 16)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds a request may take (default: 300)")
+    p.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (default: 1 MiB)")
+    p.add_argument("--max-budget", type=int, default=20000,
+                   help="largest thinking budget a request may ask for, and the budget of one that sets none (default: 20000)")
+    p.add_argument("--log-level", default="warning", help="uvicorn's log level (default: warning)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("train", help="train models")
     tsub = p.add_subparsers(dest="trainer", required=True, parser_class=_Parser)

@@ -77,6 +77,35 @@ def get_task(name: str) -> Task:
         raise UserError(f"unknown task {name!r}; choose one of: {', '.join(task_names())}") from None
 
 
+def parse_problem(task: Task, words: list[str], numbers: list[str] | None = None, target=None,
+                  cli: bool = True) -> Problem:
+    """A problem from what a user typed: ``words`` (``"25 3 7 9 -> 66"``, ``"4 7 8 8"``, ``"482 * 37"``,
+    or a question in words for free-text tasks), extra ``numbers`` and an explicit ``target`` (for
+    free-text tasks, the reference answer). Errors hint at the command line's flags with ``cli``,
+    else at the text alone (the server's chat messages). Raises ``UserError`` with a one-line reason."""
+    raw = " ".join(words).replace(",", " ").split() + list(numbers or [])
+    if task.name.startswith("arith"):
+        return task.make_problem(" ".join(raw))
+    if hasattr(task, "problem_from_row"):  # math: a question in words
+        question = " ".join(words)
+        if not question.strip():
+            raise UserError('give the question, e.g. ponder solve "What is 15% of 80?" --task math --target 12'
+                            if cli else "give the question in words")
+        return task.make_problem(question, target)
+    if "->" in raw:  # "25 3 7 9 -> 66"
+        at = raw.index("->")
+        if target is None and at + 1 < len(raw):
+            target = raw[at + 1]
+        raw = raw[:at]
+    if not raw:
+        raise UserError("give the numbers, e.g. ponder solve --numbers 25 3 7 9 --target 66" if cli
+                        else 'give the numbers, e.g. "25 3 7 9 -> 66"')
+    if target is None and task.targets[0] != task.targets[1]:
+        raise UserError(f"{task.name} needs a target: add --target (or use --task game24)" if cli
+                        else f'{task.name} needs a target: write it after "->", e.g. "25 3 7 9 -> 66"')
+    return task.make_problem(raw, target)
+
+
 def load_problems(path: str | Path, task: Task) -> list[Problem]:
     """Problems from a JSONL file, one JSON object per line.
 

@@ -1,0 +1,282 @@
+"""The OpenAI wire format: request bodies read and checked, responses and stream chunks written.
+
+Pure functions over dicts, so every rule about what a request may say is testable without a
+server. A bad input raises ``ApiError``; the app turns it into OpenAI's error body::
+
+    {"error": {"message": "...", "type": "invalid_request_error", "param": "budget", "code": null}}
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from ponder.search.effort import EFFORTS
+
+MAX_CHOICES = 8
+"""Most choices (``n``) one request may ask for."""
+MAX_STOPS = 4
+"""Most stop strings (OpenAI's limit)."""
+
+
+class ApiError(Exception):
+    """A request the server refuses: HTTP status, one-line message, and the field at fault."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
+                 kind: str = "invalid_request_error", headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return error_body(self.message, self.kind, self.param, self.code)
+
+
+def error_body(message: str, kind: str = "invalid_request_error", param: str | None = None,
+               code: str | None = None) -> dict:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+# --------------------------------------------------------------------------- reading fields
+
+
+def parse_json(raw: bytes) -> dict:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(400, f"the request body is not valid JSON ({e})") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, f"the request body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _number(body: dict, name: str, lo: float, hi: float, default=None, integer: bool = True):
+    value = body.get(name)
+    if value is None:
+        return default
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise ApiError(400, f"{name} must be {'an integer' if integer else 'a number'}, got {json.dumps(value)}",
+                       name)
+    if not lo <= value <= hi:
+        raise ApiError(400, f"{name} must be between {lo:g} and {hi:g}, got {value}", name)
+    return value
+
+
+def _flag(body: dict, name: str, default: bool = False) -> bool:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ApiError(400, f"{name} must be true or false, got {json.dumps(value)}", name)
+    return value
+
+
+def _text(body: dict, name: str, default: str | None = None) -> str | None:
+    value = body.get(name, default)
+    if value is not None and not isinstance(value, str):
+        raise ApiError(400, f"{name} must be a string, got {json.dumps(value)}", name)
+    return value
+
+
+def _stops(body: dict) -> tuple[str, ...]:
+    value = body.get("stop")
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise ApiError(400, "stop must be a string or a list of strings", "stop")
+    if len(value) > MAX_STOPS:
+        raise ApiError(400, f"stop takes at most {MAX_STOPS} strings, got {len(value)}", "stop")
+    return tuple(s for s in value if s)
+
+
+def check_model(body: dict, served: str) -> None:
+    """The request's ``model`` must be the served one (a missing ``model`` means it too)."""
+    model = _text(body, "model")
+    if model is not None and model != served:
+        raise ApiError(404, f"the model {model!r} does not exist here; this server serves {served!r} "
+                            f"(see GET /v1/models)", "model", "model_not_found")
+
+
+def last_user_text(messages) -> str:
+    """The text of the last user message: the problem."""
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "messages must be a non-empty list of {role, content} objects", "messages")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+            raise ApiError(400, f"messages[{i}] must be an object with a string role", "messages")
+        if m["role"] not in ("system", "developer", "user", "assistant", "tool"):
+            raise ApiError(400, f"messages[{i}] has an unknown role {m['role']!r}", "messages")
+    users = [m for m in messages if m["role"] == "user"]
+    if not users:
+        raise ApiError(400, "messages has no user message: the last user message is the problem", "messages")
+    content = users[-1].get("content")
+    if isinstance(content, list):  # content parts: keep the text ones
+        if not all(isinstance(p, dict) for p in content):
+            raise ApiError(400, "message content parts must be objects", "messages")
+        content = " ".join(p.get("text", "") for p in content if p.get("type") == "text" and isinstance(p.get("text"), str))
+    if not isinstance(content, str):
+        raise ApiError(400, f"the user message's content must be a string, got {json.dumps(content)}", "messages")
+    if not content.strip():
+        raise ApiError(400, "the last user message is empty: it should hold the problem, e.g. \"25 3 7 9 -> 66\"",
+                       "messages")
+    return content
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """What a chat completion asks for, checked. Ponder's own fields (``strategy``, ``budget``,
+    ``reward``, ``samples``, ``include_reasoning``) ride in the body beside OpenAI's."""
+
+    text: str
+    """The last user message: the problem."""
+    effort: str
+    strategy: str | None = None
+    budget: int | None = None
+    reward: str | None = None
+    samples: int | None = None
+    """The strategy's samples (``ponder solve --n``); ``n`` is the number of choices."""
+    strategy_options: tuple[tuple[str, object], ...] = ()
+    """Any field of the strategy (``ponder solve --set``), e.g. ``{"batch": 2}`` for adaptive."""
+    n: int = 1
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+    stream: bool = False
+    include_usage: bool = False
+    include_reasoning: bool = False
+
+
+def parse_chat(body: dict, default_effort: str, max_budget: int, rewards: list[str]) -> ChatRequest:
+    text = last_user_text(body.get("messages"))
+    effort = _text(body, "reasoning_effort") or default_effort
+    if effort not in EFFORTS:
+        raise ApiError(400, f"reasoning_effort must be one of {', '.join(EFFORTS)}, got {effort!r}",
+                       "reasoning_effort")
+    reward = _text(body, "reward")
+    if reward is not None and reward not in rewards:  # names only: a request may not load files from disk
+        raise ApiError(400, f"unknown reward {reward!r}; choose one of: {', '.join(rewards)}", "reward")
+    max_tokens = _number(body, "max_completion_tokens", 1, max_budget)
+    max_tokens = _number(body, "max_tokens", 1, max_budget, max_tokens)
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise ApiError(400, "stream_options must be an object", "stream_options")
+    overrides = body.get("strategy_options") or {}
+    if not isinstance(overrides, dict):
+        raise ApiError(400, "strategy_options must be an object of strategy fields", "strategy_options")
+    return ChatRequest(
+        text=text, effort=effort, strategy=_text(body, "strategy"), reward=reward,
+        budget=_number(body, "budget", 1, max_budget), samples=_number(body, "samples", 1, 256),
+        n=_number(body, "n", 1, MAX_CHOICES, 1), temperature=_number(body, "temperature", 0, 2, integer=False),
+        max_tokens=max_tokens, stop=_stops(body), seed=_number(body, "seed", 0, 2 ** 32 - 1, 0),
+        stream=_flag(body, "stream"), include_usage=_flag(options or {}, "include_usage"),
+        include_reasoning=_flag(body, "include_reasoning"), strategy_options=tuple(overrides.items()))
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """A plain continuation of prompts by the policy, as vLLM serves it (no search)."""
+
+    prompts: tuple[str, ...]
+    n: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_tokens: int = 16
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    logprobs: bool = False
+    stream: bool = False
+    include_usage: bool = False
+
+
+def parse_completion(body: dict, max_tokens: int) -> CompletionRequest:
+    for name in ("reasoning_effort", "strategy", "budget", "reward"):
+        if body.get(name) is not None:
+            raise ApiError(400, f"{name} is for /v1/chat/completions: /v1/completions continues the prompt "
+                                f"as it is, without search", name)
+    prompt = body.get("prompt")
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
+        raise ApiError(400, "prompt must be a string or a non-empty list of strings", "prompt")
+    if len(prompts) > 16:
+        raise ApiError(400, f"prompt takes at most 16 strings, got {len(prompts)}", "prompt")
+    logprobs = body.get("logprobs")
+    if logprobs is not None and (isinstance(logprobs, bool) or not isinstance(logprobs, int) or not 0 <= logprobs <= 1):
+        raise ApiError(400, "logprobs must be 0 or 1 (this server returns the sampled token's only)", "logprobs")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise ApiError(400, "stream_options must be an object", "stream_options")
+    return CompletionRequest(
+        prompts=tuple(prompts), n=_number(body, "n", 1, 64, 1),
+        temperature=_number(body, "temperature", 0, 2, 1.0, integer=False),
+        top_p=_number(body, "top_p", 1e-9, 1, 1.0, integer=False), top_k=_number(body, "top_k", 0, 1 << 20, 0),
+        max_tokens=_number(body, "max_tokens", 1, max_tokens, 16), stop=_stops(body),
+        seed=_number(body, "seed", -2 ** 63, 2 ** 63 - 1), logprobs=bool(logprobs), stream=_flag(body, "stream"),
+        include_usage=_flag(options or {}, "include_usage"))
+
+
+# --------------------------------------------------------------------------- responses
+
+
+@dataclass
+class Envelope:
+    """What every response and chunk of one request shares."""
+
+    model: str
+    kind: str = "chatcmpl"
+    id: str = field(default="")
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def __post_init__(self):
+        self.id = self.id or f"{self.kind}-{uuid.uuid4().hex[:24]}"
+
+
+def cut_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
+    """``text`` cut before the first stop string, and whether one cut it."""
+    at = min((text.find(s) for s in stops if s in text), default=-1)
+    return (text[:at], True) if at >= 0 else (text, False)
+
+
+def chat_usage(results) -> dict:
+    """Usage of a chat completion from its searches' ``Usage``: every prompt token processed
+    (``cached_tokens`` of them from the prefix cache), and as completion tokens every token the
+    policy generated or a reward model computed. All of them are reasoning: the answer is read
+    from the reasoning, so it adds no token of its own."""
+    prompt = sum(r.usage.prompt_tokens for r in results)
+    cached = sum(r.usage.cached_tokens for r in results)
+    thinking = sum(r.usage.thinking_tokens for r in results)
+    return {"prompt_tokens": prompt, "completion_tokens": thinking, "total_tokens": prompt + thinking,
+            "prompt_tokens_details": {"cached_tokens": cached},
+            "completion_tokens_details": {"reasoning_tokens": thinking,
+                                          "policy_tokens": sum(r.usage.completion_tokens for r in results),
+                                          "reward_tokens": sum(r.usage.reward_tokens for r in results)}}
+
+
+def chat_message(result, req: ChatRequest) -> tuple[dict, str]:
+    """(message, finish_reason) of one search's result."""
+    content, stopped = cut_stop(result.answer or "", req.stop)
+    message = {"role": "assistant", "content": content, "reasoning_summary": result.reasoning_summary}
+    if req.include_reasoning:
+        message["reasoning"] = result.text
+    return message, "stop" if stopped else result.finish_reason
+
+
+def chunk(env: Envelope, choices: list, usage: dict | None = None, **extra) -> str:
+    """One server-sent event of a stream."""
+    out = {"id": env.id, "object": "chat.completion.chunk" if env.kind == "chatcmpl" else "text_completion",
+           "created": env.created, "model": env.model, "choices": choices, **extra}
+    if usage is not None:
+        out["usage"] = usage
+    return f"data: {json.dumps(out)}\n\n"
+
+
+DONE = "data: [DONE]\n\n"

@@ -1,0 +1,210 @@
+"""The engine thread: every request's searches advance together, one batched policy call a round.
+
+A strategy's ``search`` is a generator that yields the policy calls it needs (``Generate``); ``drive``
+in ``ponder.search.base`` runs a fixed set of them side by side. The server needs the same loop
+over a set that changes: requests arrive, finish, time out or lose their client at any moment. So
+one thread owns the policy, and each round it
+
+1. admits waiting jobs (a request's searches, one per choice) while fewer than ``max_active`` run;
+2. drops jobs whose client left or whose deadline passed (``generator.close()``: no more compute);
+3. sends every pending call of every running search to the policy as one ``generate`` call;
+4. advances each search with its completions, and posts what happened to its job's event queue:
+   new lines of the search's trace (what it tried, votes so far), then its result.
+
+Events go to the request's asyncio queue through ``loop.call_soon_threadsafe``; the thread never
+blocks on a client. Reward models are called inside ``advance``, synchronously (they are cheap next
+to the policy, and batching them across requests is left for later).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ponder.errors import UserError
+from ponder.search.base import Generate
+
+
+class QueueFull(Exception):
+    """More jobs are admitted or waiting than ``max_queue`` allows."""
+
+
+@dataclass
+class Job:
+    """One request's work: its searches (generators), where its events go, and when it must end.
+
+    Events, in order: ``("trace", unit, line)`` for each new line of a search's trace,
+    ``("done", unit, result)`` when a search ends, then ``("end", None, None)``; or
+    ``("error", status, message)`` in place of the rest."""
+
+    units: list
+    """Generators yielding ``Generate`` and returning a result (a ``SearchResult`` or completions)."""
+    post: Callable[[tuple], None]
+    """Delivers an event to the request (thread-safe)."""
+    deadline: float
+    """``time.monotonic()`` after which the job is dropped with a timeout error."""
+    traces: list = field(default_factory=list)
+    """Each unit's ``Search.trace`` list (or None), to stream its new lines."""
+    cancelled: bool = False
+    """Set by the request when its client has gone: the job is dropped at the next round."""
+    results: dict = field(default_factory=dict)
+    sent: list[int] = field(default_factory=list)
+    """Trace lines already posted, per unit."""
+    started: float = 0.0
+    """``time.monotonic()`` at admission."""
+
+
+class Scheduler:
+    """The one thread that drives ``policy.generate`` for every request (see the module docstring)."""
+
+    def __init__(self, policy, max_active: int = 16, max_queue: int = 256):
+        self.policy = policy
+        self.max_active, self.max_queue = max_active, max_queue
+        self.waiting: deque[Job] = deque()
+        self.active: list[Job] = []
+        self.metrics: Counter = Counter()
+        """Counters for /metrics: generate_calls, batched_prompts, completion_tokens, cancelled, timed_out."""
+        self.seconds = 1.0
+        """A running mean of how long a finished job took (what ``Retry-After`` suggests)."""
+        self._calls: dict[tuple[int, int], Generate] = {}  # (job id, unit) -> the call it waits on
+        self._wake = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name="ponder-scheduler", daemon=True)
+
+    def start(self) -> "Scheduler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stop = True
+            self._wake.notify()
+        self._thread.join(timeout=5)
+
+    # -- called from the server's event loop
+
+    def submit(self, job: Job) -> None:
+        """Queue a job, or raise ``QueueFull`` when ``max_queue`` jobs are already in."""
+        with self._wake:
+            if len(self.waiting) + len(self.active) >= self.max_queue:
+                raise QueueFull
+            job.sent = [0] * len(job.units)
+            self.waiting.append(job)
+            self._wake.notify()
+
+    def cancel(self, job: Job) -> None:
+        with self._wake:
+            job.cancelled = True
+            self._wake.notify()
+
+    @property
+    def load(self) -> tuple[int, int]:
+        """(active jobs, waiting jobs)."""
+        return len(self.active), len(self.waiting)
+
+    # -- the thread
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stop and not self.waiting and not self._calls and not self._dropping():
+                    self._wake.wait(timeout=1.0)
+                if self._stop:
+                    return
+                admitted = []
+                while self.waiting and len(self.active) < self.max_active:
+                    job = self.waiting.popleft()
+                    job.started = time.monotonic()
+                    self.active.append(job)
+                    admitted.append(job)
+            for job in admitted:
+                for u in range(len(job.units)):
+                    self._advance(job, u, None)
+            self._drop()
+            self._round()
+
+    def _dropping(self) -> bool:
+        now = time.monotonic()
+        return any(j.cancelled or now > j.deadline for j in self.active)
+
+    def _drop(self) -> None:
+        """Close the searches of jobs whose client left or whose time ran out."""
+        now = time.monotonic()
+        for job in list(self.active):
+            if job.cancelled:
+                self.metrics["cancelled"] += 1
+                self._finish(job, None)
+            elif now > job.deadline:
+                self.metrics["timed_out"] += 1
+                self._finish(job, ("error", 504, "the request ran past the server's time limit (--timeout)"))
+
+    def _round(self) -> None:
+        """One batched policy call for every search waiting on one."""
+        calls = sorted(self._calls.items(), key=lambda kv: kv[0])
+        if not calls:
+            return
+        self._calls.clear()
+        prompts = [p for _, call in calls for p in call.prompts]
+        params = [p for _, call in calls for p in call.params]
+        self.metrics["generate_calls"] += 1
+        self.metrics["batched_prompts"] += len(prompts)
+        self.metrics["batched_jobs"] += len({key[0] for key, _ in calls})
+        try:
+            out = self.policy.generate(prompts, params)
+        except Exception as e:  # an upstream's refusal (proxy mode), or a bug: fail these jobs, keep serving
+            status = 502 if isinstance(e, UserError) else 500
+            for job in {id(j): j for j in self.active if any(k[0] == id(j) for k, _ in calls)}.values():
+                self._finish(job, ("error", status, f"the model failed: {e}"))
+            return
+        self.metrics["completion_tokens"] += sum(len(c.token_ids) for row in out for c in row)
+        by_id = {id(j): j for j in self.active}
+        at = 0
+        for (jid, u), call in calls:
+            reply = out[at:at + len(call.prompts)]
+            at += len(call.prompts)
+            if jid in by_id and by_id[jid] in self.active:
+                self._advance(by_id[jid], u, reply)
+
+    def _advance(self, job: Job, u: int, reply: Any) -> None:
+        try:
+            call = job.units[u].send(reply)
+        except StopIteration as done:
+            self._post_trace(job, u)
+            job.results[u] = done.value
+            job.post(("done", u, done.value))
+            if len(job.results) == len(job.units):
+                self._finish(job, ("end", None, None))
+            return
+        except UserError as e:
+            self._finish(job, ("error", 400, str(e)))
+            return
+        except Exception as e:  # a bug in a search: this request fails, the server lives on
+            self._finish(job, ("error", 500, f"the search failed: {type(e).__name__}: {e}"))
+            return
+        self._calls[(id(job), u)] = call
+        self._post_trace(job, u)
+
+    def _post_trace(self, job: Job, u: int) -> None:
+        trace = job.traces[u] if u < len(job.traces) else None
+        if trace is None:
+            return
+        for line in trace[job.sent[u]:]:
+            job.post(("trace", u, line))
+        job.sent[u] = len(trace)
+
+    def _finish(self, job: Job, event: tuple | None) -> None:
+        """Take a job out of the batch, closing any search still running, and post its last event."""
+        for u, unit in enumerate(job.units):
+            self._calls.pop((id(job), u), None)
+            if u not in job.results:
+                unit.close()
+        with self._wake:
+            if job in self.active:
+                self.active.remove(job)
+        if event is not None and event[0] == "end":
+            self.seconds = 0.8 * self.seconds + 0.2 * (time.monotonic() - job.started)
+        if event is not None:
+            job.post(event)
