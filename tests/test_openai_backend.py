@@ -18,8 +18,9 @@ import pytest
 from ponder.backends import load_policy
 from ponder.backends.nano import DEFAULT_MODEL
 from ponder.backends.openai import (CHARS_PER_TOKEN, OpenAIConfig, OpenAIPolicy, backoff_delay, load, parse_choice,
-                                   parse_retry_after, request_seed, share)
+                                   request_seed, share)
 from ponder.errors import UserError
+from ponder.jsonhttp import parse_retry_after
 from ponder.search import get_strategy
 from ponder.tasks import get_task
 from ponder.types import SamplingParams, Usage

@@ -16,17 +16,14 @@ be timed as decoding. Requests go one at a time so that batching cannot hide the
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Sequence
 from urllib.parse import urlsplit
 
 from ponder.errors import UserError
+from ponder.jsonhttp import Refused, Transient, send
 
 DEFAULT_PROMPT = "Count from 1 to 1000, one number per line, with no other text.\n1\n2\n3\n"
 """A prompt any model continues at length. One that stops early anyway does no harm as long as
@@ -115,40 +112,21 @@ class Sample:
 
 
 def _call(cfg: ProfileConfig, path: str, body: dict | None = None) -> dict:
-    """GET (no body) or POST ``path`` under the base URL; every failure is a one-line ``UserError``."""
+    """GET (no body) or POST ``path`` under the base URL, once (a retry's wait would be timed as
+    decoding); every failure is a one-line ``UserError``."""
     url = cfg.base_url + path
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if cfg.api_key:
-        headers["Authorization"] = f"Bearer {cfg.api_key}"
-    data = None if body is None else json.dumps(body).encode()
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers),
-                                    timeout=cfg.timeout) as response:
-            raw = response.read()
-    except urllib.error.HTTPError as e:
+        return send(url, body, cfg.api_key, cfg.timeout)
+    except Refused as e:
         hint = {401: " (is $OPENAI_API_KEY or --api-key set?)",
-                404: " (is the model name right, and does the base URL end in /v1?)"}.get(e.code, "")
-        raise UserError(f"{url}: HTTP {e.code}: {_message(e.read())}{hint}") from None
-    except urllib.error.URLError as e:
-        raise UserError(f"cannot reach {url}: {e.reason}") from None
-    except TimeoutError:
-        raise UserError(f"no answer from {url} within {cfg.timeout:g} s") from None
-    except (ConnectionError, http.client.HTTPException, ValueError) as e:  # ValueError: a URL urllib cannot read
+                404: " (is the model name right, and does the base URL end in /v1?)"}.get(e.status, "")
+        raise UserError(f"{e}{hint}") from None
+    except Transient as e:
+        raise UserError(str(e)) from None
+    except UserError:  # an answer that is not JSON (a UserError is a ValueError too)
+        raise
+    except ValueError as e:  # a URL urllib cannot read
         raise UserError(f"cannot reach {url}: {e or type(e).__name__}") from None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise UserError(f"{url} did not answer in JSON: {raw[:200]!r}") from None
-
-
-def _message(raw: bytes) -> str:
-    """The message of an OpenAI-format error body, else the body itself."""
-    text = raw.decode("utf-8", "replace").strip()
-    try:
-        error = json.loads(text).get("error")
-    except (ValueError, AttributeError):
-        return text[:300] or "(no message)"
-    return str((error.get("message") if isinstance(error, dict) else error) or text[:300])
 
 
 def check_model(cfg: ProfileConfig) -> None:

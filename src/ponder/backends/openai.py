@@ -36,22 +36,18 @@ Options reach the command line through the environment: ``PONDER_OPENAI_API=chat
 
 from __future__ import annotations
 
-import email.utils
-import http.client
-import json
 import math
 import os
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Sequence
 
 from ponder.errors import UserError
+from ponder.jsonhttp import Refused, Transient, send
 from ponder.types import Completion, SamplingParams
 from ponder.utils import stable_hash
 
@@ -150,21 +146,6 @@ def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | No
     return min(cap, base * 2 ** attempt) * (0.5 + 0.5 * rng.random())
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds a ``Retry-After`` header asks for: a number of seconds or an HTTP date; None if absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when - (time.time() if now is None else now))
-
-
 def request_seed(seed: int | None, request: int) -> int | None:
     """The seed of a prompt's ``request``-th request: ``seed`` itself for the first, a hash for the
     rest, so emulated samples differ and do not collide with a strategy's next seeds (seed + 1, ...)."""
@@ -244,58 +225,9 @@ def token_counts(choices: Sequence[Choice], completion_tokens: int | None) -> li
 # --------------------------------------------------------------------------- HTTP
 
 
-class _Transient(Exception):
-    """A failure worth retrying: 429, 5xx, a refused connection, a timeout."""
-
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class _Refused(Exception):
-    """An answer that retrying will not change (other 4xx)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-
-
 HINTS = {401: "is {key} set?", 403: "may {key} use this model?",
          404: "is the model name right, and does the base URL end in /v1?"}
 """What to check after a refusal, by status."""
-
-
-def _server_message(raw: bytes) -> str:
-    """The message of an OpenAI-format error body (``{"error": {"message": ...}}``), else the body itself."""
-    text = raw.decode("utf-8", "replace").strip()
-    try:
-        error = json.loads(text).get("error")
-    except (ValueError, AttributeError):
-        return text[:300] or "(no message)"
-    message = error.get("message") if isinstance(error, dict) else error
-    return str(message or text[:300])
-
-
-def _send(request: urllib.request.Request, timeout: float) -> dict:
-    """One HTTP exchange, its failures sorted into ``_Transient`` and ``_Refused``."""
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
-    except urllib.error.HTTPError as e:
-        message = f"{request.full_url}: HTTP {e.code}: {_server_message(e.read())}"
-        if e.code == 429 or e.code >= 500:
-            raise _Transient(message, parse_retry_after(e.headers.get("Retry-After"))) from None
-        raise _Refused(e.code, message) from None
-    except urllib.error.URLError as e:
-        raise _Transient(f"cannot reach {request.full_url}: {e.reason}") from None
-    except TimeoutError:
-        raise _Transient(f"no answer from {request.full_url} within {timeout:g} s") from None
-    except (ConnectionError, http.client.HTTPException) as e:
-        raise _Transient(f"cannot reach {request.full_url}: {e or type(e).__name__}") from None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise UserError(f"{request.full_url} did not answer in JSON: {raw[:200]!r}") from None
 
 
 # --------------------------------------------------------------------------- the policy
@@ -429,19 +361,15 @@ class OpenAIPolicy:
         """GET (no body) or POST ``path`` under the base URL, retrying transient failures; at most
         ``max_concurrency`` requests are in flight, and none waits for a retry holding a slot."""
         url = (root or self.cfg.base_url) + path
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._key:
-            headers["Authorization"] = f"Bearer {self._key}"
-        data = None if body is None else json.dumps(body).encode()
         attempt = 0
         while True:
             try:
                 with self._slots:
-                    return _send(urllib.request.Request(url, data=data, headers=headers), self.cfg.timeout)
-            except _Refused as e:
+                    return send(url, body, self._key, self.cfg.timeout)
+            except Refused as e:
                 hint = HINTS.get(e.status, "").format(key=f"${self.cfg.api_key_env}")
                 raise UserError(f"{e}" + (f" ({hint})" if hint else "")) from None
-            except _Transient as e:
+            except Transient as e:
                 if attempt == self.cfg.max_retries:
                     raise UserError(f"{e} (after {attempt + 1} attempts)") from None
                 time.sleep(backoff_delay(attempt, self.cfg.backoff, self.cfg.max_backoff, e.retry_after, self._rng))

@@ -194,6 +194,32 @@ async def next_event(queue: asyncio.Queue, request) -> tuple | None:
                 return None
 
 
+def error_kind(status: int) -> str:
+    """OpenAI's error type for a status a job ended with."""
+    return "server_error" if status >= 500 else "invalid_request_error"
+
+
+async def results_of(server: "Server", job: Job, queue: asyncio.Queue, request, units: int) -> list | None:
+    """Each unit's result, in order, once the job has ended; None when the client went away first.
+    An error event is raised as an ``ApiError``; a job left unfinished is cancelled."""
+    results = {}
+    try:
+        while True:
+            event = await next_event(queue, request)
+            if event is None:
+                return None
+            kind, a, b = event
+            if kind == "error":
+                raise ApiError(a, b, kind=error_kind(a))
+            if kind == "done":
+                results[a] = b
+            if kind == "end":
+                return [results[i] for i in range(units)]
+    finally:
+        if len(results) < units:
+            server.scheduler.cancel(job)
+
+
 # --------------------------------------------------------------------------- the app
 
 ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/health", "/metrics")
@@ -300,23 +326,9 @@ def create_app(server: Server) -> FastAPI:
         if req.stream:
             return StreamingResponse(stream_chat(server, job, queue, req, env, info, request),
                                      media_type="text/event-stream")
-        results = {}
-        try:
-            while True:
-                event = await next_event(queue, request)
-                if event is None:
-                    return JSONResponse(error_body("the client went away"), 499)
-                kind, a, b = event
-                if kind == "error":
-                    raise ApiError(a, b, kind="invalid_request_error" if a < 500 else "server_error")
-                if kind == "done":
-                    results[a] = b
-                if kind == "end":
-                    break
-        finally:
-            if len(results) < len(units):
-                server.scheduler.cancel(job)
-        ordered = [results[i] for i in range(len(units))]
+        ordered = await results_of(server, job, queue, request, len(units))
+        if ordered is None:
+            return JSONResponse(error_body("the client went away"), 499)
         choices = []
         for i, result in enumerate(ordered):
             message, finish = chat_message(result, req)
@@ -337,19 +349,10 @@ def create_app(server: Server) -> FastAPI:
                                 max_tokens=req.max_tokens, stop=req.stop, seed=req.seed, logprobs=req.logprobs)
         job, queue = server.submit([continuation(req.prompts, (params,) * len(req.prompts))], [None])
         env = Envelope(server.name, kind="cmpl")
-        rows = None
-        try:
-            while rows is None:
-                event = await next_event(queue, request)
-                if event is None:
-                    return JSONResponse(error_body("the client went away"), 499)
-                if event[0] == "error":
-                    raise ApiError(event[1], event[2], kind="invalid_request_error" if event[1] < 500 else "server_error")
-                if event[0] == "done":
-                    rows = event[2]
-        finally:
-            if rows is None:
-                server.scheduler.cancel(job)
+        results = await results_of(server, job, queue, request, 1)
+        if results is None:
+            return JSONResponse(error_body("the client went away"), 499)
+        [rows] = results
         choices = []
         for row in rows:
             for c in row:
@@ -396,7 +399,7 @@ async def stream_chat(server: Server, job: Job, queue: asyncio.Queue, req: ChatR
                 return
             kind, a, b = event
             if kind == "error":
-                yield f"data: {json.dumps(error_body(b, 'server_error' if a >= 500 else 'invalid_request_error'))}\n\n"
+                yield f"data: {json.dumps(error_body(b, error_kind(a)))}\n\n"
                 yield DONE
                 finished = True
                 return
