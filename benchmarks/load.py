@@ -7,7 +7,9 @@ For each client count (10, 50, 200 by default) that many clients start together,
 with ``stream_options: {"include_usage": true}``). One row per client count:
 
 * ok: answered in full (a stream must end with a ``finish_reason``);
-* rejected: refused with a clear status, 429 or 503 (overload is allowed to say no), by status;
+* rejected: refused with a clear status, 429 or 503 (overload is allowed to say no), by status; a
+  stream already begun can only be refused by an error event of type ``rate_limit_error``, counted
+  as ``429 in stream``;
 * failed / lost: anything else: another status, a dropped connection, a stream cut short, or no
   answer within ``--timeout`` seconds. Any of these makes the script exit with status 1;
 * req/s: requests answered per second of the level's wall time;
@@ -70,6 +72,8 @@ class Outcome:
     latency_s: float = 0.0
     ttft_s: float | None = None
     """Seconds to the first chunk with any delta text (streamed requests only)."""
+    in_stream: bool = False
+    """A refusal sent as an error event inside a stream already begun (a queued request turned away)."""
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -95,7 +99,8 @@ def summarize(clients: int, outcomes: Sequence[Outcome], wall_s: float) -> dict:
     rejected = [o for o in outcomes if o.kind == "rejected"]
     statuses: dict[str, int] = {}
     for o in rejected:
-        statuses[str(o.status)] = statuses.get(str(o.status), 0) + 1
+        key = f"{o.status}" + (" in stream" if o.in_stream else "")
+        statuses[key] = statuses.get(key, 0) + 1
     latency = [o.latency_s for o in ok]
     ttft = [o.ttft_s for o in ok if o.stream and o.ttft_s is not None]
     ttft_low = [o.ttft_s for o in ok if o.stream and o.ttft_s is not None and o.effort == "low"]
@@ -108,7 +113,7 @@ def summarize(clients: int, outcomes: Sequence[Outcome], wall_s: float) -> dict:
             "streamed_ok": len(ttft), "streamed_low_ok": len(ttft_low)}
 
 
-HEADER = (f"{'clients':>7} {'requests':>8} {'ok':>6} {'rejected':>14} {'failed':>6} {'req/s':>7} "
+HEADER = (f"{'clients':>7} {'requests':>8} {'ok':>6} {'rejected':>24} {'failed':>6} {'req/s':>7} "
           f"{'lat p50':>8} {'lat p99':>8} {'ttft p50':>8} {'ttft p99':>8} {'low p50':>8} {'low p99':>8}")
 
 
@@ -118,7 +123,7 @@ def format_row(row: dict) -> str:
     rejected = str(row["rejected"])
     if row["rejected"]:
         rejected += " (" + ",".join(f"{k}:{v}" for k, v in sorted(row["rejected_by_status"].items())) + ")"
-    return (f"{row['clients']:>7} {row['requests']:>8} {row['ok']:>6} {rejected:>14} {row['failed']:>6} "
+    return (f"{row['clients']:>7} {row['requests']:>8} {row['ok']:>6} {rejected:>24} {row['failed']:>6} "
             f"{row['req_per_s']:>7.2f} {s(row['latency_p50_s']):>8} {s(row['latency_p99_s']):>8} "
             f"{s(row['ttft_p50_s']):>8} {s(row['ttft_p99_s']):>8} "
             f"{s(row['ttft_low_p50_s']):>8} {s(row['ttft_low_p99_s']):>8}")
@@ -147,8 +152,8 @@ async def one_request(client: httpx.AsyncClient, model: str, problem: str, effor
     start = time.perf_counter()
     ttft = None
 
-    def outcome(kind: str, status: int | None = None, error: str = "") -> Outcome:
-        return Outcome(effort, stream, kind, status, error, time.perf_counter() - start, ttft)
+    def outcome(kind: str, status: int | None = None, error: str = "", in_stream: bool = False) -> Outcome:
+        return Outcome(effort, stream, kind, status, error, time.perf_counter() - start, ttft, in_stream)
 
     try:
         async with asyncio.timeout(timeout):  # the whole answer: the HTTP client's own timeout is per read
@@ -169,7 +174,10 @@ async def one_request(client: httpx.AsyncClient, model: str, problem: str, effor
                         break
                     chunk = json.loads(data)
                     if chunk.get("error"):
-                        return outcome("failed", error=f"an error in the stream: {_error_message(data.encode())}")
+                        said = f"an error in the stream: {_error_message(data.encode())}"
+                        if (chunk["error"] or {}).get("type") == "rate_limit_error":  # turned away from the queue
+                            return outcome("rejected", 429, said, in_stream=True)
+                        return outcome("failed", error=said)
                     for choice in chunk.get("choices") or ():
                         if ttft is None and has_delta(choice.get("delta")):
                             ttft = time.perf_counter() - start

@@ -301,6 +301,60 @@ def test_scheduler_batches_jobs_and_closes_cancelled_ones():
         sched.stop()
 
 
+def test_scheduler_turns_away_what_cannot_end_in_time():
+    """On a clock that the policy moves one second a call, with one job in the batch at a time:
+    once three jobs have shown how long jobs take, a queued job that would end past its deadline
+    is refused with a 429 before any compute is spent on it, and so is a new one."""
+    import threading
+
+    from ponder.search.base import Generate
+    from ponder.serve.scheduler import Job, QueueFull, Scheduler
+    from ponder.types import Completion, SamplingParams
+
+    now = [0.0]
+
+    class Slow:  # each call takes one second of the scheduler's clock
+        name, max_context, seen = "slow", 64, []
+
+        def generate(self, prompts, params):
+            self.seen.extend(prompts)
+            now[0] += 1.0
+            return [[Completion(p, (0,), "stop", 1)] for p in prompts]
+
+    def one_call(text):
+        [[a]] = yield Generate((text,), (SamplingParams(),))
+        return a.text
+
+    events, ended = {}, threading.Semaphore(0)
+
+    def job(text, deadline):
+        def post(event):
+            if event[0] in ("end", "error"):
+                events[text] = event
+                ended.release()
+        return Job([one_call(text)], post, deadline, [None], kind="one call")
+
+    policy = Slow()
+    sched = Scheduler(policy, max_active=1, max_queue=10, clock=lambda: now[0])
+    # a, b, c end at 1, 2, 3; e runs from 3 to 4; d would run from 4 to 5, past its deadline of 4.5
+    for text, deadline in (("a", 100), ("b", 100), ("c", 100), ("e", 100), ("d", 4.5)):
+        sched.submit(job(text, deadline))  # nothing to forecast from yet: all are taken
+    sched.start()
+    try:
+        for _ in range(5):
+            assert ended.acquire(timeout=10)
+        assert [events[t][0] for t in "abce"] == ["end"] * 4
+        kind, refusal, _ = events["d"]
+        assert kind == "error" and refusal.status == 429 and int(refusal.headers["Retry-After"]) >= 1
+        assert "d" not in policy.seen and sched.metrics["shed"] == 1
+        with pytest.raises(QueueFull, match="time limit"):  # a job takes 1 s: half a second is too little
+            sched.submit(job("f", now[0] + 0.5))
+        sched.submit(job("g", now[0] + 2))
+        assert ended.acquire(timeout=10) and events["g"][0] == "end"
+    finally:
+        sched.stop()
+
+
 def test_usage_counts_every_token_once():
     from ponder.serve.protocol import chat_usage, cut_stop
     from ponder.types import SearchResult, Usage

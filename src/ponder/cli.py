@@ -608,7 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reasoning_effort of requests that name none (default: low)")
     p.add_argument("--max-queue", type=int, default=256, help="most requests in at once; more get 429 (default: 256)")
     p.add_argument("--max-active", type=int, default=16, help="most requests searching (and batched) together (default: 16)")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds a request may take (default: 300)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds a request may take: 504 beyond; a request that the "
+                   "queue ahead would keep longer gets 429 at once (default: 300)")
     p.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (default: 1 MiB)")
     p.add_argument("--max-budget", type=int, default=20000,
                    help="largest thinking budget a request may ask for, and the budget of one that sets none (default: 20000)")

@@ -29,7 +29,7 @@ from ponder.errors import UserError
 from ponder.search.base import Generate, Search
 from ponder.serve.protocol import (DONE, ApiError, ChatRequest, Envelope, chat_message, chat_usage, check_model, chunk,
                                    error_body, parse_chat, parse_completion, parse_json)
-from ponder.serve.scheduler import Job, QueueFull, Scheduler
+from ponder.serve.scheduler import Job, QueueFull, Scheduler, busy
 from ponder.types import SamplingParams
 
 
@@ -55,7 +55,8 @@ class ServeConfig:
     max_active: int = 16
     """Most requests whose searches run (and batch) together; the rest wait their turn."""
     timeout: float = 300.0
-    """Seconds a request may take before its search is dropped (504)."""
+    """Seconds a request may take before its search is dropped (504); one the queue ahead would keep
+    longer is turned away with a 429 (see ``scheduler.py``)."""
     max_body: int = 1 << 20
     """Largest request body in bytes (413 beyond)."""
     max_budget: int = 20_000
@@ -131,14 +132,17 @@ class Server:
                 ("ponder_batched_requests_total", "counter", m["batched_jobs"],
                  "Requests served by those calls, summed over calls (requests per batch on average, likewise)."),
                 ("ponder_searches_cancelled_total", "counter", m["cancelled"], "Requests dropped: the client left."),
-                ("ponder_searches_timed_out_total", "counter", m["timed_out"], "Requests dropped: out of time.")):
+                ("ponder_searches_timed_out_total", "counter", m["timed_out"], "Requests dropped: out of time."),
+                ("ponder_requests_shed_total", "counter", m["shed"],
+                 "Queued requests turned away (429) when the forecast said they could not end in time.")):
             lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name} {value}"]
         return "\n".join(lines) + "\n"
 
     # -- jobs
 
-    def submit(self, units: list, traces: list) -> tuple[Job, asyncio.Queue]:
-        """Hand a request's searches to the scheduler: its events arrive on the returned queue."""
+    def submit(self, units: list, traces: list, kind: str) -> tuple[Job, asyncio.Queue]:
+        """Hand a request's searches to the scheduler: its events arrive on the returned queue. ``kind``
+        groups requests that take about as long (for the scheduler's forecast)."""
         loop, queue = asyncio.get_running_loop(), asyncio.Queue()
 
         def post(event: tuple) -> None:
@@ -147,14 +151,11 @@ class Server:
             except RuntimeError:  # the event loop has closed: the server is going down
                 pass
 
-        job = Job(units, post, time.monotonic() + self.cfg.timeout, traces)
+        job = Job(units, post, time.monotonic() + self.cfg.timeout, traces, kind=kind)
         try:
             self.scheduler.submit(job)
-        except QueueFull:
-            retry = min(60, max(1, round(self.scheduler.seconds)))
-            raise ApiError(429, f"the server is busy ({self.cfg.max_queue} requests in); retry in a moment",
-                           code="rate_limit_exceeded", kind="rate_limit_error",
-                           headers={"Retry-After": str(retry)}) from None
+        except QueueFull as e:
+            raise busy(str(e), e.retry_after) from None
         return job, queue
 
     def plan(self, req: ChatRequest) -> tuple[list, list, dict]:
@@ -194,11 +195,6 @@ async def next_event(queue: asyncio.Queue, request) -> tuple | None:
                 return None
 
 
-def error_kind(status: int) -> str:
-    """OpenAI's error type for a status a job ended with."""
-    return "server_error" if status >= 500 else "invalid_request_error"
-
-
 async def results_of(server: "Server", job: Job, queue: asyncio.Queue, request, units: int) -> list | None:
     """Each unit's result, in order, once the job has ended; None when the client went away first.
     An error event is raised as an ``ApiError``; a job left unfinished is cancelled."""
@@ -210,7 +206,7 @@ async def results_of(server: "Server", job: Job, queue: asyncio.Queue, request, 
                 return None
             kind, a, b = event
             if kind == "error":
-                raise ApiError(a, b, kind=error_kind(a))
+                raise a
             if kind == "done":
                 results[a] = b
             if kind == "end":
@@ -321,7 +317,8 @@ def create_app(server: Server) -> FastAPI:
         check_model(body, server.name)
         req = parse_chat(body, server.cfg.effort, server.cfg.max_budget, server.reward_names)
         units, traces, info = await asyncio.to_thread(server.plan, req)
-        job, queue = server.submit(units, traces)
+        job, queue = server.submit(units, traces, f"chat {info['strategy']} {info['reward']} {info['budget']} "
+                                                  f"n={req.n} samples={req.samples}")
         env = Envelope(server.name)
         if req.stream:
             return StreamingResponse(stream_chat(server, job, queue, req, env, info, request),
@@ -347,7 +344,8 @@ def create_app(server: Server) -> FastAPI:
                                 f"{server.policy.max_context} in all", "prompt")
         params = SamplingParams(n=req.n, temperature=req.temperature, top_p=req.top_p, top_k=req.top_k,
                                 max_tokens=req.max_tokens, stop=req.stop, seed=req.seed, logprobs=req.logprobs)
-        job, queue = server.submit([continuation(req.prompts, (params,) * len(req.prompts))], [None])
+        job, queue = server.submit([continuation(req.prompts, (params,) * len(req.prompts))], [None],
+                                   f"completion {len(req.prompts)}x{req.n} max_tokens={req.max_tokens}")
         env = Envelope(server.name, kind="cmpl")
         results = await results_of(server, job, queue, request, 1)
         if results is None:
@@ -399,7 +397,7 @@ async def stream_chat(server: Server, job: Job, queue: asyncio.Queue, req: ChatR
                 return
             kind, a, b = event
             if kind == "error":
-                yield f"data: {json.dumps(error_body(b, error_kind(a)))}\n\n"
+                yield f"data: {json.dumps(a.body())}\n\n"
                 yield DONE
                 finished = True
                 return

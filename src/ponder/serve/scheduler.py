@@ -5,11 +5,18 @@ in ``ponder.search.base`` runs a fixed set of them side by side. The server need
 over a set that changes: requests arrive, finish, time out or lose their client at any moment. So
 one thread owns the policy, and each round it
 
-1. admits waiting jobs (a request's searches, one per choice) while fewer than ``max_active`` run;
+1. admits waiting jobs (a request's searches, one per choice) while fewer than ``max_active`` run,
+   and turns away waiting jobs that the forecast says cannot end before their deadline (429);
 2. drops jobs whose client left or whose deadline passed (``generator.close()``: no more compute);
 3. sends every pending call of every running search to the policy as one ``generate`` call;
 4. advances each search with its completions, and posts what happened to its job's event queue:
    new lines of the search's trace (what it tried, votes so far), then its result.
+
+Admission looks ahead: a job joins the queue only while the forecast (how fast jobs have been
+leaving the batch, and how long jobs of its kind took once in) says it can end in time, so that an
+overloaded server says "retry later" at once instead of timing out minutes later. Before a few jobs
+have finished there is nothing to forecast from, and every job is taken up to ``max_queue``; the
+queue is checked again every round as the forecast firms up.
 
 Events go to the request's asyncio queue through ``loop.call_soon_threadsafe``; the thread never
 blocks on a client. Reward models are called inside ``advance``, synchronously (they are cheap next
@@ -26,10 +33,26 @@ from typing import Any, Callable
 
 from ponder.errors import UserError
 from ponder.search.base import Generate
+from ponder.serve.protocol import ApiError
 
 
 class QueueFull(Exception):
-    """More jobs are admitted or waiting than ``max_queue`` allows."""
+    """No room for a job: ``max_queue`` jobs are in, or the queue ahead would keep it past its deadline."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+        """Seconds after which the same request may find room (``Retry-After``)."""
+
+
+def busy(message: str, retry_after: int) -> ApiError:
+    """The 429 of an overloaded server, in OpenAI's form."""
+    return ApiError(429, message, code="rate_limit_exceeded", kind="rate_limit_error",
+                    headers={"Retry-After": str(retry_after)})
+
+
+RECENT = 64
+"""How many recent departures from the batch the forecast's rate is taken over."""
 
 
 @dataclass
@@ -38,14 +61,14 @@ class Job:
 
     Events, in order: ``("trace", unit, line)`` for each new line of a search's trace,
     ``("done", unit, result)`` when a search ends, then ``("end", None, None)``; or
-    ``("error", status, message)`` in place of the rest."""
+    ``("error", api_error, None)`` in place of the rest."""
 
     units: list
     """Generators yielding ``Generate`` and returning a result (a ``SearchResult`` or completions)."""
     post: Callable[[tuple], None]
     """Delivers an event to the request (thread-safe)."""
     deadline: float
-    """``time.monotonic()`` after which the job is dropped with a timeout error."""
+    """The scheduler's clock (``time.monotonic()``) after which the job is dropped with a timeout error."""
     traces: list = field(default_factory=list)
     """Each unit's ``Search.trace`` list (or None), to stream its new lines."""
     cancelled: bool = False
@@ -54,21 +77,25 @@ class Job:
     sent: list[int] = field(default_factory=list)
     """Trace lines already posted, per unit."""
     started: float = 0.0
-    """``time.monotonic()`` at admission."""
+    """The scheduler's clock at admission."""
+    kind: str = ""
+    """What sort of work this is (jobs of one kind take about as long): for the forecast."""
 
 
 class Scheduler:
     """The one thread that drives ``policy.generate`` for every request (see the module docstring)."""
 
-    def __init__(self, policy, max_active: int = 16, max_queue: int = 256):
-        self.policy = policy
+    def __init__(self, policy, max_active: int = 16, max_queue: int = 256, clock: Callable[[], float] = time.monotonic):
+        self.policy, self.clock = policy, clock
         self.max_active, self.max_queue = max_active, max_queue
         self.waiting: deque[Job] = deque()
         self.active: list[Job] = []
         self.metrics: Counter = Counter()
         """Counters for /metrics: generate_calls, batched_prompts, completion_tokens, cancelled, timed_out."""
         self.seconds = 1.0
-        """A running mean of how long a finished job took (what ``Retry-After`` suggests)."""
+        """A running mean of how long a finished job took in the batch, any kind."""
+        self._took: dict[str, float] = {}  # kind -> running mean of seconds in the batch
+        self._left: deque[float] = deque(maxlen=RECENT)  # when recent jobs left the batch
         self._calls: dict[tuple[int, int], Generate] = {}  # (job id, unit) -> the call it waits on
         self._wake = threading.Condition()
         self._stop = False
@@ -87,10 +114,16 @@ class Scheduler:
     # -- called from the server's event loop
 
     def submit(self, job: Job) -> None:
-        """Queue a job, or raise ``QueueFull`` when ``max_queue`` jobs are already in."""
+        """Queue a job, or raise ``QueueFull`` when ``max_queue`` jobs are already in or the forecast
+        says it would not end before its deadline."""
         with self._wake:
             if len(self.waiting) + len(self.active) >= self.max_queue:
-                raise QueueFull
+                raise QueueFull(f"the server is busy ({self.max_queue} requests in); retry in a moment",
+                                clamp(self.seconds))
+            now = self.clock()
+            eta = self.forecast(len(self.waiting), job.kind, now)
+            if eta is not None and now + eta > job.deadline:
+                raise QueueFull(*self._too_late(job, eta, now))
             job.sent = [0] * len(job.units)
             self.waiting.append(job)
             self._wake.notify()
@@ -99,6 +132,23 @@ class Scheduler:
         with self._wake:
             job.cancelled = True
             self._wake.notify()
+
+    def forecast(self, ahead: int, kind: str, now: float) -> float | None:
+        """Seconds from ``now`` until a job of ``kind`` with ``ahead`` jobs queued before it would end:
+        the wait for a place in the batch (one frees up at the rate jobs have lately been leaving it),
+        then the time its kind has taken there. None until a few jobs have left: nothing to go on."""
+        if len(self._left) < 3:
+            return None
+        wait = 0.0
+        if ahead or len(self.active) >= self.max_active:
+            wait = (ahead + 1) * max(now - self._left[0], 1e-3) / len(self._left)
+        return wait + self._took.get(kind, self.seconds)
+
+    def _too_late(self, job: Job, eta: float, now: float) -> tuple[str, int]:
+        """(message, Retry-After) for a job that would end ``eta`` seconds from now, past its deadline."""
+        limit = job.deadline - now
+        return (f"the server is too busy to answer within its time limit: this request would end in about "
+                f"{eta:.0f} s, and {limit:.0f} s are left to it; retry later", clamp(eta - limit))
 
     @property
     def load(self) -> tuple[int, int]:
@@ -117,29 +167,48 @@ class Scheduler:
                 admitted = []
                 while self.waiting and len(self.active) < self.max_active:
                     job = self.waiting.popleft()
-                    job.started = time.monotonic()
+                    job.started = self.clock()
                     self.active.append(job)
                     admitted.append(job)
+                turned_away = self._shed()
+            for job, error in turned_away:
+                job.post(("error", error, None))
             for job in admitted:
                 for u in range(len(job.units)):
                     self._advance(job, u, None)
             self._drop()
             self._round()
 
+    def _shed(self) -> list[tuple[Job, ApiError]]:
+        """Take out of the queue the jobs the forecast says cannot end in time (before any compute is
+        spent on them), each with the 429 to send; the rest keep their order."""
+        now, kept, shed = self.clock(), deque(), []
+        for job in self.waiting:
+            eta = self.forecast(len(kept), job.kind, now)
+            if eta is not None and now + eta > job.deadline:
+                shed.append((job, busy(*self._too_late(job, eta, now))))
+            else:
+                kept.append(job)
+        if shed:
+            self.metrics["shed"] += len(shed)
+            self.waiting = kept
+        return shed
+
     def _dropping(self) -> bool:
-        now = time.monotonic()
+        now = self.clock()
         return any(j.cancelled or now > j.deadline for j in self.active)
 
     def _drop(self) -> None:
         """Close the searches of jobs whose client left or whose time ran out."""
-        now = time.monotonic()
+        now = self.clock()
         for job in list(self.active):
             if job.cancelled:
                 self.metrics["cancelled"] += 1
                 self._finish(job, None)
             elif now > job.deadline:
                 self.metrics["timed_out"] += 1
-                self._finish(job, ("error", 504, "the request ran past the server's time limit (--timeout)"))
+                self._finish(job, ("error", ApiError(504, "the request ran past the server's time limit (--timeout)",
+                                                     kind="server_error"), None))
 
     def _round(self) -> None:
         """One batched policy call for every search waiting on one."""
@@ -157,7 +226,7 @@ class Scheduler:
         except Exception as e:  # an upstream's refusal (proxy mode), or a bug: fail these jobs, keep serving
             status = 502 if isinstance(e, UserError) else 500
             for job in {id(j): j for j in self.active if any(k[0] == id(j) for k, _ in calls)}.values():
-                self._finish(job, ("error", status, f"the model failed: {e}"))
+                self._finish(job, ("error", ApiError(status, f"the model failed: {e}", kind="server_error"), None))
             return
         self.metrics["completion_tokens"] += sum(len(c.token_ids) for row in out for c in row)
         by_id = {id(j): j for j in self.active}
@@ -179,10 +248,11 @@ class Scheduler:
                 self._finish(job, ("end", None, None))
             return
         except UserError as e:
-            self._finish(job, ("error", 400, str(e)))
+            self._finish(job, ("error", ApiError(400, str(e)), None))
             return
         except Exception as e:  # a bug in a search: this request fails, the server lives on
-            self._finish(job, ("error", 500, f"the search failed: {type(e).__name__}: {e}"))
+            self._finish(job, ("error", ApiError(500, f"the search failed: {type(e).__name__}: {e}",
+                                                 kind="server_error"), None))
             return
         self._calls[(id(job), u)] = call
         self._post_trace(job, u)
@@ -201,10 +271,19 @@ class Scheduler:
             self._calls.pop((id(job), u), None)
             if u not in job.results:
                 unit.close()
+        now = self.clock()
         with self._wake:
             if job in self.active:
                 self.active.remove(job)
+                self._left.append(now)
         if event is not None and event[0] == "end":
-            self.seconds = 0.8 * self.seconds + 0.2 * (time.monotonic() - job.started)
+            took = now - job.started
+            self.seconds = 0.8 * self.seconds + 0.2 * took
+            self._took[job.kind] = 0.8 * self._took[job.kind] + 0.2 * took if job.kind in self._took else took
         if event is not None:
             job.post(event)
+
+
+def clamp(seconds: float) -> int:
+    """A ``Retry-After`` in whole seconds, from 1 to 600."""
+    return int(min(600, max(1, round(seconds))))
