@@ -202,7 +202,8 @@ def describe(fit: Fit, n: int) -> str:
     speed = tokens_per_second(fit)
     rate = "no positive slope (latency did not grow with tokens)" if speed is None else \
         f"{speed:.1f} tokens/s ({fit.slope * 1e3:.2f} ms/token)"
-    return f"decode: {rate}; fixed latency {fit.intercept * 1e3:.1f} ms; R² {fit.r2:.3f} ({n} requests)"
+    fixed = round(fit.intercept * 1e3, 1) + 0.0  # + 0.0: a fit just below zero reads 0.0, not -0.0
+    return f"decode: {rate}; fixed latency {fixed:.1f} ms; R² {fit.r2:.3f} ({n} requests)"
 
 
 def parse_lengths(text: str) -> tuple[int, ...]:
