@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections import Counter
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -151,7 +150,7 @@ class Server:
             except RuntimeError:  # the event loop has closed: the server is going down
                 pass
 
-        job = Job(units, post, time.monotonic() + self.cfg.timeout, traces, kind=kind)
+        job = Job(units, post, self.scheduler.clock() + self.cfg.timeout, traces, kind=kind)
         try:
             self.scheduler.submit(job)
         except QueueFull as e:

@@ -91,7 +91,8 @@ class Scheduler:
         self.waiting: deque[Job] = deque()
         self.active: list[Job] = []
         self.metrics: Counter = Counter()
-        """Counters for /metrics: generate_calls, batched_prompts, completion_tokens, cancelled, timed_out."""
+        """Counters for /metrics: generate_calls, batched_prompts, batched_jobs, completion_tokens, cancelled,
+        timed_out, shed."""
         self.seconds = 1.0
         """A running mean of how long a finished job took in the batch, any kind."""
         self._took: dict[str, float] = {}  # kind -> running mean of seconds in the batch
