@@ -51,6 +51,8 @@ try:
 except ImportError:  # some builds of the openai client ship it as httpx2
     import httpx2 as httpx
 
+from ponder.jsonhttp import server_message
+
 PROBLEMS = ("46 39 16 10 -> 42", "10 76 53 86 -> 99", "32 94 81 96 -> 65", "98 73 37 30 -> 42", "1 18 76 44 -> 48")
 """Default user messages: Countdown problems as text (the server's default task), the first four of
 countdown's test split, all solvable."""
@@ -132,15 +134,6 @@ def format_row(row: dict) -> str:
 # --------------------------------------------------------------------------- the clients
 
 
-def _error_message(raw: bytes) -> str:
-    """The message of an OpenAI-format error body, else the body itself."""
-    try:
-        error = json.loads(raw).get("error")
-        return str(error.get("message") if isinstance(error, dict) else error)[:200]
-    except (ValueError, AttributeError):
-        return raw.decode("utf-8", "replace")[:200] or "(no body)"
-
-
 async def one_request(client: httpx.AsyncClient, model: str, problem: str, effort: str, stream: bool,
                       timeout: float, max_tokens: int | None) -> Outcome:
     """One chat request, timed; every way it can end sorted into ok, rejected or failed."""
@@ -160,7 +153,7 @@ async def one_request(client: httpx.AsyncClient, model: str, problem: str, effor
             async with client.stream("POST", "chat/completions", json=body) as response:
                 if response.status_code != 200:
                     kind = "rejected" if response.status_code in REJECTED else "failed"
-                    message = _error_message(await response.aread())
+                    message = server_message(await response.aread())[:200]
                     return outcome(kind, response.status_code, f"HTTP {response.status_code}: {message}")
                 if not stream:
                     answer = json.loads(await response.aread())
@@ -174,7 +167,7 @@ async def one_request(client: httpx.AsyncClient, model: str, problem: str, effor
                         break
                     chunk = json.loads(data)
                     if chunk.get("error"):
-                        said = f"an error in the stream: {_error_message(data.encode())}"
+                        said = f"an error in the stream: {server_message(data.encode())[:200]}"
                         if (chunk["error"] or {}).get("type") == "rate_limit_error":  # turned away from the queue
                             return outcome("rejected", 429, said, in_stream=True)
                         return outcome("failed", error=said)

@@ -341,10 +341,9 @@ def create_app(server: Server) -> FastAPI:
         if max(lengths) >= server.policy.max_context:
             raise ApiError(400, f"the prompt is {max(lengths)} tokens; this model's context holds "
                                 f"{server.policy.max_context} in all", "prompt")
-        params = SamplingParams(n=req.n, temperature=req.temperature, top_p=req.top_p, top_k=req.top_k,
-                                max_tokens=req.max_tokens, stop=req.stop, seed=req.seed, logprobs=req.logprobs)
+        params = req.params
         job, queue = server.submit([continuation(req.prompts, (params,) * len(req.prompts))], [None],
-                                   f"completion {len(req.prompts)}x{req.n} max_tokens={req.max_tokens}")
+                                   f"completion {len(req.prompts)}x{params.n} max_tokens={params.max_tokens}")
         env = Envelope(server.name, kind="cmpl")
         results = await results_of(server, job, queue, request, 1)
         if results is None:
@@ -355,7 +354,7 @@ def create_app(server: Server) -> FastAPI:
             for c in row:
                 choice = {"index": len(choices), "text": c.text, "finish_reason": c.finish_reason,
                           "stop_reason": c.stop, "logprobs": None}
-                if req.logprobs and c.logprobs is not None:
+                if params.logprobs and c.logprobs is not None:
                     choice["logprobs"] = {"token_logprobs": list(c.logprobs)}
                 choices.append(choice)
         prompt_tokens = sum(row[0].prompt_tokens for row in rows if row)

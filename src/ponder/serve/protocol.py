@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from ponder.search.effort import EFFORTS
+from ponder.types import SamplingParams
 
 MAX_CHOICES = 8
 """Most choices (``n``) one request may ask for."""
@@ -186,14 +187,8 @@ class CompletionRequest:
     """A plain continuation of prompts by the policy, as vLLM serves it (no search)."""
 
     prompts: tuple[str, ...]
-    n: int = 1
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    max_tokens: int = 16
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-    logprobs: bool = False
+    params: SamplingParams
+    """How each prompt is continued: the request's sampling fields, as the policy takes them."""
     stream: bool = False
     include_usage: bool = False
 
@@ -215,13 +210,13 @@ def parse_completion(body: dict, max_tokens: int) -> CompletionRequest:
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise ApiError(400, "stream_options must be an object", "stream_options")
-    return CompletionRequest(
-        prompts=tuple(prompts), n=_number(body, "n", 1, 64, 1),
-        temperature=_number(body, "temperature", 0, 2, 1.0, integer=False),
+    params = SamplingParams(
+        n=_number(body, "n", 1, 64, 1), temperature=_number(body, "temperature", 0, 2, 1.0, integer=False),
         top_p=_number(body, "top_p", 1e-9, 1, 1.0, integer=False), top_k=_number(body, "top_k", 0, 1 << 20, 0),
         max_tokens=_number(body, "max_tokens", 1, max_tokens, 16), stop=_stops(body),
-        seed=_number(body, "seed", -2 ** 63, 2 ** 63 - 1), logprobs=bool(logprobs), stream=_flag(body, "stream"),
-        include_usage=_flag(options or {}, "include_usage"))
+        seed=_number(body, "seed", -2 ** 63, 2 ** 63 - 1), logprobs=bool(logprobs))
+    return CompletionRequest(tuple(prompts), params, stream=_flag(body, "stream"),
+                             include_usage=_flag(options or {}, "include_usage"))
 
 
 # --------------------------------------------------------------------------- responses
