@@ -1,25 +1,11 @@
 """The ``ponder`` command as a user runs it: subprocesses, exit codes, one-line errors."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import run_ponder
 
-from ponder.backends.nano import DEFAULT_MODEL
-
-
-def ponder(*args, check=True):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run([sys.executable, "-m", "ponder.cli", *args], capture_output=True, text=True, env=env, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"ponder {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc
-
-
-needs_default = pytest.mark.skipif(not (DEFAULT_MODEL / "model.safetensors").exists(), reason="no shipped model yet")
+needs_default = pytest.mark.shipped("nano-rl")
 
 
 @pytest.mark.parametrize("args,message", [
@@ -51,7 +37,7 @@ needs_default = pytest.mark.skipif(not (DEFAULT_MODEL / "model.safetensors").exi
     (["eval", "--model", "nano-large", "--limit", "1"], "one of: nano-rl, nano-sft"),
 ])
 def test_user_mistakes_get_one_line_and_exit_2(args, message):
-    proc = ponder(*args, check=False)
+    proc = run_ponder(*args, check=False)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ponder: error:") and message in lines[0], proc.stderr
@@ -59,19 +45,19 @@ def test_user_mistakes_get_one_line_and_exit_2(args, message):
 
 def test_problems_command_writes_a_file_eval_can_read(tmp_path):
     path = tmp_path / "p.jsonl"
-    ponder("problems", "--task", "countdown-3", "--split", "val", "--limit", "4", "--output", str(path))
+    run_ponder("problems", "--task", "countdown-3", "--split", "val", "--limit", "4", "--output", str(path))
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(rows) == 4 and all(len(r["numbers"]) == 3 and "target" in r and "id" in r for r in rows)
 
 
 @needs_default
 def test_solve_game24_human_and_json():
-    text = ponder("solve", "4 7 8 8", "--task", "game24").stdout
+    text = run_ponder("solve", "4 7 8 8", "--task", "game24").stdout
     assert "answer:" in text and "reasoning:" in text and "tokens:" in text
-    out = json.loads(ponder("solve", "--numbers", "25", "3", "7", "9", "--target", "66", "--json").stdout.strip().splitlines()[-1])
+    out = json.loads(run_ponder("solve", "--numbers", "25", "3", "7", "9", "--target", "66", "--json").stdout.strip().splitlines()[-1])
     assert {"answer", "reasoning_summary", "usage", "correct"} <= set(out)
     assert out["usage"]["completion_tokens"] > 0 and "reasoning" not in out
-    full = json.loads(ponder("solve", "4 7 8 8", "--task", "game24", "--json", "--show-reasoning").stdout)
+    full = json.loads(run_ponder("solve", "4 7 8 8", "--task", "game24", "--json", "--show-reasoning").stdout)
     assert full["reasoning"].count("\n") >= 1
 
 
@@ -81,7 +67,7 @@ def test_eval_json_contract_and_output_file(tmp_path):
     problems.write_text("\n".join(json.dumps({"id": f"q{i}", "numbers": n, "target": t})
                                   for i, (n, t) in enumerate([([10, 2, 3], 23), ([4, 5, 6], 26), ([50, 2, 1], 49)])) + "\n")
     out = tmp_path / "out.jsonl"
-    proc = ponder("eval", "--task", "countdown-3", "--problems", str(problems), "--output", str(out), "--json")
+    proc = run_ponder("eval", "--task", "countdown-3", "--problems", str(problems), "--output", str(out), "--json")
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in ("task", "strategy", "n", "accuracy", "tokens_per_problem", "seconds_per_problem"):
         assert key in summary
@@ -95,13 +81,13 @@ def test_eval_json_contract_and_output_file(tmp_path):
 
 @needs_default
 def test_eval_sample_strategy_is_seeded():
-    a = json.loads(ponder("eval", "--task", "countdown-3", "--limit", "8", "--strategy", "sample", "--seed", "3", "--json").stdout)
-    b = json.loads(ponder("eval", "--task", "countdown-3", "--limit", "8", "--strategy", "sample", "--seed", "3", "--json").stdout)
+    a = json.loads(run_ponder("eval", "--task", "countdown-3", "--limit", "8", "--strategy", "sample", "--seed", "3", "--json").stdout)
+    b = json.loads(run_ponder("eval", "--task", "countdown-3", "--limit", "8", "--strategy", "sample", "--seed", "3", "--json").stdout)
     assert a["accuracy"] == b["accuracy"] and a["tokens_per_problem"] == b["tokens_per_problem"]
 
 
 def test_help_is_fast_and_clean():
-    proc = ponder("--help")
+    proc = run_ponder("--help")
     assert "solve" in proc.stdout and "eval" in proc.stdout and "train" in proc.stdout
 
 
@@ -114,14 +100,14 @@ def test_help_is_fast_and_clean():
     (["report", "/nonexistent.jsonl"], "not found"),
 ])
 def test_search_mistakes_are_one_line_errors(args, message):
-    proc = ponder(*args, check=False)
+    proc = run_ponder(*args, check=False)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
 @needs_default
 def test_effort_low_is_greedy():
-    low = json.loads(ponder("solve", "4 7 8 8", "--task", "game24", "--effort", "low", "--json").stdout)
-    greedy = json.loads(ponder("solve", "4 7 8 8", "--task", "game24", "--json").stdout)
+    low = json.loads(run_ponder("solve", "4 7 8 8", "--task", "game24", "--effort", "low", "--json").stdout)
+    greedy = json.loads(run_ponder("solve", "4 7 8 8", "--task", "game24", "--json").stdout)
     assert low["strategy"] == "greedy" and low["answer"] == greedy["answer"] and low["usage"] == greedy["usage"]
 
 
@@ -130,15 +116,15 @@ def test_sweep_resumes_and_report_draws_it(tmp_path):
     out = tmp_path / "sweep.jsonl"
     args = ["sweep", "--task", "countdown-3", "--limit", "3", "--strategies", "greedy,majority",
             "--multiples", "1,3", "--output", str(out)]
-    ponder(*args)
+    run_ponder(*args)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["strategy"], r["budget"] is None) for r in rows] == [("greedy", True), ("majority", False), ("majority", False)]
     assert all(r["tokens_per_problem"] <= (r["budget"] or 10**9) for r in rows)
     assert {r["model"] for r in rows} == {"nano-rl"}
-    again = ponder(*args)
+    again = run_ponder(*args)
     assert "(0 new points)" in again.stdout and len(out.read_text().splitlines()) == 3
-    other = ponder(*args[:-4], "--strategies", "greedy", "--model", "nano-sft", "--output", str(out))
+    other = run_ponder(*args[:-4], "--strategies", "greedy", "--model", "nano-sft", "--output", str(out))
     assert "(1 new points)" in other.stdout and json.loads(out.read_text().splitlines()[-1])["model"] == "nano-sft"
-    report = ponder("report", str(out), "--out", str(tmp_path / "report"))
+    report = run_ponder("report", str(out), "--out", str(tmp_path / "report"))
     assert "majority" in report.stdout
     assert (tmp_path / "report" / "index.html").is_file() and list((tmp_path / "report").glob("*.png"))

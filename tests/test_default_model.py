@@ -9,7 +9,7 @@ from ponder.evaluate import evaluate
 from ponder.search import get_strategy
 from ponder.tasks import get_task
 
-pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL / "model.safetensors").exists(), reason="no shipped model yet")
+pytestmark = pytest.mark.shipped(*SHIPPED_POLICIES)
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +51,15 @@ def test_it_still_scores(policy, task_name, floor):
 
 def test_the_rl_policy_says_how_it_was_made(policy):
     """nano-rl: two GRPO stages on nano-sft; each stage's config is its recipe's."""
+    from ponder.train.config import leaves
     from ponder.train.grpo import GRPOConfig
     from ponder.train.recipes import load_recipe
 
     meta = policy.meta
     assert [s["recipe"] for s in meta["stages"]] == ["grpo-oracle"] and meta["recipe"] == "grpo-long"
-    default = GRPOConfig().to_json()
+    default = leaves(GRPOConfig())
     for made in (*meta["stages"], meta):
-        recipe = load_recipe(made["recipe"], GRPOConfig).to_json()
+        recipe = leaves(load_recipe(made["recipe"], GRPOConfig))
         assert all(recipe[k] == v for k, v in made["config"].items() if k != "out")
         assert all(recipe[k] == default[k] for k in recipe.keys() - made["config"].keys())  # fields added since
         assert made["commit"] and made["steps"] == recipe["steps"]

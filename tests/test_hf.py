@@ -2,40 +2,32 @@
 the nano backend, and classification checkpoints serve as reward models."""
 
 import json
-import os
 import random
-import subprocess
 import sys
 
 import pytest
 import torch
+from conftest import needs_module, run_ponder
 
-transformers = pytest.importorskip("transformers", reason="the hf tests need transformers (pip install 'ponder[hf]')")
+transformers = needs_module("transformers", "the hf tests need it: pip install 'ponder[hf]'")
 
 from ponder.backends import load_policy  # noqa: E402
 from ponder.backends.hf import HFPolicy, require_transformers  # noqa: E402
 from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy  # noqa: E402
 from ponder.errors import UserError  # noqa: E402
-from ponder.model import Tokenizer, load_model  # noqa: E402
+from ponder.model import load_model  # noqa: E402
 from ponder.model.export import export_hf  # noqa: E402
 from ponder.rewards import get_reward  # noqa: E402
 from ponder.rewards.hf import HFReward, last_tokens, positive_probability, step_ends  # noqa: E402
 from ponder.search import get_strategy  # noqa: E402
 from ponder.tasks import get_task  # noqa: E402
+from ponder.train.vocab import nano_tokenizer  # noqa: E402
 from ponder.types import SamplingParams  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL / "model.safetensors").exists(), reason="no shipped model")
+pytestmark = pytest.mark.shipped("nano-rl", "nano-sft")
 
 COUNTDOWN = get_task("countdown-3")
 PROBLEMS = COUNTDOWN.problems("test", 3, seed=0)
-
-
-def ponder(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "ponder.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"ponder {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +89,7 @@ def test_logits_match_ponder_in_float32(exported):
 
 
 def test_tokenizer_encodes_and_decodes_like_ponder(exported):
-    ours = Tokenizer()
+    ours = nano_tokenizer()
     theirs = transformers.AutoTokenizer.from_pretrained(exported, local_files_only=True)
     for text in traces() + ["countdown 25 3 7 9 -> 66\n", "25+3=28", "ü 123456 007", "1⁄3 (4 * (5 - 2))"]:
         assert theirs(text)["input_ids"] == ours.encode(text, bos=True), text
@@ -112,13 +104,13 @@ def test_tokenizer_encodes_and_decodes_like_ponder(exported):
 
 def test_export_command(tmp_path):
     out = tmp_path / "nano-hf"
-    ponder("export", "hf", "--out", str(out))
+    run_ponder("export", "hf", "--out", str(out))
     assert json.loads((out / "config.json").read_text())["ponder"]["source_model"] == "nano-rl"
-    again = ponder("export", "hf", "--out", str(out), check=False)
+    again = run_ponder("export", "hf", "--out", str(out), check=False)
     assert again.returncode == 2 and "not empty" in again.stderr and len(again.stderr.strip().splitlines()) == 1
-    ponder("export", "hf", "--model", "nano-sft", "--out", str(out), "--force")
+    run_ponder("export", "hf", "--model", "nano-sft", "--out", str(out), "--force")
     assert json.loads((out / "config.json").read_text())["ponder"]["source_model"] == "nano-sft"
-    bad = ponder("export", "hf", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "x"), check=False)
+    bad = run_ponder("export", "hf", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "x"), check=False)
     assert bad.returncode == 2 and "not found" in bad.stderr
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary directory left
 
@@ -171,7 +163,7 @@ def test_loading_errors(tmp_path, monkeypatch, exported):
 def test_eval_accuracy_equals_the_nano_backend(exported):
     runs = {}
     for model in (f"hf:{exported}", "nano-rl"):
-        out = ponder("eval", "--model", model, "--task", "countdown-3", "--limit", "5", "--json").stdout
+        out = run_ponder("eval", "--model", model, "--task", "countdown-3", "--limit", "5", "--json").stdout
         runs[model] = json.loads(out.strip().splitlines()[-1])
     hf_run, nano_run = runs.values()
     assert hf_run["n"] == nano_run["n"] == 5 and hf_run["accuracy"] == nano_run["accuracy"]

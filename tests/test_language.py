@@ -4,14 +4,12 @@ wrong one; and once end to end on the nano model."""
 
 import json
 import math
-import os
-import subprocess
-import sys
 
 import pytest
+from conftest import run_ponder
 
 from ponder.backends.base import cut_at_stop
-from ponder.backends.nano import DEFAULT_MODEL
+from ponder.rewards import RewardModel
 from ponder.search import get_strategy
 from ponder.search.language import last_verdict, sub_questions, yes_probability
 from ponder.tasks import get_task
@@ -162,10 +160,11 @@ def test_bad_options_are_one_line_errors(name):
 # --------------------------------------------------------------------------- step search on math
 
 
-class Flat:
+class Flat(RewardModel):
     """A process reward model that values every partial text alike and every answer by its truth."""
 
     name = "flat"
+    gives_values = True
 
     def __init__(self):
         self.usage = Usage()
@@ -195,7 +194,7 @@ def test_beam_search_on_math_takes_blank_line_steps_and_ends_only_at_a_stated_an
 # --------------------------------------------------------------------------- end to end
 
 
-@pytest.mark.skipif(not (DEFAULT_MODEL / "model.safetensors").exists(), reason="no shipped model")
+@pytest.mark.shipped("nano-rl")
 @pytest.mark.parametrize("strategy", ["plan-solve", "self-verify"])
 def test_math_eval_runs_the_language_strategies_on_the_nano_engine(tmp_path, strategy):
     problems = tmp_path / "gsm.jsonl"
@@ -203,23 +202,19 @@ def test_math_eval_runs_the_language_strategies_on_the_nano_engine(tmp_path, str
         {"prompt": "What is 12 + 30?", "final": "Adding gives 42.\n#### 42"},
         {"prompt": "Simplify 6/8.", "final": "It is $\\boxed{\\frac{3}{4}}$."}]))
     options = ["--set", "verify_tokens=20"] if strategy == "self-verify" else ["--set", "max_parts=2"]
-    proc = subprocess.run([sys.executable, "-m", "ponder.cli", "eval", "--task", "math", "--problems", str(problems),
-                           "--set", "task.question_field=prompt", "--set", "task.answer_field=final",
-                           "--strategy", strategy, *options, "--budget", "120", "--json"],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert proc.returncode == 0, proc.stderr
+    proc = run_ponder("eval", "--task", "math", "--problems", str(problems),
+                      "--set", "task.question_field=prompt", "--set", "task.answer_field=final",
+                      "--strategy", strategy, *options, "--budget", "120", "--json")
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["task"] == "math" and report["strategy"] == strategy and report["n"] == 2
     assert 0 < report["tokens_per_problem"] <= 120
 
 
-@pytest.mark.skipif(not (DEFAULT_MODEL / "model.safetensors").exists(), reason="no shipped model")
+@pytest.mark.shipped("nano-rl")
 def test_solve_takes_a_math_question_and_checks_only_against_a_given_reference():
     def solve(*extra):
-        proc = subprocess.run([sys.executable, "-m", "ponder.cli", "solve", "What is 12 + 30?", "--task", "math",
-                               "--budget", "40", "--json", *extra], capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)
+        return json.loads(run_ponder("solve", "What is 12 + 30?", "--task", "math", "--budget", "40", "--json",
+                                     *extra).stdout)
 
     checked, unchecked = solve("--target", "42"), solve()
     assert checked["problem"]["reference"] == "42" and isinstance(checked["correct"], bool)

@@ -4,19 +4,16 @@ logprobs, and the CLI end to end."""
 
 import json
 import math
-import os
 import random
-import socket
-import subprocess
 import sys
 import time
 from email.utils import formatdate
 from pathlib import Path
 
 import pytest
+from conftest import free_port, run_ponder
 
 from ponder.backends import load_policy
-from ponder.backends.nano import DEFAULT_MODEL
 from ponder.backends.openai import (CHARS_PER_TOKEN, OpenAIConfig, OpenAIPolicy, backoff_delay, load, parse_choice,
                                    request_seed, share)
 from ponder.errors import UserError
@@ -28,7 +25,7 @@ from ponder.types import SamplingParams, Usage
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub import Stub, nano_generate, shared_policy  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL / "model.safetensors").exists(), reason="no shipped model")
+pytestmark = pytest.mark.shipped("nano-rl")
 
 TASK = get_task("countdown-3")
 PROBLEMS = TASK.problems("test", 3, seed=0)
@@ -200,18 +197,11 @@ class SerialNano:
         self.generate = nano_generate
 
 
-def ponder(*args, env=None):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "ponder.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
-
-
 def test_cli_eval_through_the_backend_equals_nano(tmp_path):
     expected = get_strategy("greedy").run(PROBLEMS, SerialNano(), task=TASK)
     with Stub() as stub:
-        proc = ponder("eval", "--model", f"openai:nano@{stub.url}", "--task", "countdown-3", "--limit", "3", "--json",
-                      "--output", str(tmp_path / "out.jsonl"))
-    assert proc.returncode == 0, proc.stderr
+        proc = run_ponder("eval", "--model", f"openai:nano@{stub.url}", "--task", "countdown-3", "--limit", "3",
+                          "--json", "--output", str(tmp_path / "out.jsonl"), timeout=120)
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == [p.id for p in PROBLEMS]
@@ -220,11 +210,8 @@ def test_cli_eval_through_the_backend_equals_nano(tmp_path):
 
 
 def test_cli_unreachable_server_is_one_line_and_exit_2():
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = ponder("eval", "--model", f"openai:nano@http://127.0.0.1:{port}/v1", "--limit", "1",
-                  env={"PONDER_OPENAI_MAX_RETRIES": "1", "PONDER_OPENAI_BACKOFF": "0.01"})
+    proc = run_ponder("eval", "--model", f"openai:nano@http://127.0.0.1:{free_port()}/v1", "--limit", "1",
+                      env={"PONDER_OPENAI_MAX_RETRIES": "1", "PONDER_OPENAI_BACKOFF": "0.01"}, check=False, timeout=120)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("ponder: error: cannot reach") and "(after 2 attempts)" in lines[0]

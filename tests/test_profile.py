@@ -2,22 +2,19 @@
 end against the stub OpenAI-compatible server (tests/openai_stub.py, the shipped nano policy)."""
 
 import json
-import os
 import random
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import free_port, run_ponder
 
-from ponder.backends.nano import DEFAULT_MODEL
 from ponder.profile import Fit, fit_line, tokens_per_second
 
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub import Stub  # noqa: E402
 
-needs_model = pytest.mark.skipif(not (DEFAULT_MODEL / "model.safetensors").exists(), reason="no shipped model")
+needs_model = pytest.mark.shipped("nano-rl")
 
 
 # --------------------------------------------------------------------------- the fit
@@ -58,18 +55,16 @@ def test_fit_needs_two_distinct_xs_and_no_speed_from_a_flat_slope():
 # --------------------------------------------------------------------------- the command
 
 
-def ponder(*args, env=None):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    env.pop("OPENAI_API_KEY", None)
-    return subprocess.run([sys.executable, "-m", "ponder.cli", "profile", *args], capture_output=True, text=True,
-                          env=env, timeout=120)
+def profile(*args):
+    """``ponder profile *args``, without this environment's OPENAI_API_KEY."""
+    return run_ponder("profile", *args, check=False, env={"OPENAI_API_KEY": None}, timeout=120)
 
 
 @needs_model
 @pytest.mark.parametrize("api", ["completions", "chat"])
 def test_profile_against_the_stub(api):
     with Stub() as stub:
-        proc = ponder("--base-url", stub.url, "--model", "nano", "--api", api, "--lengths", "8,24,48",
+        proc = profile("--base-url", stub.url, "--model", "nano", "--api", api, "--lengths", "8,24,48",
                       "--repeats", "2", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -84,7 +79,7 @@ def test_profile_against_the_stub(api):
 @needs_model
 def test_profile_prints_a_table_and_the_fit_and_sends_the_key():
     with Stub() as stub:
-        proc = ponder("--base-url", stub.url + "/", "--model", "nano", "--lengths", "4,16", "--repeats", "1",
+        proc = profile("--base-url", stub.url + "/", "--model", "nano", "--lengths", "4,16", "--repeats", "1",
                       "--api-key", "sk-test")
     assert proc.returncode == 0, proc.stderr
     assert stub.keys == ["Bearer sk-test"] * 4  # /models, the warm-up, 2 timed
@@ -92,12 +87,6 @@ def test_profile_prints_a_table_and_the_fit_and_sends_the_key():
     assert lines[0].split() == ["max_tokens", "completion", "tokens", "latency", "s"] and len(lines) == 4
     assert [line.split()[0] for line in lines[1:3]] == ["4", "16"]
     assert lines[-1].startswith("decode: ") and "fixed latency" in lines[-1] and "R² " in lines[-1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @needs_model
@@ -115,7 +104,7 @@ def test_profile_errors_are_one_line_and_exit_2(case, expected):
                 "unknown model": ["--base-url", stub.url, "--model", "gpt-9"],
                 "no usage": ["--base-url", stub.url, "--model", "nano", "--lengths", "4,8"],
                 "one length": ["--base-url", stub.url, "--model", "nano", "--lengths", "8,8"]}[case]
-        proc = ponder(*args)
+        proc = profile(*args)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("ponder: error: ") and expected in lines[0], lines[0]

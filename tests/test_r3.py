@@ -6,6 +6,7 @@ from conftest import assert_same_parameters
 from ponder.backends.nano import NanoPolicy
 from ponder.errors import UserError
 from ponder.tasks import get_task
+from ponder.train.config import build
 from ponder.train.curriculum import R3Config, episodes, next_stage, reference_trace, start_prefix, train_r3
 from ponder.train.rollout import rollouts
 
@@ -21,7 +22,7 @@ def tiny_r3(out, **kw) -> R3Config:
                 eval_every=3, eval_problems=1, lr=1e-4, warmup=1, max_tokens=64, stages=(0.5, 0.0), window=2,
                 advance_at=0.0)
     base.update(kw)
-    return R3Config(**base)
+    return build(R3Config, base)
 
 
 def test_a_start_is_whole_reasoning_lines_never_the_answer():
@@ -50,7 +51,7 @@ def test_episodes_start_from_the_reference_trace():
     assert any(prefixes)
     groups = rollouts(policy, task, problems, group=2, seed=0, max_tokens=64, prefixes=prefixes)
     for p, prefix, g in zip(problems, prefixes, groups):
-        trace = reference_trace(task, p, "search", cfg.seed)
+        trace = reference_trace(task, p, "search", cfg.grpo.seed)
         assert prefix == start_prefix(trace, 0.5) and trace.startswith(prefix)
         for r in g:
             assert r.prefix == prefix and policy.tokenizer.decode(r.prompt_ids) == task.prompt(p) + prefix

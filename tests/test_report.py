@@ -53,14 +53,13 @@ def test_training_report_draws_the_scaling_curve(tmp_path):
 
 def test_report_command_tells_sweeps_and_runs_apart(tmp_path):
     import json
-    import subprocess
-    import sys
+
+    from conftest import run_ponder
 
     run = write_run(tmp_path / "ei", [(0, 0.4, 0.0), (20, 0.5, 1e12)])
     sweep = tmp_path / "sweep.jsonl"
     sweep.write_text(json.dumps(row("greedy", 16, 0.4, 950)) + "\n")
-    cmd = [sys.executable, "-m", "ponder.cli", "report"]
-    ok = subprocess.run(cmd + [str(run), "--out", str(tmp_path / "r")], capture_output=True, text=True)
-    assert ok.returncode == 0 and "training report written" in ok.stdout, ok.stderr
-    mixed = subprocess.run(cmd + [str(run), str(sweep), "--out", str(tmp_path / "m")], capture_output=True, text=True)
+    ok = run_ponder("report", run, "--out", tmp_path / "r")
+    assert "training report written" in ok.stdout
+    mixed = run_ponder("report", run, sweep, "--out", tmp_path / "m", check=False)
     assert mixed.returncode == 2 and "not both" in mixed.stderr

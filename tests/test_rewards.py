@@ -9,13 +9,16 @@ import pytest
 import torch
 
 from ponder.errors import UserError
-from ponder.model import ModelConfig, Tokenizer, Transformer, save_model
+from ponder.model import ModelConfig, Transformer, save_model
 from ponder.model.transformer import resize_vocab, with_value_head
-from ponder.rewards import OracleReward, aggregate, get_reward
+from ponder.rewards import OracleReward, RewardModel, aggregate, get_reward
+from ponder.rewards import base as reward_base
 from ponder.rewards.metrics import auroc, best_of, majority
 from ponder.rewards.montecarlo import StepLabel, agreement, choose_steps, monte_carlo_labels, prefix_text
 from ponder.rewards.value import encode_lines
-from ponder.tasks import get_task, judge
+from ponder.tasks import get_task
+from ponder.tasks.countdown import judge
+from ponder.train.vocab import nano_tokenizer
 from ponder.types import Completion
 
 TASK = get_task("countdown-3")
@@ -194,7 +197,7 @@ def test_value_head_and_new_words_leave_the_language_model_unchanged(tiny_model,
 
 @pytest.fixture(scope="module")
 def tiny_policy(tmp_path_factory):
-    tok = Tokenizer()
+    tok = nano_tokenizer()
     torch.manual_seed(0)
     model = Transformer(ModelConfig(vocab_size=len(tok), d_model=32, n_layers=2, n_heads=4, n_kv_heads=4, d_ff=64,
                                     max_seq_len=256))
@@ -227,6 +230,9 @@ def test_every_kind_trains_saves_and_scores(tmp_path, monkeypatch, tiny_policy, 
     rm = get_reward(f"{kind}={path}")
     scores = rm.score(PROBLEM, [FAULTLESS, BAD_SUM])
     assert len(scores) == 2 and all(0.0 <= s <= 1.0 for row in scores for s in row)
+    value = kind in ("orm", "prm")
+    assert (rm.kind, rm.gives_values, rm.writes_critiques) == ("process" if value else "outcome", value, not value)
+    assert rm.kind == "process" or all(len(row) == 1 for row in scores)  # an outcome judge scores a text once
     assert rm.usage.reward_tokens > 0
     rows = [json.loads(line) for line in (tmp_path / kind / "metrics.jsonl").read_text().splitlines()]
     assert "train/loss" in rows[0] and "eval/auroc" in rows[-1]
@@ -261,13 +267,38 @@ def test_bad_reward_names_and_kinds_are_one_line_errors(tmp_path):
     assert main(["train", "rm", "--kind", "orm", "--set", "practice=100", "--out", str(tmp_path / "x")]) == 2
 
 
+def test_a_reward_model_declares_what_it_can_do():
+    class Bare(RewardModel):
+        name = "bare"
+
+    bare = Bare()
+    assert (bare.kind, bare.gives_values, bare.writes_critiques, bare.estimate(7)) == ("process", False, False, 7)
+    with pytest.raises(UserError, match="tree search needs a process reward model .* not 'bare'"):
+        bare.values(PROBLEM, [FAULTLESS])
+    with pytest.raises(NotImplementedError):
+        bare.critiques(PROBLEM, [FAULTLESS])
+    oracle = get_reward("oracle")
+    assert (oracle.kind, oracle.gives_values, oracle.writes_critiques) == ("process", False, False)
+    with pytest.raises(UserError, match="not 'oracle'"):
+        oracle.values(PROBLEM, [FAULTLESS])
+
+
+def test_a_model_directory_is_loaded_by_the_kind_it_records(tmp_path, monkeypatch):
+    (tmp_path / "ponder.json").write_text(json.dumps({"meta": {"reward_kind": "vibes"}}))
+    with pytest.raises(UserError, match="is not a reward model"):
+        get_reward(str(tmp_path))
+    monkeypatch.setitem(reward_base._KINDS, "vibes", lambda path, mode, **options: (path, mode, options))
+    assert get_reward(str(tmp_path), partial=True) == (tmp_path, "vibes", {"partial": True})
+    assert get_reward(f"genrm-cot={tmp_path}") == (tmp_path, "genrm-cot", {})
+
+
 def test_the_recipe_tables_apply_to_their_kind_only():
     from ponder.train.recipes import load_recipe
     from ponder.train.rm import RMConfig
 
     genrm = load_recipe("rm-default", RMConfig, section="genrm", kind="genrm")
     orm = load_recipe("rm-default", RMConfig, section="orm", kind="orm")
-    assert genrm.context > 0 and orm.context == 0 and genrm.lr > orm.lr
+    assert genrm.context > 0 and orm.context == 0 and genrm.optim.lr > orm.optim.lr
     assert genrm.recipe == orm.recipe == "rm-default"
 
 

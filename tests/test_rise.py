@@ -9,11 +9,13 @@ from conftest import assert_same_parameters
 
 from ponder.errors import UserError
 from ponder.model import load_model
+from ponder.rewards import RewardModel
 from ponder.search import get_strategy
 from ponder.search.revise import CUT, FAILED, SHOWN_TOKENS, first_wrong_line, quote, revision_context
 from ponder.tasks import get_task
-from ponder.tasks.judge import critique
+from ponder.tasks.countdown.judge import critique
 from ponder.train.expert import BUFFER, as_examples
+from ponder.train.config import build
 from ponder.train.rise import RiseConfig, train_rise
 from ponder.train.rollout import Rollout
 from ponder.types import Completion, Problem, Usage
@@ -76,7 +78,7 @@ def tiny_rise(out, **kw) -> RiseConfig:
                 steps_per_round=2, tokens_per_step=2048, micro_tokens=2048, warmup=1, checkpoint_every=1,
                 eval_problems=1, critique=True, critic="rule")
     base.update(kw)
-    return RiseConfig(**base)
+    return build(RiseConfig, base)
 
 
 def test_rise_trains_only_verified_revisions_and_resumes_exactly(tmp_path, tokenizer):
@@ -139,10 +141,12 @@ class Recorder:
                 for p, sp in zip(prompts, params)]
 
 
-class Critic:
+class Critic(RewardModel):
     """A text critic that finds the first text's second line wrong, then is satisfied."""
 
     name = "critic"
+    kind = "outcome"
+    writes_critiques = True
 
     def __init__(self):
         self.usage, self.seen = Usage(), 0

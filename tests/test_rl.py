@@ -3,13 +3,14 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import assert_same_parameters
+from conftest import assert_resumes_exactly, assert_same_parameters
 
 from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
 from ponder.errors import UserError
 from ponder.model import load_model
 from ponder.rewards import OracleReward
 from ponder.tasks import get_task
+from ponder.train.config import build
 from ponder.train.expert import ExpertConfig, as_examples, kept_solutions, train_expert
 from ponder.train.rollout import Rollout, RolloutStats, rollouts
 from ponder.types import Problem
@@ -31,7 +32,7 @@ def tiny_ei(out, **kw) -> ExpertConfig:
                 steps_per_round=2, tokens_per_step=2048, micro_tokens=2048, warmup=1, checkpoint_every=1,
                 eval_problems=4, max_tokens=192)
     base.update(kw)
-    return ExpertConfig(**base)
+    return build(ExpertConfig, base)
 
 
 def fake(text_ids, reward, finish="stop", pid="p"):
@@ -93,12 +94,7 @@ def test_expert_iteration_writes_metrics_and_a_model(tmp_path):
 
 
 def test_expert_iteration_resumes_exactly(tmp_path):
-    whole = train_expert(tiny_ei(tmp_path / "a"), progress=False)
-    train_expert(tiny_ei(tmp_path / "b"), progress=False, stop_after=3)  # "killed" in round 2
-    with pytest.raises(UserError, match="already holds a run"):
-        train_expert(tiny_ei(tmp_path / "b"), progress=False)
-    resumed = train_expert(tiny_ei(tmp_path / "b"), resume=True, progress=False)
-    assert_same_parameters(whole, resumed)
+    assert_resumes_exactly(train_expert, tiny_ei, tmp_path, stop_after=3)  # "killed" in round 2
 
 
 def test_bad_config_is_a_user_error(tmp_path):
@@ -119,7 +115,7 @@ def tiny_grpo(out, **kw) -> GRPOConfig:
     base = dict(out=str(out), task="countdown-3", steps=3, problems_per_step=2, group=4, checkpoint_every=1,
                 eval_every=2, eval_problems=2, lr=1e-4, warmup=1, max_tokens=192)
     base.update(kw)
-    return GRPOConfig(**base)
+    return build(GRPOConfig, base)
 
 
 def test_outcome_advantages_are_relative_to_the_group():

@@ -8,15 +8,15 @@ import json
 
 import pytest
 
-from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
-from ponder.rewards import get_reward
+from ponder.backends.nano import NanoPolicy
+from ponder.rewards import RewardModel, get_reward
 from ponder.search import get_strategy, strategy_names
 from ponder.search.revise import keep_before
 from ponder.search.base import Search
 from ponder.tasks import get_task
 from ponder.types import SamplingParams
 
-pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL / "model.safetensors").exists(), reason="no shipped model")
+pytestmark = pytest.mark.shipped("nano-rl", "prm", "genrm", "critic")
 KIND = {"outcome": "genrm-cot", "process": "prm", "critic": "critic"}
 
 
@@ -150,10 +150,11 @@ class Scripted:
         return out
 
 
-class PricedJudge:
+class PricedJudge(RewardModel):
     """An outcome judge whose every score costs 20 reward tokens, as it says beforehand."""
 
     name = "priced"
+    kind = "outcome"
 
     def __init__(self):
         from ponder.types import Usage

@@ -7,6 +7,7 @@ from conftest import assert_same_parameters
 from ponder.errors import UserError
 from ponder.model import load_model
 from ponder.tasks import get_task
+from ponder.train.config import build
 from ponder.train.samples import problem_of
 from ponder.train.selfplay import SelfPlayConfig, policy_examples, train_selfplay, value_rows
 
@@ -22,7 +23,7 @@ def tiny(out, **kw) -> SelfPlayConfig:
                 policy_steps=2, value_steps=2, tokens_per_step=2048, micro_tokens=2048, warmup=1, checkpoint_every=1,
                 eval_problems=2)
     base.update(kw)
-    return SelfPlayConfig(**base)
+    return build(SelfPlayConfig, base)
 
 
 def test_self_play_distils_visits_and_outcomes_and_resumes_exactly(tmp_path):

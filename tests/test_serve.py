@@ -5,19 +5,17 @@ One server (countdown-3, the nano policy, an API key, room for two requests) ser
 a second, in proxy mode, puts ponder in front of it."""
 
 import json
-import os
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 
 import pytest
+from conftest import PONDER, free_port, needs_module, ponder_env
 
-openai = pytest.importorskip("openai")
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
+openai = needs_module("openai")
+needs_module("fastapi", "pip install 'ponder[serve]'")
+needs_module("uvicorn", "pip install 'ponder[serve]'")
 
 KEY = "test-key"
 PROBLEM = "4 6 10 -> 34"
@@ -25,17 +23,10 @@ SLOW = {"strategy": "adaptive", "samples": 250, "strategy_options": {"batch": 1,
 """A search of hundreds of short rounds (adaptive that never agrees): it runs until it is cancelled."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(*args, env=None):
     port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen([*PONDER, "serve", "--port", str(port), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ponder_env(env))
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
         if proc.poll() is not None:

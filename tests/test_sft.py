@@ -2,12 +2,13 @@ import json
 
 import pytest
 import torch
-from conftest import assert_same_parameters
+from conftest import assert_resumes_exactly, assert_same_parameters
 
 from ponder.errors import UserError
 from ponder.model import ModelConfig, load_model
 from ponder.train.data import MixPart, build_examples, micro_batches
-from ponder.train.sft import SFTConfig, lr_at, train_sft
+from ponder.train.config import build
+from ponder.train.sft import SFTConfig, train_sft
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +22,7 @@ def tiny_config(out, **kw) -> SFTConfig:
                 steps=6, tokens_per_step=2048, micro_tokens=1024, warmup=2, checkpoint_every=2,
                 eval_problems=0, workers=1)
     base.update(kw)
-    return SFTConfig(**base)
+    return build(SFTConfig, base)
 
 
 def test_dataset_is_deterministic_and_masks_the_prompt(tokenizer):
@@ -50,9 +51,9 @@ def test_micro_batches_respect_the_token_budget():
 
 def test_lr_schedule_warms_up_then_decays():
     cfg = tiny_config("x", steps=100, warmup=10, lr=1e-3, min_lr=1e-4)
-    assert lr_at(0, cfg) == pytest.approx(1e-4)
-    assert lr_at(9, cfg) == pytest.approx(1e-3)
-    assert lr_at(99, cfg) == pytest.approx(1e-4, rel=0.01)
+    assert cfg.optim.lr_at(0, cfg.steps) == pytest.approx(1e-4)
+    assert cfg.optim.lr_at(9, cfg.steps) == pytest.approx(1e-3)
+    assert cfg.optim.lr_at(99, cfg.steps) == pytest.approx(1e-4, rel=0.01)
 
 
 def test_training_lowers_the_loss_and_writes_a_model(tmp_path):
@@ -65,12 +66,7 @@ def test_training_lowers_the_loss_and_writes_a_model(tmp_path):
 
 
 def test_resume_continues_exactly(tmp_path):
-    whole = train_sft(tiny_config(tmp_path / "a"), progress=False)
-    train_sft(tiny_config(tmp_path / "b"), progress=False, stop_after=3)  # "killed" after step 3
-    with pytest.raises(UserError, match="already holds a run"):
-        train_sft(tiny_config(tmp_path / "b"), progress=False)
-    resumed = train_sft(tiny_config(tmp_path / "b"), resume=True, progress=False)
-    assert_same_parameters(whole, resumed)
+    assert_resumes_exactly(train_sft, tiny_config, tmp_path, stop_after=3)  # "killed" after step 3
 
 
 def test_resume_without_checkpoint_is_a_user_error(tmp_path):
@@ -82,7 +78,7 @@ def test_sigterm_stops_between_steps_and_the_run_resumes_exactly(tmp_path, monke
     import os
     import signal
 
-    from ponder.train.loop import Metrics
+    from ponder.train.run import Metrics
 
     whole = train_sft(tiny_config(tmp_path / "a"), progress=False)
     write = Metrics.write

@@ -1,19 +1,19 @@
 import json
 import random
+import re
 from fractions import Fraction
 
 import pytest
 
 from ponder.errors import UserError
-from ponder.tasks import get_task, load_problems, save_problems, task_names
-from ponder.tasks.countdown import (
-    check_steps,
-    evaluate_expression,
-    moves,
-    parse_step,
-    solvable,
-    solve,
-)
+from ponder.model import Tokenizer
+from ponder.tasks import WORDS as TASK_WORDS
+from ponder.tasks import Task, get_task, load_problems, save_problems, task_names
+from ponder.tasks.base import parse_problem
+from ponder.tasks.countdown.checker import check_steps
+from ponder.tasks.countdown.notation import evaluate_expression, parse_step
+from ponder.tasks.countdown.rules import moves, solvable, solve
+from ponder.train.vocab import nano_tokenizer
 from ponder.types import Problem
 
 
@@ -349,3 +349,92 @@ def test_model_output_that_breaks_the_rules_is_wrong_not_an_error():
 def test_a_number_held_twice_gives_no_repeated_step():
     steps = [(m.a, m.op, m.b) for m in moves((11, 11, 18), rational=True)]
     assert len(steps) == len(set(steps)) and (18, "*", 11) in steps and (11, "/", 11) in steps
+
+
+# --------------------------------------------------------------------------- declared capabilities
+
+
+class Bare(Task):
+    """A task that declares nothing beyond the protocol."""
+
+    name = "bare"
+    splits = ("test",)
+
+    def make_problem(self, numbers, target=None, id="user"):
+        return Problem(id=id, task=self.name, numbers=tuple(int(x) for x in numbers), target=int(target))
+
+    def answer(self, text):
+        return text.strip() or None
+
+
+def test_the_task_base_declares_a_task_without_optional_capabilities():
+    task, p = Bare(), Problem("p", "bare", numbers=(1, 2), target=3)
+    assert (task.WORDS, task.TRACE_STYLES, task.stop, task.step_separator) == ((), (), "", "\n")
+    assert not (task.free_text or task.checks_steps or task.exact_outcomes or task.writes_search or task.rule_judged)
+    assert task.final_answer(" 3 ") == "3"  # by default the answer is the stated one
+    with pytest.raises(UserError, match="no solver"):
+        task.trace(p)
+    for call in (lambda: task.check_steps(p, "3"), lambda: task.prefix_outcomes(p, "3"), lambda: task.full_search(p)):
+        with pytest.raises(NotImplementedError):
+            call()
+    assert task.parse_user_input(["1 2 -> 3"]) == Problem("user", "bare", numbers=(1, 2), target=3)
+
+
+CAPABILITIES = {"checks_steps": ("check_steps",), "exact_outcomes": ("prefix_outcomes",),
+                "writes_search": ("search_trace", "full_search"), "TRACE_STYLES": ("trace",)}
+
+
+@pytest.mark.parametrize("name", task_names())
+def test_every_task_declares_what_it_overrides(name):
+    """A task has a capability's methods exactly when it declares the capability."""
+    cls = type(get_task(name))
+    for flag, methods in CAPABILITIES.items():
+        for method in methods:
+            assert bool(getattr(cls, flag)) == (getattr(cls, method) is not getattr(Task, method)), (flag, method)
+    assert cls.free_text == ("problem_from_row" in vars(cls))
+
+
+@pytest.mark.parametrize("name", task_names())
+def test_every_task_declares_the_words_it_writes(name):
+    """A tokenizer with only the task's declared words cuts its prompts and traces into the nano
+    tokenizer's tokens: no word the task writes is missing from its list."""
+    task = get_task(name)
+    assert set(task.WORDS) <= set(TASK_WORDS) <= set(nano_tokenizer().vocab)
+    if not task.TRACE_STYLES:
+        return
+    own, nano = Tokenizer(words=task.WORDS), nano_tokenizer()
+    for i, p in enumerate(task.problems("train", 5, seed=1)):
+        assert task.prompt(p).split()[0] in task.WORDS  # the task's name opens every prompt
+        for style in task.TRACE_STYLES:
+            text = task.prompt(p) + "".join(t for t, _ in task.trace(p, style, random.Random(i)))
+            assert [own.vocab[i] for i in own.encode(text)] == [nano.vocab[i] for i in nano.encode(text)], style
+
+
+@pytest.mark.parametrize("name, typed, extra, target, expected", [
+    ("countdown", ["25 3 7 9 -> 66"], None, None, ((25, 3, 7, 9), 66)),
+    ("countdown", ["25,3"], ["7", "9"], "66", ((25, 3, 7, 9), 66)),
+    ("game24", ["4 7 8 8"], None, None, ((4, 7, 8, 8), 24)),
+    ("arith", ["482 *"], ["37"], None, ((482, 37), 482 * 37)),
+])
+def test_each_task_reads_what_a_user_typed(name, typed, extra, target, expected):
+    p = parse_problem(get_task(name), typed, extra, target)
+    assert (p.numbers, p.target) == expected
+
+
+@pytest.mark.parametrize("name, typed, cli, message", [
+    ("countdown", ["25 3 7 9"], True, "countdown needs a target: add --target"),
+    ("countdown", ["25 3 7 9"], False, 'countdown needs a target: write it after "->"'),
+    ("countdown", ["->"], True, "give the numbers, e.g. ponder solve --numbers"),
+    ("game24", [], False, 'give the numbers, e.g. "25 3 7 9 -> 66"'),
+    ("arith", ["482 ^ 37"], True, "arith takes 'A + B' or 'A * B'"),
+    ("math", [" "], True, 'give the question, e.g. ponder solve "What is 15% of 80?"'),
+    ("math", [], False, "give the question in words"),
+])
+def test_what_a_user_typed_wrong_is_told_in_the_words_of_where_it_was_typed(name, typed, cli, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        parse_problem(get_task(name), typed, cli=cli)
+
+
+def test_a_math_question_is_read_in_words_with_its_reference():
+    p = parse_problem(get_task("math"), ["What is", "15% of 80?"], ["7"], "12")
+    assert (p.question, p.reference) == ("What is 15% of 80?", "12")

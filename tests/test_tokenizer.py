@@ -1,6 +1,12 @@
+import json
+import subprocess
+import sys
+
 import pytest
 
+from ponder.backends.nano import WEIGHTS
 from ponder.model import Tokenizer
+from ponder.train.vocab import nano_tokenizer
 
 
 def test_numbers_are_single_tokens(tokenizer):
@@ -32,3 +38,30 @@ def test_specials_and_persistence(tokenizer, tmp_path):
     tokenizer.save(tmp_path / "t.json")
     again = Tokenizer.load(tmp_path / "t.json")
     assert again.vocab == tokenizer.vocab and again.encode("answer: 3") == tokenizer.encode("answer: 3")
+
+
+def test_the_newline_is_a_token_whatever_the_words():
+    assert Tokenizer().vocab[4] == "\n" and Tokenizer(words=("a:", "\n", "b:")).vocab[4:7] == ["a:", "\n", "b:"]
+    assert len(Tokenizer(words=("carry",)).encode("1 carry\n")) == 3 and len(Tokenizer().encode("1 carry\n")) == 7
+
+
+@pytest.mark.shipped("nano-sft")
+def test_a_fresh_model_gets_the_vocabulary_the_shipped_weights_were_trained_with():
+    """Token ids are the order of the vocabulary: gathering the tasks' words must not move one."""
+    shipped = json.loads((WEIGHTS / "nano-sft" / "ponder.json").read_text())["tokenizer"]["vocab"]
+    assert nano_tokenizer().vocab == shipped
+
+
+@pytest.mark.shipped("nano-sft")
+def test_loading_a_model_needs_no_task():
+    """A model directory holds its whole vocabulary, so the model layer loads it with the tasks (and
+    everything above the model) out of reach."""
+    script = ("import sys\n"
+              "for layer in ('tasks', 'engine', 'backends', 'rewards', 'search', 'train'):\n"
+              "    sys.modules['ponder.' + layer] = None\n"
+              "from ponder.model import load_model\n"
+              f"_, tokenizer, _ = load_model({str(WEIGHTS / 'nano-sft')!r})\n"
+              "print(tokenizer.decode(tokenizer.encode('countdown 25 3 -> 28\\n25 + 3 = 28 | 28 ✗')))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "countdown 25 3 -> 28\n25 + 3 = 28 | 28 ✗\n"

@@ -2,6 +2,7 @@ import sys
 
 import pytest
 import torch
+from conftest import needs_module
 
 from ponder.backends.nano import NanoPolicy
 from ponder.cli import build_parser
@@ -60,7 +61,7 @@ def test_weights_version_moves_with_every_optimizer_step(tiny_model):
 
 
 def test_two_ray_workers_sample_what_the_trainer_would_with_its_current_weights():
-    ray = pytest.importorskip("ray")
+    ray = needs_module("ray", "pip install 'ponder[ray]'")
     task = get_task("countdown-3")
     problems = task.problems("train", 3, seed=5)
     policy = NanoPolicy.load()
@@ -71,7 +72,7 @@ def test_two_ray_workers_sample_what_the_trainer_would_with_its_current_weights(
             assert completions(there) == completions(here)  # seeds follow the prompt, not the worker
             with torch.no_grad():  # a weight change as a training step makes it (sharper: shorter samples)
                 policy.model.norm.weight.mul_(2.0)
-            policy.engine.prefix.clear()
+            policy.reset_cache()
             changed = rollouts(policy, task, problems, **kw)
             assert completions(changed) != completions(here)
             assert completions(sample(policy, task, problems, **kw)) == completions(changed)

@@ -24,7 +24,7 @@ class MemoPolicy:
     """A policy that remembers completions by (prompt, sampling parameters, sample index)."""
 
     def __init__(self, policy):
-        self.policy, self.name, self.max_context = policy, policy.name, policy.max_context
+        self.policy, self.name, self.max_context, self.meta = policy, policy.name, policy.max_context, policy.meta
         self.memo: dict = {}
 
     def count_tokens(self, text: str) -> int:

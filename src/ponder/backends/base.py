@@ -12,6 +12,9 @@ class Policy(Protocol):
     name: str
     max_context: int
     """Most tokens a prompt and its completion may hold together."""
+    meta: dict
+    """What the model's files record of how it was made (nano: ``ponder.json``'s metadata, such as
+    the ``revision`` format ``ponder train rise`` taught it); {} when they record nothing."""
 
     def generate(self, prompts: Sequence[str],
                  params: SamplingParams | Sequence[SamplingParams]) -> list[list[Completion]]:
@@ -20,6 +23,10 @@ class Policy(Protocol):
 
     def count_tokens(self, text: str) -> int:
         """Tokens the backend's tokenizer makes of ``text``."""
+
+    def reset_cache(self) -> None:
+        """Forget every cached prefix: a trainer calls it once the weights change, since cached
+        keys and values belong to the old ones (a backend without a cache does nothing)."""
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, str | None]:

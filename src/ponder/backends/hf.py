@@ -167,6 +167,7 @@ class HFPolicy:
 
     def __init__(self, model, tokenizer, name: str = "hf", max_batch: int = 64, eos_ids: Sequence[int] = ()):
         self.model, self.tokenizer, self.name = model.eval(), tokenizer, name
+        self.meta: dict = {}  # a transformers checkpoint records no ponder metadata
         self.max_batch = max_batch
         """Most rows (samples) in one ``generate`` call."""
         self.eos_ids = frozenset(int(i) for i in [*eos_ids, tokenizer.eos_token_id] if i is not None)
@@ -201,6 +202,9 @@ class HFPolicy:
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def reset_cache(self) -> None:
+        """No prefix cache to forget: every call computes its prompts anew."""
 
     def generate(self, prompts: Sequence[str],
                  params: SamplingParams | Sequence[SamplingParams]) -> list[list[Completion]]:

@@ -51,6 +51,9 @@ class NanoPolicy:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))
 
+    def reset_cache(self) -> None:
+        self.engine.prefix.clear()
+
     def generate(self, prompts: Sequence[str],
                  params: SamplingParams | Sequence[SamplingParams]) -> list[list[Completion]]:
         tok = self.tokenizer

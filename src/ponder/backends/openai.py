@@ -239,6 +239,7 @@ class OpenAIPolicy:
     def __init__(self, cfg: OpenAIConfig):
         self.cfg = cfg
         self.name = f"openai:{cfg.model}"
+        self.meta: dict = {}  # a served model's metadata is the server's own
         self.max_context = cfg.max_context or DEFAULT_CONTEXT
         self.n_supported = cfg.n_supported
         self._key = os.environ.get(cfg.api_key_env)
@@ -286,6 +287,9 @@ class OpenAIPolicy:
 
     def count_tokens(self, text: str) -> int:
         return self._count(text) if text else 0
+
+    def reset_cache(self) -> None:
+        """The server's cache is the server's own: nothing here to forget."""
 
     # -- generation
 

@@ -60,6 +60,7 @@ class VLLMPolicy:
 
     def __init__(self, llm, name: str):
         self.llm, self.name = llm, name
+        self.meta: dict = {}  # a checkpoint vLLM loads records no ponder metadata
         self.tokenizer = llm.get_tokenizer()
         self.max_context = llm.llm_engine.model_config.max_model_len
 
@@ -73,6 +74,9 @@ class VLLMPolicy:
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` alone; a prompt's special tokens (BOS) are not counted, as in nano."""
         return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def reset_cache(self) -> None:
+        self.llm.reset_prefix_cache()
 
     def generate(self, prompts: Sequence[str],
                  params: SamplingParams | Sequence[SamplingParams]) -> list[list[Completion]]:

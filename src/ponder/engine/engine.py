@@ -189,6 +189,21 @@ class _Sample:
     logprobs: list[float] = field(default_factory=list)
 
 
+@dataclass
+class _Call:
+    """What one ``generate`` call works on (kept off the engine, which holds only caches)."""
+
+    requests: Sequence[Request]
+    results: list[list[Generation | None]]  # [request][sample], filled as samples finish
+    waiting: deque[tuple[int, int]]  # (request, sample) not yet in a slot
+    seeds: list[int]  # per request
+    need_len: int  # the longest sequence any request may reach
+    logits: torch.Tensor  # (slots, vocab): each active sample's next-token logits
+    on_token: Callable[[int, int, int], None] | None
+    slots: list[_Sample] = field(default_factory=list)  # the active samples, slot a at index a
+    prefilled: dict[int, tuple] = field(default_factory=dict)  # request -> its prompt's (k, v, last logits, cached)
+
+
 class Engine:
     def __init__(self, model, max_batch: int = 64, prefix_cache_tokens: int = 65536, block: int = 16):
         self.model = model.eval()
@@ -211,98 +226,23 @@ class Engine:
 
         ``on_token(request, sample, token)`` is called for every generated token, as it is made.
         """
-        results: list[list[Generation | None]] = [[None] * r.n for r in requests]
         waiting = deque((ri, si) for ri, r in enumerate(requests) for si in range(r.n))
         if not waiting:
             return []
         seeds = [r.seed if r.seed is not None else random.getrandbits(31) for r in requests]
         need_len = min(self.max_len, max(len(r.prompt) + r.max_tokens for r in requests))
         self._reserve(min(self.max_batch, len(waiting)), need_len)
-        slots: list[_Sample] = []
-        logits = torch.empty(len(self._k[0]), self.vocab)
-        prefilled: dict[int, tuple] = {}
-
-        while waiting or slots:
-            # admit waiting samples into free slots
-            while waiting and len(slots) < len(self._k[0]):
-                ri, si = waiting.popleft()
-                req = requests[ri]
-                if ri not in prefilled:
-                    if not req.prompt or len(req.prompt) >= min(self.max_len, need_len):
-                        results[ri][si] = Generation([], "length", len(req.prompt), 0, [] if req.logprobs else None)
-                        continue
-                    prefilled[ri] = self._prefill(req.prompt)
-                k, v, last, cached = prefilled[ri]
-                if si == req.n - 1:
-                    del prefilled[ri]
-                a, P = len(slots), k.shape[2]
-                for layer in range(len(self._k)):
-                    self._k[layer][a, :, :P] = k[layer]
-                    self._v[layer][a, :, :P] = v[layer]
-                logits[a] = last
-                shared = cached if si == 0 else P  # samples after the first reuse sample 0's prompt
-                seed = int(hash32(torch.tensor([(seeds[ri] * 1_000_003 + si) & 0xFFFFFFFF]))[0])
-                slots.append(_Sample(ri, si, P, seed, P, shared))
-            if not slots:
+        call = _Call(requests, [[None] * r.n for r in requests], waiting, seeds, need_len,
+                     torch.empty(len(self._k[0]), self.vocab), on_token)
+        while call.waiting or call.slots:
+            self._admit(call)
+            if not call.slots:
                 continue
-
-            # choose the next token of every active sample
-            A = len(slots)
-            params = [requests[s.request] for s in slots]
-            chosen = sample(
-                logits[:A],
-                torch.tensor([p.temperature for p in params]),
-                torch.tensor([p.top_k for p in params]),
-                torch.tensor([p.top_p for p in params], dtype=torch.float64),
-                torch.tensor([s.seed for s in slots], dtype=torch.int64),
-                torch.tensor([len(s.tokens) for s in slots], dtype=torch.int64),
-            )
-            want_lp = any(p.logprobs for p in params)
-            lps = torch.log_softmax(logits[:A].float(), -1).gather(1, chosen[:, None])[:, 0] if want_lp else None
-            chosen_list = chosen.tolist()
-            done = [False] * A
-            for a, s in enumerate(slots):
-                req = params[a]
-                t = chosen_list[a]
-                s.tokens.append(t)
-                if req.logprobs:
-                    s.logprobs.append(float(lps[a]))
-                if on_token is not None:
-                    on_token(s.request, s.index, t)
-                reason = _finish_reason(s, req, need_len)
-                if reason:
-                    done[a] = True
-                    results[s.request][s.index] = Generation(
-                        s.tokens, reason, s.prompt_tokens, s.cached_tokens, s.logprobs if req.logprobs else None)
-            self.stats.generated_tokens += A
-
-            # free finished slots by moving survivors from the end into the holes
-            if any(done):
-                keep = [a for a in range(A) if not done[a]]
-                n_keep = len(keep)
-                holes = [a for a in range(n_keep) if done[a]]
-                movers = [a for a in range(n_keep, A) if not done[a]]
-                for h, m in zip(holes, movers):
-                    L = slots[m].length
-                    for layer in range(len(self._k)):
-                        self._k[layer][h, :, :L] = self._k[layer][m, :, :L]
-                        self._v[layer][h, :, :L] = self._v[layer][m, :, :L]
-                    slots[h] = slots[m]
-                    chosen_list[h] = chosen_list[m]
-                slots = slots[:n_keep]
-                chosen_list = chosen_list[:n_keep]
-            if not slots:
-                continue
-
-            # one forward pass for all surviving samples
-            lengths = torch.tensor([s.length for s in slots])
-            cache = _DecodeCache(self._k, self._v, lengths)
-            out = self.model(torch.tensor(chosen_list)[:, None], positions=lengths[:, None], cache=cache)
-            self.stats.forward_passes += 1
-            logits[:len(slots)] = out[:, -1]
-            for s in slots:
-                s.length += 1
-        return results  # type: ignore[return-value]
+            chosen, done = self._choose(call)
+            chosen = self._free(call, chosen, done)
+            if call.slots:
+                self._decode(call, chosen)
+        return call.results  # type: ignore[return-value]
 
     def reset_stats(self) -> None:
         self.stats = EngineStats()
@@ -317,6 +257,97 @@ class Engine:
         length = max(length, self._k[0].shape[2] if self._k else 0)
         self._k = [torch.zeros(slots, H, length, D) for _ in range(L)]
         self._v = [torch.zeros(slots, H, length, D) for _ in range(L)]
+
+    def _admit(self, call: _Call) -> None:
+        """Move waiting samples into free slots. A request's prompt is computed when its first sample
+        comes in and copied into the slot of each of its samples; an empty prompt, or one that fills
+        the context, ends at once with "length"."""
+        slots = call.slots
+        while call.waiting and len(slots) < len(self._k[0]):
+            ri, si = call.waiting.popleft()
+            req = call.requests[ri]
+            if ri not in call.prefilled:
+                if not req.prompt or len(req.prompt) >= min(self.max_len, call.need_len):
+                    call.results[ri][si] = Generation([], "length", len(req.prompt), 0, [] if req.logprobs else None)
+                    continue
+                call.prefilled[ri] = self._prefill(req.prompt)
+            k, v, last, cached = call.prefilled[ri]
+            if si == req.n - 1:
+                del call.prefilled[ri]
+            a, P = len(slots), k.shape[2]
+            for layer in range(len(self._k)):
+                self._k[layer][a, :, :P] = k[layer]
+                self._v[layer][a, :, :P] = v[layer]
+            call.logits[a] = last
+            shared = cached if si == 0 else P  # samples after the first reuse sample 0's prompt
+            seed = int(hash32(torch.tensor([(call.seeds[ri] * 1_000_003 + si) & 0xFFFFFFFF]))[0])
+            slots.append(_Sample(ri, si, P, seed, P, shared))
+
+    def _choose(self, call: _Call) -> tuple[list[int], list[bool]]:
+        """Choose the next token of every active sample and append it; a sample it ends goes into the
+        results. Returns (the tokens, whether each sample ended), by slot."""
+        slots = call.slots
+        A = len(slots)
+        params = [call.requests[s.request] for s in slots]
+        chosen = sample(
+            call.logits[:A],
+            torch.tensor([p.temperature for p in params]),
+            torch.tensor([p.top_k for p in params]),
+            torch.tensor([p.top_p for p in params], dtype=torch.float64),
+            torch.tensor([s.seed for s in slots], dtype=torch.int64),
+            torch.tensor([len(s.tokens) for s in slots], dtype=torch.int64),
+        )
+        want_lp = any(p.logprobs for p in params)
+        lps = torch.log_softmax(call.logits[:A].float(), -1).gather(1, chosen[:, None])[:, 0] if want_lp else None
+        chosen_list = chosen.tolist()
+        done = [False] * A
+        for a, s in enumerate(slots):
+            req = params[a]
+            t = chosen_list[a]
+            s.tokens.append(t)
+            if req.logprobs:
+                s.logprobs.append(float(lps[a]))
+            if call.on_token is not None:
+                call.on_token(s.request, s.index, t)
+            reason = _finish_reason(s, req, call.need_len)
+            if reason:
+                done[a] = True
+                call.results[s.request][s.index] = Generation(
+                    s.tokens, reason, s.prompt_tokens, s.cached_tokens, s.logprobs if req.logprobs else None)
+        self.stats.generated_tokens += A
+        return chosen_list, done
+
+    def _free(self, call: _Call, chosen: list[int], done: list[bool]) -> list[int]:
+        """Free the ended samples' slots by moving survivors from the end into the holes (their cache
+        rows too); returns the survivors' new tokens, by slot."""
+        if not any(done):
+            return chosen
+        slots, A = call.slots, len(done)
+        keep = [a for a in range(A) if not done[a]]
+        n_keep = len(keep)
+        holes = [a for a in range(n_keep) if done[a]]
+        movers = [a for a in range(n_keep, A) if not done[a]]
+        for h, m in zip(holes, movers):
+            L = slots[m].length
+            for layer in range(len(self._k)):
+                self._k[layer][h, :, :L] = self._k[layer][m, :, :L]
+                self._v[layer][h, :, :L] = self._v[layer][m, :, :L]
+            slots[h] = slots[m]
+            chosen[h] = chosen[m]
+        call.slots = slots[:n_keep]
+        return chosen[:n_keep]
+
+    def _decode(self, call: _Call, chosen: list[int]) -> None:
+        """One forward pass for all active samples: each writes its new token's keys and values at its
+        own position, and gets its next logits."""
+        slots = call.slots
+        lengths = torch.tensor([s.length for s in slots])
+        cache = _DecodeCache(self._k, self._v, lengths)
+        out = self.model(torch.tensor(chosen)[:, None], positions=lengths[:, None], cache=cache)
+        self.stats.forward_passes += 1
+        call.logits[:len(slots)] = out[:, -1]
+        for s in slots:
+            s.length += 1
 
     def _prefill(self, prompt: tuple[int, ...]):
         """Keys, values and last logits of a prompt, using and then filling the prefix cache."""

@@ -165,13 +165,22 @@ def tokenizer_files(tokenizer: Tokenizer, max_length: int) -> dict[str, dict]:
 # --------------------------------------------------------------------------- the export
 
 
+def ponder_version() -> str:
+    """The installed ponder's version, read from the package metadata (importing the package root
+    would make the model layer depend on everything above it); "unknown" when not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ponder")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def provenance(source: Path, meta: dict, source_name: str | None = None) -> dict:
     """What config.json records of where the weights came from (the full metadata goes to
     ``ponder_export.json``)."""
-    from ponder import __version__
-
     return {"source_model": source_name or str(source), "recipe": meta.get("recipe"), "commit": meta.get("commit"),
-            "ponder_version": __version__, "folded": "number_proj into embed_tokens",
+            "ponder_version": ponder_version(), "folded": "number_proj into embed_tokens",
             "meta_file": EXPORT_META}
 
 

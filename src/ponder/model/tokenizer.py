@@ -6,8 +6,11 @@ tokens: decoding puts one space between tokens, none around a newline or the fra
 inside parentheses. Text
 that ponder writes (tokens separated by single spaces) therefore decodes back exactly.
 
-The vocabulary is a fixed list (specials, words, symbols, printable ASCII, numbers 0..max_number),
-so it can be written as a Hugging Face ``tokenizer.json`` (word-level model) later.
+The vocabulary is a fixed list (specials, the words and symbols kept whole, printable ASCII,
+numbers 0..max_number), so it can be written as a Hugging Face ``tokenizer.json`` (word-level
+model). Which words are kept whole is the caller's to say: the model layer knows no task (the
+tasks declare their words, and ``ponder.train.vocab`` lays out a fresh nano model's). A saved
+tokenizer keeps its whole vocabulary, so loading one needs no word list.
 """
 
 from __future__ import annotations
@@ -20,9 +23,7 @@ from pathlib import Path
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
-WORDS = ("countdown", "game24", "arith", "answer:", "->", "carry")
-SYMBOLS = ("\n", "✗", "⁄", "✓", "…")
-GLUE = frozenset({"⁄"})  # written without spaces around it
+GLUE = frozenset({"⁄"})  # the fraction slash (U+2044): typography, written without spaces around it
 OPENERS, CLOSERS = frozenset({"("}), frozenset({")"})  # no space after an opener or before a closer
 NEWLINE = "\n"
 
@@ -30,19 +31,22 @@ NEWLINE = "\n"
 @dataclass
 class Tokenizer:
     max_number: int = 1000
-    words: tuple[str, ...] = WORDS
+    words: tuple[str, ...] = ()
+    """Words and symbols kept whole, in token-id order after the specials (the layers above declare
+    them). The newline is always a token: first after the specials, unless ``words`` places it."""
     vocab: list[str] = field(default_factory=list)
+    """The whole vocabulary, built from the fields above when not given (a saved tokenizer gives it)."""
 
     def __post_init__(self) -> None:
         if not self.vocab:
+            words = self.words if NEWLINE in self.words else (NEWLINE, *self.words)
             ascii_chars = [c for c in string.printable if not c.isspace() and not c.isdigit()]
-            self.vocab = [*SPECIALS, *self.words, *SYMBOLS, *ascii_chars, *(str(i) for i in range(self.max_number + 1))]
+            self.vocab = [*SPECIALS, *words, *ascii_chars, *(str(i) for i in range(self.max_number + 1))]
         self.index = {tok: i for i, tok in enumerate(self.vocab)}
         if len(self.index) != len(self.vocab):
             raise ValueError("duplicate tokens in vocabulary")
         words = sorted((w for w in self.vocab if len(w) > 1 and not w.isdigit() and w not in SPECIALS), key=len, reverse=True)
-        specials = "|".join(re.escape(s) for s in SPECIALS)
-        self._pattern = re.compile(f"{specials}|{'|'.join(re.escape(w) for w in words)}|\\d+|\\n|\\S")
+        self._pattern = re.compile("|".join([*map(re.escape, SPECIALS), *map(re.escape, words), r"\d+", r"\n", r"\S"]))
         self.pad_id, self.bos_id, self.eos_id, self.unk_id = (self.index[s] for s in SPECIALS)
         self.newline_id = self.index[NEWLINE]
 

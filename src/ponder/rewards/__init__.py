@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ponder.backends import is_hf_checkpoint
 from ponder.errors import UserError
-from ponder.rewards.base import AGGREGATORS, RewardModel, aggregate
+from ponder.rewards.base import AGGREGATORS, RewardModel, aggregate, kind_loader, register_kind
 from ponder.rewards.oracle import OracleReward
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
@@ -21,6 +21,22 @@ SHIPPED = {"orm": "orm", "prm": "prm", "genrm": "genrm", "genrm-cot": "genrm", "
 """Reward names and the shipped model directory (under ``ponder/weights``) each loads."""
 
 __all__ = ["AGGREGATORS", "OracleReward", "RewardModel", "aggregate", "get_reward", "reward_names"]
+
+
+def _value_model(path: Path, mode: str, **options) -> RewardModel:
+    from ponder.rewards.value import ValueReward  # torch and the engine: imported when a model is loaded
+
+    return ValueReward.load(path, name=mode, **options)
+
+
+def _judge_model(path: Path, mode: str, **options) -> RewardModel:
+    from ponder.rewards.generative import JudgeReward
+
+    return JudgeReward.load(path, mode=mode, **options)
+
+
+for _kind, _loader in (("orm", _value_model), ("prm", _value_model), ("genrm", _judge_model), ("critic", _judge_model)):
+    register_kind(_kind, _loader)
 
 
 def reward_names() -> list[str]:
@@ -53,13 +69,8 @@ def get_reward(name: str, task=None, **options) -> RewardModel:
     import json
 
     kind = json.loads((path / "ponder.json").read_text()).get("meta", {}).get("reward_kind")
-    if kind in ("orm", "prm"):
-        from ponder.rewards.value import ValueReward
-
-        return ValueReward.load(path, name=mode or kind, **options)
-    if kind in ("genrm", "critic"):
-        from ponder.rewards.generative import JudgeReward
-
-        return JudgeReward.load(path, mode=mode or kind, **options)
-    raise UserError(f"{path} is not a reward model (it records no reward kind); train one with: ponder train rm")
+    loader = kind_loader(kind)
+    if loader is None:
+        raise UserError(f"{path} is not a reward model (it records no reward kind); train one with: ponder train rm")
+    return loader(path, mode or kind, **options)
 

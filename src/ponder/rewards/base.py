@@ -1,4 +1,4 @@
-"""The ``RewardModel`` protocol, the aggregators that reduce per-step scores to one number, and
+"""The ``RewardModel`` base class, the aggregators that reduce per-step scores to one number, and
 the registry that finds a reward model by name or path.
 
 Every reward model answers ``score(problem, texts) -> list[list[float]]``: for each text (a
@@ -17,20 +17,50 @@ strategy can report the verifier's share of the compute.
 from __future__ import annotations
 
 import math
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from typing import Callable, Sequence
 
 from ponder.errors import UserError
 from ponder.types import Problem, Usage
 
 
-@runtime_checkable
-class RewardModel(Protocol):
-    name: str
+class RewardModel:
+    """What a reward model is: ``score``, and what else it can do, declared here with defaults, so
+    that a strategy asks a reward model what it can do rather than probe it for methods (a
+    strategy's ``reward_kind`` says what it needs). A reward model subclasses it and overrides
+    what it has."""
+
+    name: str = ""
     usage: Usage
     """Tokens read and written so far (``reward_tokens``), accumulated over every call."""
+    kind: str = "process"
+    """What ``score`` judges: ``process``, one score per step (the PRM / value model, the ORM read
+    after each step, the oracle, a token-classification checkpoint), or ``outcome``, one score for
+    the whole text (GenRM, GenRM-CoT, the text critic, a sequence-classification checkpoint)."""
+    gives_values: bool = False
+    """``values`` gives the value of partial texts, what tree search needs (``reward_kind``
+    "process"); without it ``values`` raises a ``UserError`` that says so."""
+    writes_critiques: bool = False
+    """``critiques`` writes a critique and a verdict of each text, what a reviser reads
+    (``reward_kind`` "critic")."""
 
     def score(self, problem: Problem, texts: Sequence[str]) -> list[list[float]]:
         """For each text, one score per step (outcome judges: one score for the whole text)."""
+        raise NotImplementedError
+
+    def estimate(self, tokens: int) -> int:
+        """Reward tokens to score one text of ``tokens`` tokens (prompt included), before any is
+        seen: by default it reads them once."""
+        return tokens
+
+    def values(self, problem: Problem, texts: Sequence[str]) -> list[float]:
+        """The value of each partial text: the chance its reasoning will succeed (``gives_values``)."""
+        raise UserError(f"tree search needs a process reward model that scores partial reasoning "
+                        f"(prm or orm), not {self.name!r}")
+
+    def critiques(self, problem: Problem, texts: Sequence[str]) -> list:
+        """The critique and verdict of each text, as ``ponder.rewards.generative.Judgement``s
+        (``writes_critiques``)."""
+        raise NotImplementedError(f"{self.name} writes no critiques (writes_critiques is False)")
 
 
 # --------------------------------------------------------------------------- aggregators
@@ -65,8 +95,15 @@ def aggregate(scores: Sequence[float], how: str = "last") -> float:
 # --------------------------------------------------------------------------- registry
 
 _KINDS: dict[str, Callable[..., RewardModel]] = {}
-"""Loaders by the ``reward_kind`` a model directory records, e.g. ``orm`` or ``critic``."""
+"""Loaders by the ``reward_kind`` a model directory records, e.g. ``orm`` or ``critic``: each is
+called as ``loader(path, mode, **options)``, ``mode`` the name the model is asked for by (a
+GenRM model serves ``genrm`` and ``genrm-cot``)."""
 
 
 def register_kind(kind: str, loader: Callable[..., RewardModel]) -> None:
     _KINDS[kind] = loader
+
+
+def kind_loader(kind: str | None) -> Callable[..., RewardModel] | None:
+    """The loader of models that record ``kind``; None for a kind no loader reads."""
+    return _KINDS.get(kind) if isinstance(kind, str) else None

@@ -3,19 +3,19 @@
 * GenRM (Zhang et al. 2024): after the solution comes the question ``verify:``; the score is the
   probability the judge gives ``Yes`` next (against ``No``).
 * GenRM-CoT: the question ``check:`` asks the judge to verify first, redoing the answer's
-  arithmetic line by line (``ponder.tasks.judge.rationale``), then to write ``verdict: Yes`` or
+  arithmetic line by line (``ponder.tasks.countdown.judge.rationale``), then to write ``verdict: Yes`` or
   ``No``. Several rationales are sampled; the score is the mean of P(Yes) after each (Zhang et
   al.'s majority: a vote of the verdicts, weighted by their confidence, that rarely ties). They
   are sampled hot (``COT_TEMPERATURE``): at temperature 1 the judge writes nearly the same
   rationale every time, so a number it reads past once it reads past in all of them; hotter
   rationales differ, and the ones that catch the mistake pull the mean down.
 * Text critic (CriticGPT): after ``critique:`` the judge names the first wrong or dead-end line and
-  why (``ponder.tasks.judge.critique``), then ``verdict:``; the score is P(Yes) after its greedy
+  why (``ponder.tasks.countdown.judge.critique``), then ``verdict:``; the score is P(Yes) after its greedy
   critique, and the critique itself is returned by ``critiques`` for a reviser to act on.
 
 One judge model serves GenRM and GenRM-CoT (it is trained on both questions); the critic is its
 own model. Either way the judge is the policy's architecture with a few words added to its
-vocabulary (``ponder.tasks.judge.WORDS``).
+vocabulary (``ponder.tasks.countdown.judge.WORDS``).
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ import torch
 import torch.nn.functional as F
 
 from ponder.model import Tokenizer, Transformer, load_model
+from ponder.rewards.base import RewardModel
 from ponder.rewards.value import padded_batches
-from ponder.tasks.judge import CHECK, CRITIQUE, NO, VERDICT, VERIFY, YES
+from ponder.tasks.countdown.judge import CHECK, CRITIQUE, NO, VERDICT, VERIFY, YES
 from ponder.types import Problem, SamplingParams, Usage
 
 QUESTIONS = {"genrm": VERIFY, "genrm-cot": CHECK, "critic": CRITIQUE}
@@ -93,8 +94,13 @@ class Judgement:
     """P(Yes) (GenRM, critic) or its mean over the sampled rationales (GenRM-CoT)."""
 
 
-class JudgeReward:
+class JudgeReward(RewardModel):
     """GenRM, GenRM-CoT or the text critic, by ``mode``; an outcome judge (one score per text)."""
+
+    kind = "outcome"
+    writes_critiques = True
+    """In every mode: ``critiques`` gives the critic's critique, GenRM-CoT's first rationale, or
+    GenRM's verdict alone (an empty critique), each with its verdict."""
 
     def __init__(self, model: Transformer, tokenizer: Tokenizer, meta: dict | None = None, mode: str = "genrm",
                  samples: int = COT_SAMPLES, temperature: float = COT_TEMPERATURE, room: int = ROOM, seed: int = 0,

@@ -33,6 +33,7 @@ import torch
 
 from ponder.backends.hf import DTYPES, context_length, dtype_kwarg, hf_directory, require_transformers
 from ponder.errors import UserError
+from ponder.rewards.base import RewardModel
 from ponder.rewards.value import padded_batches
 from ponder.types import Problem, Usage
 
@@ -97,7 +98,7 @@ def last_tokens(offsets: Sequence[tuple[int, int]], char_ends: Sequence[int]) ->
     return out
 
 
-class HFReward:
+class HFReward(RewardModel):
     """A classification-head judge from a local transformers checkpoint (see the module docstring)."""
 
     def __init__(self, model, tokenizer, kind: str, name: str | None = None, separator: str | None = None,
@@ -105,6 +106,7 @@ class HFReward:
         if kind not in ("outcome", "process"):
             raise ValueError(f"kind must be outcome or process, got {kind!r}")
         self.model, self.tokenizer, self.kind = model.eval(), tokenizer, kind
+        self.gives_values = kind == "process"
         self.name = name or f"hf-{'orm' if kind == 'outcome' else 'prm'}"
         self.separator = separator
         """None: steps are the task's ``steps(text)``; a string: the pieces between it."""

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ponder.rewards.base import RewardModel
 from ponder.tasks import get_task
 from ponder.types import Problem, Usage
 
 
-class OracleReward:
+class OracleReward(RewardModel):
     name = "oracle"
+    kind = "process"
 
     def __init__(self, task=None, partial: bool = False, room: int | None = None):
         self.task = task
@@ -33,8 +35,8 @@ class OracleReward:
         for text in texts:
             verdict = task.verify(problem, text)
             steps = task.steps(text)
-            exact = getattr(task, "prefix_outcomes", None)
-            scores = [float(v) for v in exact(problem, text, room=self.room)] if exact else [verdict] * len(steps)
+            scores = ([float(v) for v in task.prefix_outcomes(problem, text, room=self.room)] if task.exact_outcomes
+                      else [verdict] * len(steps))
             if not self.partial or task.answer(text) is not None:
                 scores.append(verdict)
             out.append(scores or [verdict])

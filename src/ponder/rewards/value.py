@@ -21,6 +21,7 @@ import torch
 
 from ponder.engine.engine import PrefillCache, PrefixCache
 from ponder.model import Tokenizer, Transformer, load_model
+from ponder.rewards.base import RewardModel
 from ponder.types import Problem, Usage
 
 
@@ -65,11 +66,14 @@ def padded_batches(seqs: Sequence[Sequence[int]], pad_id: int, batch_tokens: int
         start = stop
 
 
-class ValueReward:
+class ValueReward(RewardModel):
     """Scores with a value head: the sigmoid of its logit after each step's last token and, for
     finished texts, after the end of the text (so ``last`` judges the whole solution). With
     ``partial=True`` the texts are prefixes a search is still growing, and the last score is the
     value of the prefix."""
+
+    kind = "process"
+    gives_values = True
 
     def __init__(self, model: Transformer, tokenizer: Tokenizer, meta: dict | None = None, name: str = "value",
                  partial: bool = False, max_batch_tokens: int = 16384,

@@ -72,13 +72,13 @@ class Search:
         self.budget, self.seed = budget, seed
         self.prompt = task.prompt(problem)
         self.prompt_tokens = policy.count_tokens(self.prompt) + 1  # with <bos>
-        self.stop: str = getattr(task, "stop", "")
+        self.stop: str = task.stop
         """Where the task says a completion is over (math: where a base model starts a question of
         its own); every policy call stops there too."""
         self.usage = Usage()
         self.trace: list[str] = []
         """What the search did, one line per move, in words (shown on request, kept short)."""
-        self.aggregate = DEFAULT_AGGREGATE.get(getattr(reward, "name", ""), "last")
+        self.aggregate = DEFAULT_AGGREGATE.get(reward.name if reward is not None else "", "last")
         self._reward_cost: list[int] = [0, 0]  # reward tokens spent, texts scored
         self.calls = 0
         """Policy calls so far (strategies vary their sampling seed by it)."""
@@ -109,7 +109,7 @@ class Search:
         left, count = self.left, 0
         for t in texts:
             read = self.prompt_tokens + self.policy.count_tokens(t)
-            cost = 1.25 * self.reward_cost() or (self.reward.estimate(read) if hasattr(self.reward, "estimate") else read)
+            cost = 1.25 * self.reward_cost() or self.reward.estimate(read)
             if cost > left:
                 break
             left -= cost
@@ -157,11 +157,10 @@ class Search:
         """The reward model's value of each partial text: the chance its reasoning will succeed."""
         if not texts:
             return []
-        if self.reward is None or not hasattr(self.reward, "values"):
-            raise UserError(f"tree search needs a process reward model that scores partial reasoning "
-                            f"(prm or orm), not {getattr(self.reward, 'name', None)!r}")
+        if self.reward is None:
+            raise UserError("tree search needs a process reward model that scores partial reasoning (prm or orm), not None")
         before = self.reward.usage.reward_tokens
-        values = self.reward.values(self.problem, list(texts))
+        values = self.reward.values(self.problem, list(texts))  # one without values (gives_values) says so
         self._charge(before, len(texts))
         return values
 

@@ -43,15 +43,17 @@ FAILED = "✗"
 """Starts the line that closes a failed attempt (the critique's reason follows, when shown)."""
 CUT = "…"
 """Stands for the lines of a failed attempt left out before those shown."""
+WORDS = (FAILED, CUT)
+"""The format's symbols, single tokens of the nano vocabulary (``ponder.train.vocab``)."""
 SHOWN_TOKENS = 256
 """Most tokens of a failed attempt a revision prompt shows, by default (about 15 Countdown lines)."""
 STYLES = ("auto", "truncate", "rise")
 
 
 def quote(line: str) -> str:
-    from ponder.tasks.judge import _quote
+    from ponder.tasks.countdown.judge import quote
 
-    return _quote(line)
+    return quote(line)
 
 
 def named_line(text: str, critique: str) -> int | None:
@@ -84,7 +86,7 @@ def first_wrong_line(task, problem: Problem, text: str, critique: str | None = N
     has one); None when no line is found wrong (the answer is, or the attempt ran out of room)."""
     if critique is not None:
         return named_line(text, critique)
-    if not hasattr(task, "check_steps"):
+    if not task.checks_steps:
         return None
     checks = task.check_steps(problem, text)
     bad = next((k for k, c in enumerate(checks) if not c.valid), None)
@@ -134,7 +136,7 @@ def revision_context(task, problem: Problem, attempt: str, count: Callable[[str]
 def revision_style(policy) -> dict | None:
     """How a policy was trained to revise (``ponder train rise`` writes it into the model's
     metadata as ``revision``: format, critique, shown_tokens), or None when it was not."""
-    style = (getattr(policy, "meta", None) or {}).get("revision")
+    style = policy.meta.get("revision")
     return style if isinstance(style, dict) and style.get("format") == "rise" else None
 
 
@@ -165,7 +167,7 @@ class Revise(Strategy):
             raise UserError(f"revise style must be one of {', '.join(STYLES)}, got {self.style!r}")
 
     def search(self, s: Search) -> Calls:
-        if not hasattr(s.reward, "critiques"):
+        if not s.reward.writes_critiques:
             from ponder.errors import UserError
 
             raise UserError(f"strategy revise needs the text critic (--reward critic), not {s.reward.name!r}")

@@ -72,8 +72,8 @@ def expand(s: Search, nodes: list[Node], ks: list[int], temperature: float = 1.0
     if not pairs or s.left < want:
         return [[] for _ in nodes]
     cap = int(min(LINE_TOKENS, (s.left - s.reward_cost(want)) // want))
-    sep = getattr(s.task, "step_separator", "\n")  # math: a blank line
-    concluded = getattr(s.task, "final_answer", s.task.answer)  # math: only a stated answer ends it, not any number
+    sep = s.task.step_separator  # math: a blank line
+    concluded = s.task.final_answer  # math: only a stated answer ends it, not any number
     params, sent = [], []
     for n, k in pairs:
         room = min(cap, s.room(n.text))

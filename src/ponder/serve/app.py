@@ -260,16 +260,29 @@ class Guard:
 
 
 def create_app(server: Server) -> FastAPI:
+    """The FastAPI app of ``server``: the guard, the error handlers and the routes (see the top)."""
+    app = FastAPI(title="ponder", description="An o1-style reasoning server, OpenAI-compatible.",
+                  lifespan=lifespan_of(server))
+    app.add_middleware(Guard, server=server)
+    add_error_handlers(app)
+    add_info_routes(app, server)
+    add_completion_routes(app, server)
+    return app
+
+
+def lifespan_of(server: Server):
+    """The app's lifespan: the scheduler thread runs while the app does."""
     @asynccontextmanager
     async def lifespan(app):
         server.scheduler.start()
         yield
         server.scheduler.stop()
 
-    app = FastAPI(title="ponder", description="An o1-style reasoning server, OpenAI-compatible.", lifespan=lifespan)
+    return lifespan
 
-    app.add_middleware(Guard, server=server)
 
+def add_error_handlers(app: FastAPI) -> None:
+    """Errors as OpenAI-style JSON bodies."""
     @app.exception_handler(ApiError)
     async def api_error(request: Request, e: ApiError):
         return JSONResponse(e.body(), e.status, headers=e.headers)
@@ -282,12 +295,17 @@ def create_app(server: Server) -> FastAPI:
     async def not_allowed(request: Request, e):
         return JSONResponse(error_body(f"{request.method} is not allowed on {request.url.path}"), 405)
 
-    async def body_of(request: Request) -> dict:
-        raw = await request.body()
-        if len(raw) > server.cfg.max_body:
-            raise ApiError(413, f"the request body is over {server.cfg.max_body} bytes (--max-body)")
-        return parse_json(raw)
 
+async def body_of(server: Server, request: Request) -> dict:
+    """The request's JSON body, at most ``--max-body`` bytes."""
+    raw = await request.body()
+    if len(raw) > server.cfg.max_body:
+        raise ApiError(413, f"the request body is over {server.cfg.max_body} bytes (--max-body)")
+    return parse_json(raw)
+
+
+def add_info_routes(app: FastAPI, server: Server) -> None:
+    """/health, /metrics, /v1/models and /tokenize: what the server is, not what it thinks."""
     @app.get("/health")
     async def health():
         return {"status": "ok", "model": server.name, "task": server.task.name}
@@ -303,76 +321,97 @@ def create_app(server: Server) -> FastAPI:
 
     @app.post("/tokenize")
     async def tokenize(request: Request):
-        body = await body_of(request)
+        body = await body_of(server, request)
         text = body.get("prompt")
         if not isinstance(text, str):
             raise ApiError(400, "prompt must be a string", "prompt")
         count = await asyncio.to_thread(server.policy.count_tokens, text)
         return {"count": count, "max_model_len": server.policy.max_context}
 
+
+def add_completion_routes(app: FastAPI, server: Server) -> None:
+    """/v1/chat/completions (a search answers) and /v1/completions (the policy continues)."""
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
-        body = await body_of(request)
-        check_model(body, server.name)
-        req = parse_chat(body, server.cfg.effort, server.cfg.max_budget, server.reward_names)
-        units, traces, info = await asyncio.to_thread(server.plan, req)
-        job, queue = server.submit(units, traces, f"chat {info['strategy']} {info['reward']} {info['budget']} "
-                                                  f"n={req.n} samples={req.samples}")
-        env = Envelope(server.name)
-        if req.stream:
-            return StreamingResponse(stream_chat(server, job, queue, req, env, info, request),
-                                     media_type="text/event-stream")
-        ordered = await results_of(server, job, queue, request, len(units))
-        if ordered is None:
-            return JSONResponse(error_body("the client went away"), 499)
-        choices = []
-        for i, result in enumerate(ordered):
-            message, finish = chat_message(result, req)
-            choices.append({"index": i, "message": message, "finish_reason": finish, "logprobs": None})
-        return {"id": env.id, "object": "chat.completion", "created": env.created, "model": env.model,
-                "choices": choices, "usage": chat_usage(ordered), "ponder": info}
+        return await chat_completion(server, request)
 
     @app.post("/v1/completions")
     async def completions(request: Request):
-        body = await body_of(request)
-        check_model(body, server.name)
-        req = parse_completion(body, server.policy.max_context)
-        lengths = await asyncio.to_thread(lambda: [server.policy.count_tokens(p) + 1 for p in req.prompts])
-        if max(lengths) >= server.policy.max_context:
-            raise ApiError(400, f"the prompt is {max(lengths)} tokens; this model's context holds "
-                                f"{server.policy.max_context} in all", "prompt")
-        params = req.params
-        job, queue = server.submit([continuation(req.prompts, (params,) * len(req.prompts))], [None],
-                                   f"completion {len(req.prompts)}x{params.n} max_tokens={params.max_tokens}")
-        env = Envelope(server.name, kind="cmpl")
-        results = await results_of(server, job, queue, request, 1)
-        if results is None:
-            return JSONResponse(error_body("the client went away"), 499)
-        [rows] = results
-        choices = []
-        for row in rows:
-            for c in row:
-                choice = {"index": len(choices), "text": c.text, "finish_reason": c.finish_reason,
-                          "stop_reason": c.stop, "logprobs": None}
-                if params.logprobs and c.logprobs is not None:
-                    choice["logprobs"] = {"token_logprobs": list(c.logprobs)}
-                choices.append(choice)
-        prompt_tokens = sum(row[0].prompt_tokens for row in rows if row)
-        completion_tokens = sum(len(c.token_ids) for row in rows for c in row)
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                 "total_tokens": prompt_tokens + completion_tokens}
-        if req.stream:  # the whole text at once: a plain continuation has no reasoning to show meanwhile
-            async def events():
-                for ch in choices:
-                    yield chunk(env, [ch])
-                if req.include_usage:
-                    yield chunk(env, [], usage)
-                yield DONE
-            return StreamingResponse(events(), media_type="text/event-stream")
-        return {"id": env.id, "object": "text_completion", "created": env.created, "model": env.model,
-                "choices": choices, "usage": usage}
+        return await text_completion(server, request)
 
-    return app
+
+async def chat_completion(server: Server, request: Request):
+    """A chat request's searches, whole or streamed."""
+    body = await body_of(server, request)
+    check_model(body, server.name)
+    req = parse_chat(body, server.cfg.effort, server.cfg.max_budget, server.reward_names)
+    units, traces, info = await asyncio.to_thread(server.plan, req)
+    job, queue = server.submit(units, traces, f"chat {info['strategy']} {info['reward']} {info['budget']} "
+                                              f"n={req.n} samples={req.samples}")
+    env = Envelope(server.name)
+    if req.stream:
+        return StreamingResponse(stream_chat(server, job, queue, req, env, info, request),
+                                 media_type="text/event-stream")
+    ordered = await results_of(server, job, queue, request, len(units))
+    if ordered is None:
+        return JSONResponse(error_body("the client went away"), 499)
+    choices = []
+    for i, result in enumerate(ordered):
+        message, finish = chat_message(result, req)
+        choices.append({"index": i, "message": message, "finish_reason": finish, "logprobs": None})
+    return {"id": env.id, "object": "chat.completion", "created": env.created, "model": env.model,
+            "choices": choices, "usage": chat_usage(ordered), "ponder": info}
+
+
+async def text_completion(server: Server, request: Request):
+    """A completions request: one policy call continues every prompt, whole or (at once) streamed."""
+    body = await body_of(server, request)
+    check_model(body, server.name)
+    req = parse_completion(body, server.policy.max_context)
+    lengths = await asyncio.to_thread(lambda: [server.policy.count_tokens(p) + 1 for p in req.prompts])
+    if max(lengths) >= server.policy.max_context:
+        raise ApiError(400, f"the prompt is {max(lengths)} tokens; this model's context holds "
+                            f"{server.policy.max_context} in all", "prompt")
+    params = req.params
+    job, queue = server.submit([continuation(req.prompts, (params,) * len(req.prompts))], [None],
+                               f"completion {len(req.prompts)}x{params.n} max_tokens={params.max_tokens}")
+    env = Envelope(server.name, kind="cmpl")
+    results = await results_of(server, job, queue, request, 1)
+    if results is None:
+        return JSONResponse(error_body("the client went away"), 499)
+    [rows] = results
+    choices, usage = completion_choices(rows, params)
+    if req.stream:  # the whole text at once: a plain continuation has no reasoning to show meanwhile
+        return StreamingResponse(completion_events(env, choices, usage, req.include_usage),
+                                 media_type="text/event-stream")
+    return {"id": env.id, "object": "text_completion", "created": env.created, "model": env.model,
+            "choices": choices, "usage": usage}
+
+
+def completion_choices(rows: list, params: SamplingParams) -> tuple[list[dict], dict]:
+    """(choices, usage) of a completions response from the policy's rows of completions, one row a prompt."""
+    choices = []
+    for row in rows:
+        for c in row:
+            choice = {"index": len(choices), "text": c.text, "finish_reason": c.finish_reason,
+                      "stop_reason": c.stop, "logprobs": None}
+            if params.logprobs and c.logprobs is not None:
+                choice["logprobs"] = {"token_logprobs": list(c.logprobs)}
+            choices.append(choice)
+    prompt_tokens = sum(row[0].prompt_tokens for row in rows if row)
+    completion_tokens = sum(len(c.token_ids) for row in rows for c in row)
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+             "total_tokens": prompt_tokens + completion_tokens}
+    return choices, usage
+
+
+async def completion_events(env: Envelope, choices: list[dict], usage: dict, include_usage: bool):
+    """Server-sent events of a finished completions response: a chunk a choice, usage if asked, done."""
+    for ch in choices:
+        yield chunk(env, [ch])
+    if include_usage:
+        yield chunk(env, [], usage)
+    yield DONE
 
 
 async def stream_chat(server: Server, job: Job, queue: asyncio.Queue, req: ChatRequest, env: Envelope, info: dict,

@@ -15,4 +15,8 @@ register("arith", lambda: ArithmeticTask())
 for _d in range(1, 7):
     register(f"arith-{_d}", lambda d=_d: ArithmeticTask(name=f"arith-{d}", max_digits=d))
 
-__all__ = ["ArithmeticTask", "CountdownTask", "MathTask", "Task", "equivalent", "get_task", "load_problems", "register", "save_problems", "task_names"]
+WORDS = tuple(dict.fromkeys(w for cls in (CountdownTask, ArithmeticTask, MathTask) for w in cls.WORDS))
+"""Every word and symbol the tasks write as single tokens of the nano tokenizer (each task's
+``WORDS``); ``ponder.train.vocab`` lays them out in the nano vocabulary."""
+
+__all__ = ["WORDS", "ArithmeticTask", "CountdownTask", "MathTask", "Task", "equivalent", "get_task", "load_problems", "register", "save_problems", "task_names"]

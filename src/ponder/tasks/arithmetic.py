@@ -20,8 +20,7 @@ import re
 from dataclasses import dataclass
 
 from ponder.errors import UserError
-from ponder.tasks.base import ANSWER_PREFIX, final_answer
-from ponder.tasks.countdown import StepCheck
+from ponder.tasks.base import ANSWER_PREFIX, StepCheck, Task, final_answer, typed_numbers
 from ponder.types import Problem
 from ponder.utils import stable_hash
 
@@ -73,12 +72,20 @@ def worked_solution(a: int, op: str, b: int) -> str:
     return "\n".join(lines + [f"{ANSWER_PREFIX} {digits(result)}"]) + "\n"
 
 
+WORDS = ("arith", ANSWER_PREFIX, "carry")
+"""The words arithmetic writes as single tokens: its prompts' first word, the answer marker and
+each column's carry."""
+
 _COLUMN = re.compile(r"^\s*(\d)\s*([+*])\s*(\d)\s*\+\s*(\d+)\s*=\s*(\d+)\s*\|\s*(\d)\s*carry\s*(\d+)\s*$")
 
 
 @dataclass(frozen=True)
-class ArithmeticTask:
+class ArithmeticTask(Task):
     """``a + b`` or ``a * b`` with operands of ``max_digits`` digits or fewer."""
+
+    WORDS = WORDS
+    TRACE_STYLES = ("cot",)
+    checks_steps = True
 
     name: str = "arith"
     max_digits: int = 3
@@ -111,6 +118,11 @@ class ArithmeticTask:
         if len(numbers) != 2 or not all(str(x).isdigit() for x in numbers):
             raise UserError(f"arith takes two whole non-negative numbers, got {numbers!r}")
         return self._problem(int(numbers[0]), op, int(numbers[1]), id)
+
+    def parse_user_input(self, words: list[str], numbers: list[str] | None = None, target=None,
+                         cli: bool = True) -> Problem:
+        """``"482 * 37"`` as typed (a target is not asked for: it is the result)."""
+        return self.make_problem(" ".join(typed_numbers(words, numbers)))
 
     def prompt(self, problem: Problem) -> str:
         a, b = problem.numbers

@@ -1,4 +1,4 @@
-"""The task protocol, the task registry and problem files.
+"""The task protocol, the per-line step label, the task registry and problem files.
 
 A task generates problems, writes the prompt the model sees, splits a completion into steps,
 extracts its answer and verifies it by rule. Rule verifiers are the ground truth for every
@@ -8,8 +8,9 @@ training reward and every accuracy figure in ponder.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, runtime_checkable
+from typing import Callable, ClassVar
 
 from ponder.errors import UserError
 from ponder.types import Problem
@@ -17,37 +18,108 @@ from ponder.types import Problem
 ANSWER_PREFIX = "answer:"
 
 
-@runtime_checkable
-class Task(Protocol):
+class Task:
+    """What a task is: the protocol every task answers, and its optional capabilities, each
+    declared here with its default, so that callers ask a task what it can do rather than probe
+    it for methods. A task subclasses it and overrides what it has."""
+
     name: str
     splits: tuple[str, ...]
 
+    # -- declared capabilities: the defaults describe a task that has none of them
+
+    WORDS: ClassVar[tuple[str, ...]] = ()
+    """Words and symbols its prompts and traces need as single tokens of the nano tokenizer
+    (gathered in ``ponder.tasks.WORDS``); () for a task the nano model never reads."""
+    TRACE_STYLES: ClassVar[tuple[str, ...]] = ()
+    """The styles ``trace`` writes, the first its default; () for a task without a solver."""
+    stop: str = ""
+    """Where a completion is over, and every policy call stops (math: where a base model starts a
+    question of its own); "" when it runs to its end."""
+    step_separator: str = "\n"
+    """What separates two reasoning steps: a step-level search samples one step up to it."""
+    free_text: ClassVar[bool] = False
+    """Problems are questions in words with free-text answers (math): the user types the question,
+    and a problem file's rows are read whole by the task's ``problem_from_row(row, id)``. Otherwise
+    problems are numbers and a target (``{"id": ..., "numbers": [...], "target": ...}``)."""
+    checks_steps: ClassVar[bool] = False
+    """``check_steps`` labels every step by rule (trainers penalise or drop invalid steps)."""
+    exact_outcomes: ClassVar[bool] = False
+    """``prefix_outcomes`` gives each step's exact outcome (the oracle's per-step scores)."""
+    writes_search: ClassVar[bool] = False
+    """The solver writes a whole search out: ``search_trace`` and ``full_search``."""
+    rule_judged: ClassVar[bool] = False
+    """``ponder.tasks.countdown.judge`` writes rule rationales and critiques of its solutions (the training
+    targets of the generative judges and the rule critic)."""
+
+    # -- the protocol
+
     def problems(self, split: str, n: int, seed: int = 0) -> list[Problem]:
         """``n`` problems of ``split``; the same (split, n, seed) always gives the same list."""
+        raise NotImplementedError
 
     def make_problem(self, numbers: list, target=None, id: str = "user") -> Problem:
         """A problem from user input, validated: raises ``UserError`` with a one-line reason."""
+        raise NotImplementedError
+
+    def parse_user_input(self, words: list[str], numbers: list[str] | None = None, target=None,
+                         cli: bool = True) -> Problem:
+        """A problem from what a user typed (see ``parse_problem``). By default numbers and a
+        target: ``"25 3 7 9 -> 66"``, or the numbers and an explicit ``target``."""
+        raw, target = numbers_and_target(words, numbers, target, cli)
+        return self.make_problem(raw, target)
 
     def prompt(self, problem: Problem) -> str:
         """The text the model continues. It ends with a newline."""
+        raise NotImplementedError
 
     def steps(self, text: str) -> list[str]:
         """The reasoning steps of a completion, one string each."""
+        raise NotImplementedError
 
     def answer(self, text: str) -> str | None:
         """The final answer written in a completion, or None."""
+        raise NotImplementedError
+
+    def final_answer(self, text: str) -> str | None:
+        """The answer a completion states, which ends a line of reasoning in a step-level search:
+        by default its answer (math: only a box or a stated answer, not any last number)."""
+        return self.answer(text)
 
     def check(self, problem: Problem, answer: str | None) -> bool:
         """Whether an answer is correct, decided by rule."""
+        raise NotImplementedError
 
     def verify(self, problem: Problem, text: str) -> float:
         """1.0 when the completion's answer is correct, else 0.0."""
+        raise NotImplementedError
 
     def summary(self, problem: Problem, text: str) -> str:
         """A short account of the reasoning in a completion, shown instead of the reasoning."""
+        raise NotImplementedError
 
-    def trace(self, problem: Problem, style: str, rng) -> list[tuple[str, bool]]:
-        """A training trace from the task's solver, as (text, trained) segments."""
+    def trace(self, problem: Problem, style: str = "", rng=None) -> list[tuple[str, bool]]:
+        """A training trace from the task's solver, as (text, trained) segments (``TRACE_STYLES``)."""
+        raise UserError(f"the {self.name} task has no solver, so no solver traces to train on")
+
+    # -- the optional capabilities (call them where the flag above says the task has them)
+
+    def check_steps(self, problem: Problem, text: str) -> list[StepCheck]:
+        """One rule label per step of ``text`` (``checks_steps``)."""
+        raise NotImplementedError(f"{self.name} has no rule step checker (checks_steps is False)")
+
+    def prefix_outcomes(self, problem: Problem, text: str, room: int | None = None, count=None) -> list[bool]:
+        """Per step: would a faultless search from the end of that step still answer correctly
+        (``exact_outcomes``)."""
+        raise NotImplementedError(f"{self.name} knows no exact step outcomes (exact_outcomes is False)")
+
+    def search_trace(self, problem: Problem, rng, **options) -> list[tuple[str, bool]]:
+        """A search written out by the solver, as (text, trained) segments (``writes_search``)."""
+        raise NotImplementedError(f"{self.name} writes no search traces (writes_search is False)")
+
+    def full_search(self, problem: Problem) -> str:
+        """The whole search as greedy decoding writes it (``writes_search``)."""
+        raise NotImplementedError(f"{self.name} writes no search traces (writes_search is False)")
 
 
 def final_answer(text: str) -> str | None:
@@ -57,6 +129,17 @@ def final_answer(text: str) -> str | None:
         return None
     line = text[at + len(ANSWER_PREFIX):].split("\n", 1)[0].strip()
     return line or None
+
+
+@dataclass(frozen=True)
+class StepCheck:
+    """Exact labels for one line: is the arithmetic valid on numbers available, and can the
+    target still be reached afterwards. ``solvable`` is None for lines that are not steps."""
+
+    line: str
+    valid: bool
+    solvable: bool | None
+    reason: str = ""
 
 
 _REGISTRY: dict[str, Callable[[], Task]] = {}
@@ -81,17 +164,22 @@ def parse_problem(task: Task, words: list[str], numbers: list[str] | None = None
                   cli: bool = True) -> Problem:
     """A problem from what a user typed: ``words`` (``"25 3 7 9 -> 66"``, ``"4 7 8 8"``, ``"482 * 37"``,
     or a question in words for free-text tasks), extra ``numbers`` and an explicit ``target`` (for
-    free-text tasks, the reference answer). Errors hint at the command line's flags with ``cli``,
-    else at the text alone (the server's chat messages). Raises ``UserError`` with a one-line reason."""
-    raw = " ".join(words).replace(",", " ").split() + list(numbers or [])
-    if task.name.startswith("arith"):
-        return task.make_problem(" ".join(raw))
-    if hasattr(task, "problem_from_row"):  # math: a question in words
-        question = " ".join(words)
-        if not question.strip():
-            raise UserError('give the question, e.g. ponder solve "What is 15% of 80?" --task math --target 12'
-                            if cli else "give the question in words")
-        return task.make_problem(question, target)
+    free-text tasks, the reference answer). Each task reads its own input (``Task.parse_user_input``).
+    Errors hint at the command line's flags with ``cli``, else at the text alone (the server's chat
+    messages). Raises ``UserError`` with a one-line reason."""
+    return task.parse_user_input(words, numbers, target, cli)
+
+
+def typed_numbers(words: list[str], numbers: list[str] | None = None) -> list[str]:
+    """What a user typed, split at spaces and commas, then the extra ``numbers``."""
+    return " ".join(words).replace(",", " ").split() + list(numbers or [])
+
+
+def numbers_and_target(words: list[str], numbers: list[str] | None = None, target=None,
+                       cli: bool = True) -> tuple[list[str], object]:
+    """The numbers a user typed and the target, which an explicit ``target`` gives or else what
+    follows ``->`` (``"25 3 7 9 -> 66"``); ``UserError`` when no number is given."""
+    raw = typed_numbers(words, numbers)
     if "->" in raw:  # "25 3 7 9 -> 66"
         at = raw.index("->")
         if target is None and at + 1 < len(raw):
@@ -100,17 +188,14 @@ def parse_problem(task: Task, words: list[str], numbers: list[str] | None = None
     if not raw:
         raise UserError("give the numbers, e.g. ponder solve --numbers 25 3 7 9 --target 66" if cli
                         else 'give the numbers, e.g. "25 3 7 9 -> 66"')
-    if target is None and task.targets[0] != task.targets[1]:
-        raise UserError(f"{task.name} needs a target: add --target (or use --task game24)" if cli
-                        else f'{task.name} needs a target: write it after "->", e.g. "25 3 7 9 -> 66"')
-    return task.make_problem(raw, target)
+    return raw, target
 
 
 def load_problems(path: str | Path, task: Task) -> list[Problem]:
     """Problems from a JSONL file, one JSON object per line.
 
-    A task that reads its own rows (``problem_from_row(row, id)``, as math does) gets each object
-    whole; any other reads ``{"id": ..., "numbers": [...], "target": ...}``. Every line is
+    A free-text task (``Task.free_text``: math) reads each object whole (``problem_from_row(row,
+    id)``); any other reads ``{"id": ..., "numbers": [...], "target": ...}``. Every line is
     validated by the task, and a bad line is reported with its line number.
     """
     path = Path(path)
@@ -137,9 +222,8 @@ def _row_problem(task: Task, row, lineno: int) -> Problem:
     if not isinstance(row, dict):
         raise UserError("expected a JSON object")
     id = str(row.get("id", lineno))
-    read = getattr(task, "problem_from_row", None)
-    if read is not None:
-        return read(row, id)
+    if task.free_text:
+        return task.problem_from_row(row, id)
     if "numbers" not in row:
         raise UserError('expected an object with "numbers" (and "target")')
     return task.make_problem(row["numbers"], row.get("target"), id)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ponder.errors import UserError
+from ponder.tasks.base import Task
 from ponder.types import Problem
 
 QUESTION_FIELDS = ("question", "problem")
@@ -377,8 +378,10 @@ def _terms(expr, scale: float = 1.0) -> float:
 
 
 @dataclass(frozen=True)
-class MathTask:
+class MathTask(Task):
     """Free-text math problems from a JSONL file, answered in free text and graded by rule."""
+
+    free_text = True
 
     name: str = "math"
     splits: tuple[str, ...] = ("test",)
@@ -414,6 +417,15 @@ class MathTask:
         question = _field(row, (self.question_field,) if self.question_field else QUESTION_FIELDS, "question")
         reference = _field(row, (self.answer_field,) if self.answer_field else ANSWER_FIELDS, "answer")
         return self.make_problem(question, reference, id)
+
+    def parse_user_input(self, words: list[str], numbers: list[str] | None = None, target=None,
+                         cli: bool = True) -> Problem:
+        """The question as typed, and ``target`` as its reference when given (``numbers`` are not read)."""
+        question = " ".join(words)
+        if not question.strip():
+            raise UserError('give the question, e.g. ponder solve "What is 15% of 80?" --task math --target 12'
+                            if cli else "give the question in words")
+        return self.make_problem(question, target)
 
     def make_problem(self, numbers, target=None, id: str = "user") -> Problem:
         """A problem from a question (``numbers``: the text, or its words as a list) and, when
@@ -461,9 +473,6 @@ class MathTask:
         answer = self.answer(text)
         head = f"{n} step{'s' * (n != 1)}"
         return f"{head}; answer {answer}." if answer is not None else f"{head}; no answer found."
-
-    def trace(self, problem: Problem, style: str = "", rng=None) -> list[tuple[str, bool]]:
-        raise UserError(f"the {self.name} task has no solver, so no solver traces to train on")
 
 
 def _field(row: dict, names: tuple[str, ...], what: str) -> str | int | float:

@@ -40,24 +40,26 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from ponder.errors import UserError
 from ponder.tasks.base import ANSWER_PREFIX
+from ponder.train.config import Section
 from ponder.train.grpo import GRPOConfig, first_kept, learn, train_grpo
 from ponder.train.rollout import rollouts
 from ponder.types import Problem
 
 
 @dataclass
-class R3Config(GRPOConfig):
-    """GRPO's fields (group, clip, kl, lr, ...) and the curriculum's."""
+class R3Config(Section):
+    """The curriculum's fields and, in ``grpo``, the GRPO run it drives (group, clip, kl, optim, ...)."""
 
-    out: str = "runs/r3"
-    """Run directory: metrics, checkpoint and final model go here."""
+    grpo: GRPOConfig = field(default_factory=lambda: GRPOConfig(out="runs/r3"))
+    """The GRPO run: problems, attempts, advantages, optimisation, evaluation, run directory."""
     stages: tuple[float, ...] = (0.75, 0.5, 0.25, 0.0)
     """Share of the reference trace's reasoning lines an episode starts from, one per stage, late
     to early (strictly decreasing); 0 is the bare prompt."""
@@ -71,21 +73,20 @@ class R3Config(GRPOConfig):
     """Trace style of the reference solutions: the one the policy was fine-tuned on."""
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         try:
             self.stages = tuple(float(s) for s in self.stages)
         except (TypeError, ValueError):
             raise UserError(f"stages must be a list of numbers, got {self.stages!r}") from None
         if not self.stages or not all(0 <= s < 1 for s in self.stages):
             raise UserError(f"stages must be fractions in [0, 1) of the trace given, got {list(self.stages)}")
-        if self.long_search:
+        if self.grpo.long_search:
             raise UserError("long_search is GRPO's choice of problems; R^3 starts from any problem whose trace fits")
         if any(a <= b for a, b in zip(self.stages, self.stages[1:])):
             raise UserError(f"stages must start later than the next (strictly decreasing), got {list(self.stages)}")
         if not 0 <= self.advance_at <= 1:
             raise UserError(f"advance_at is a mean reward in [0, 1], got {self.advance_at}")
         self.at_least(1, "window", "max_steps_per_stage")
-        if self.process_reward:
+        if self.grpo.process_reward:
             raise UserError("r3 trains on outcome rewards only: a step reward model would score the "
                             "continuation without the trace lines before it")
 
@@ -110,13 +111,13 @@ def episodes(policy, task, cfg: R3Config, step: int, start: float) -> tuple[list
     """A step's training problems (GRPO's at the same step, when their traces fit) and the prefix
     each episode starts from. Problems whose prompt and trace overflow the policy's context are
     passed over for the next ones drawn, up to eight times as many as wanted."""
-    want = cfg.problems_per_step
+    want, seed = cfg.grpo.problems_per_step, cfg.grpo.seed
 
     def fitting(p: Problem) -> tuple[Problem, str] | None:
-        trace = reference_trace(task, p, cfg.style, cfg.seed)
+        trace = reference_trace(task, p, cfg.style, seed)
         return (p, trace) if policy.count_tokens(task.prompt(p) + trace) + 2 <= policy.max_context else None  # + <bos>, <eos>
 
-    chosen = first_kept(task, cfg.seed * 1_000_003 + step + 1, want, fitting, most=8 * want)
+    chosen = first_kept(task, seed * 1_000_003 + step + 1, want, fitting, most=8 * want)
     if not chosen:
         raise UserError(f"no {cfg.style} trace of {task.name} fits the policy's context of {policy.max_context} tokens")
     return [p for p, _ in chosen], [start_prefix(t, start) for _, t in chosen]
@@ -134,23 +135,23 @@ def next_stage(stage: int, rewards: list[float], steps_here: int, cfg: R3Config)
     return stage + 1 if mastered or steps_here >= cfg.max_steps_per_stage else stage
 
 
-def _step(policy, reference, optimizer, task, prm, cfg: R3Config, state: dict, sample=rollouts) -> dict:
+def _step(r3: R3Config, policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict, sample=rollouts) -> dict:
     """One step at the current stage: episodes from its start (sampled by ``sample``, in this
     process or on rollout workers), GRPO's update, then the schedule."""
     stage = state.setdefault("stage", 0)
     rewards = state.setdefault("stage_rewards", [])
-    start = cfg.stages[stage]
+    start = r3.stages[stage]
     t0 = time.perf_counter()
-    problems, prefixes = episodes(policy, task, cfg, state["step"], start)
+    problems, prefixes = episodes(policy, task, r3, state["step"], start)
     groups = sample(policy, task, problems, cfg.group, cfg.temperature, seed=cfg.seed * 1_000_003 + state["step"],
                     max_tokens=cfg.max_tokens, prefixes=prefixes)
     row = learn(policy, reference, optimizer, task, prm, cfg, state, groups, time.perf_counter() - t0)
 
     rewards.append(float(np.mean([r.reward for g in groups for r in g])))
-    del rewards[:-cfg.window]
+    del rewards[:-r3.window]
     state["stage_steps"] = state.get("stage_steps", 0) + 1
     rolling = float(np.mean(rewards))
-    state["stage"] = next_stage(stage, rewards, state["stage_steps"], cfg)
+    state["stage"] = next_stage(stage, rewards, state["stage_steps"], r3)
     if state["stage"] != stage:
         state["stage_rewards"], state["stage_steps"] = [], 0
     return {**row, "curriculum/stage": stage, "curriculum/start": start, "curriculum/reward_rolling": round(rolling, 5),
@@ -162,6 +163,7 @@ def train_r3(cfg: R3Config, resume: bool = False, progress: bool = True, stop_af
     ``stop_after`` steps ended it early, as a crash would)."""
     from ponder.tasks import get_task
 
-    task = get_task(cfg.task)
-    reference_trace(task, task.problems("train", 1, seed=cfg.seed)[0], cfg.style, cfg.seed)  # a bad style fails now
-    return train_grpo(cfg, resume, progress, stop_after, step=_step, desc="r3")
+    task = get_task(cfg.grpo.task)
+    seed = cfg.grpo.seed
+    reference_trace(task, task.problems("train", 1, seed=seed)[0], cfg.style, seed)  # a bad style fails now
+    return train_grpo(cfg.grpo, resume, progress, stop_after, step=partial(_step, cfg), desc="r3", record=cfg)

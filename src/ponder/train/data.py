@@ -55,6 +55,21 @@ class Examples:
         return self.tokens[a:b], self.trained[a:b]
 
 
+@dataclass
+class ScoredExamples:
+    """Training examples as token ids with per-token targets (reward models, self-play's visit shares).
+
+    Value kinds: ``targets`` holds the label at each scored position and NaN elsewhere.
+    Judge kinds: ``targets`` is 1.0 where the token is trained (the judge's own writing), else NaN.
+    """
+
+    ids: list[np.ndarray]
+    targets: list[np.ndarray]
+
+    def lengths(self) -> np.ndarray:
+        return np.array([len(x) for x in self.ids])
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("PONDER_CACHE", Path.home() / ".cache" / "ponder"))
 

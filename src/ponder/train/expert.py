@@ -16,20 +16,19 @@ metadata. A resumed run ends with the same parameters as one that never stopped.
 from __future__ import annotations
 
 import json
-import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ponder.model import load_model, save_model
-from ponder.train.checkpoint import load_checkpoint, save_checkpoint
+from ponder.model import load_model
+from ponder.train.config import OptimConfig, PolicyConfig, RolloutWorkers
 from ponder.train.data import Examples, micro_batches
-from ponder.train.loop import Metrics, PolicyConfig, RolloutWorkers, git_commit, open_run, train_loop
+from ponder.train.optim import accumulated_step, collate_examples
 from ponder.train.rollout import Rollout, RolloutStats, held_out_accuracy, rollouts
-from ponder.train.sft import collate, make_optimizer
+from ponder.train.run import Metrics, Run
 from ponder.train.workers import rollout_workers
 
 BUFFER = "buffer.jsonl"
@@ -53,9 +52,8 @@ class ExpertConfig(RolloutWorkers, PolicyConfig):
     """Rounds of kept solutions trained on together (1: only the latest round's)."""
     steps_per_round: int = 20
     tokens_per_step: int = 16384
-    lr: float = 2e-4
-    """Constant after ``warmup``: fine-tuning a trained policy, not training from scratch."""
-    warmup: int = 10
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=2e-4, warmup=10))
+    """Constant after the warmup: fine-tuning a trained policy, not training from scratch."""
     checkpoint_every: int = 20
 
     def __post_init__(self) -> None:
@@ -69,7 +67,7 @@ def kept_solutions(groups: list[list[Rollout]], keep: int, task=None) -> list[Ro
     checks steps by rule, only attempts whose every line is valid: an attempt sampled at
     temperature 1 often reaches the right answer after a wrong line, and would teach the error."""
     def clean(r: Rollout) -> bool:
-        return task is None or not hasattr(task, "check_steps") or all(c.valid for c in task.check_steps(r.problem, r.text))
+        return task is None or not task.checks_steps or all(c.valid for c in task.check_steps(r.problem, r.text))
 
     out = []
     for g in groups:
@@ -94,11 +92,6 @@ def as_examples(solutions: list[Rollout]) -> Examples:
                     np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
 
 
-def lr_at(step: int, cfg) -> float:
-    """Linear warmup to ``cfg.lr`` over ``cfg.warmup`` steps, then constant (every RL trainer)."""
-    return cfg.lr * min(1.0, (step + 1) / cfg.warmup)
-
-
 def train_expert(cfg: ExpertConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
     """Run expert iteration; returns the directory of the final model (the checkpoint's when
     ``stop_after`` optimizer steps ended it early, as a crash would)."""
@@ -119,13 +112,13 @@ def train_rounds(cfg: ExpertConfig, resume: bool, progress: bool, stop_after: in
 
     task = get_task(cfg.task)
     init = model_path(cfg.init, check=not resume)
-    out = Path(cfg.out)
-    ckpt = open_run(out, resume)
-    optimizer_of = lambda m: make_optimizer(m, cfg)  # noqa: E731
+    run = Run(cfg.out, cfg, resume=resume, progress=progress, stop_after=stop_after)
+    optimizer_of = cfg.optim.optimizer
     if resume:
-        model, tokenizer, optimizer, state = load_checkpoint(ckpt, optimizer_of)
+        model, tokenizer, optimizer, state = run.restore(optimizer_of)
+        saved = run.read(BUFFER) or ""
         buffer = [[Rollout.from_json(json.loads(line)) for line in rnd.splitlines()]
-                  for rnd in (ckpt / BUFFER).read_text().split("\n\n") if rnd.strip()] if (ckpt / BUFFER).exists() else []
+                  for rnd in saved.split("\n\n") if rnd.strip()]
     else:
         torch.manual_seed(cfg.seed)
         model, tokenizer, _ = load_model(init)
@@ -133,28 +126,29 @@ def train_rounds(cfg: ExpertConfig, resume: bool, progress: bool, stop_after: in
         state = {"step": 0, "round": 0, "sampled": -1, "micro_batches": 0, "tokens": 0, "trained_tokens": 0,
                  "rollout_tokens": 0, "wall_time_s": 0.0}
         buffer = []
-        (out / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
-    metrics = Metrics(out / "metrics.jsonl")
-    meta = {"recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(), "torch": torch.__version__,
-            "init": str(cfg.init or init.name), **(metadata or {})}
+    run.meta.update({"init": str(cfg.init or init.name), **(metadata or {})})
     policy = NanoPolicy(model, tokenizer)
     sample_round = sample_round or _sample_round
 
     def save() -> None:
         text = "\n\n".join("\n".join(json.dumps(r.to_json()) for r in rnd) for rnd in buffer)
-        save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta, files={BUFFER: text})
+        run.save(model, tokenizer, optimizer, state, files={BUFFER: text})
+
+    def loss(x, y, labels):
+        return model(x, y) * (int((y != -100).sum()) / labels)
 
     if not resume and cfg.eval_problems:
-        evaluate(policy, task, cfg, state, metrics, progress)
+        evaluate(policy, task, cfg, state, run.metrics, progress)
     while state["round"] < cfg.rounds:
         r = state["round"]
         if state["sampled"] < r:
-            buffer = (buffer + [sample_round(policy, task, cfg, r, state, metrics, progress, sample)])[-cfg.replay:]
+            buffer = (buffer + [sample_round(policy, task, cfg, r, state, run.metrics, progress, sample)])[-cfg.replay:]
             state["sampled"] = r
             save()
         data = as_examples([s for rnd in buffer for s in rnd])
+        end = (r + 1) * cfg.steps_per_round
         if len(data) == 0:  # nothing solved: nothing to learn this round
-            state["step"] += cfg.steps_per_round
+            state["step"] = end
             state["round"] += 1
             save()
             continue
@@ -162,27 +156,25 @@ def train_rounds(cfg: ExpertConfig, resume: bool, progress: bool, stop_after: in
         for _ in range((state["step"] - r * cfg.steps_per_round) * cfg.accumulation):  # what this round has read
             next(stream)
         model.train()
-
-        def loss(x, y, labels):
-            return model(x, y) * (int((y != -100).sum()) / labels)
-
-        finished = train_loop(
-            model, tokenizer, optimizer, state, stream, steps=(r + 1) * cfg.steps_per_round,
-            accumulation=cfg.accumulation, collate=lambda b: collate(data, b, tokenizer.pad_id),
-            count=lambda y: int((y != -100).sum()), loss=loss, lr_of=lambda step: lr_at(step, cfg),
-            grad_clip=cfg.grad_clip, ckpt=ckpt, meta=meta, metrics=metrics, checkpoint_every=cfg.checkpoint_every,
-            desc=f"round {r + 1}/{cfg.rounds}", progress=progress, stop_after=stop_after, save=save,
-            extra=lambda labels: {"round": r + 1})
-        if not finished:
-            return ckpt
-        policy.engine.prefix.clear()  # cached keys and values belong to the old weights
+        started = time.perf_counter() - state["wall_time_s"]
+        with run.steps(end, state["step"], f"round {r + 1}/{cfg.rounds}") as bar:
+            while state["step"] < end:
+                micro = [collate_examples(data, next(stream), tokenizer.pad_id) for _ in range(cfg.accumulation)]
+                lr = cfg.optim.lr_at(state["step"], cfg.rounds * cfg.steps_per_round)
+                row = accumulated_step(model, optimizer, micro, loss, lr, cfg.optim.grad_clip, state)
+                state["wall_time_s"] = time.perf_counter() - started
+                run.log({"step": state["step"], **row, "round": r + 1, "time/elapsed_s": state["wall_time_s"]})
+                bar.update(1)
+                if run.end_step(state["step"], last=state["step"] == end, save=save):
+                    return run.checkpoint
+        policy.reset_cache()  # cached keys and values belong to the old weights
         state["round"] += 1
         if cfg.eval_problems:
-            evaluate(policy, task, cfg, state, metrics, progress)
+            evaluate(policy, task, cfg, state, run.metrics, progress)
         save()
-    meta.update(wall_time_s=round(state["wall_time_s"], 1), steps=state["step"], rounds=state["round"],
+    meta = dict(wall_time_s=round(state["wall_time_s"], 1), steps=state["step"], rounds=state["round"],
                 trained_tokens=state["trained_tokens"], rollout_tokens=state["rollout_tokens"], params=model.num_params())
-    return save_model(out / "model", model, tokenizer, meta)
+    return run.finish(model, tokenizer, meta=meta)
 
 
 def _sample_round(policy, task, cfg: ExpertConfig, r: int, state: dict, metrics: Metrics, progress: bool,

@@ -29,26 +29,22 @@ so that no step is spent on problems it already solves in a few lines.
 
 from __future__ import annotations
 
-import copy
-import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ponder.errors import UserError
-from ponder.model import load_model, save_model
+from ponder.model import load_model
 from ponder.rewards.value import padded_batches
 from ponder.tasks.base import ANSWER_PREFIX
-from ponder.train.checkpoint import StopRequests, load_checkpoint, save_checkpoint
-from ponder.train.expert import lr_at
-from ponder.train.loop import Metrics, PolicyConfig, RolloutWorkers, git_commit, open_run
+from ponder.train.config import OptimConfig, PolicyConfig, RolloutWorkers
+from ponder.train.optim import apply_gradients, set_lr, token_logprobs
 from ponder.train.rollout import Rollout, RolloutStats, held_out_accuracy, rollouts
-from ponder.train.sft import make_optimizer
+from ponder.train.run import Run
 from ponder.train.workers import rollout_workers
 
 NORMALISE = ("constant", "tokens", "sequence")
@@ -94,8 +90,8 @@ class GRPOConfig(RolloutWorkers, PolicyConfig):
     normalise: str = "constant"
     """How the summed token losses are divided: ``constant`` (sequences x context, Dr. GRPO),
     ``tokens`` (tokens in the batch) or ``sequence`` (each sequence's own length, the original GRPO)."""
-    lr: float = 5e-5
-    warmup: int = 5
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    """Constant after the warmup: fine-tuning a trained policy."""
     checkpoint_every: int = 5
     eval_every: int = 10
 
@@ -134,7 +130,7 @@ def outcome_reward(rollout: Rollout, task, wrong_answer: float) -> float:
 def with_invalid_steps(rollout: Rollout, task, scores: list[float], penalty: float) -> list[float]:
     """``scores`` (one per step of the completion) with ``penalty`` added where the task's rule
     step checker rejects the step; unchanged for a task without one."""
-    if not hasattr(task, "check_steps") or not scores:
+    if not task.checks_steps or not scores:
         return scores
     checks = task.check_steps(rollout.problem, rollout.prefix + rollout.text)[-len(scores):]
     return [s + (penalty if not c.valid else 0.0) for s, c in zip(scores, checks)]
@@ -200,12 +196,6 @@ def process_advantages(groups_scores: list[list[float]], ends: list[list[int]], 
 # --------------------------------------------------------------------------- training
 
 
-def token_logprobs(model, x: torch.Tensor) -> torch.Tensor:
-    """log p(x[:, t+1] | x[:, :t+1]) for every position, (B, T-1)."""
-    logits = model(x[:, :-1])
-    return torch.log_softmax(logits.float(), -1).gather(-1, x[:, 1:, None])[..., 0]
-
-
 def _batches(samples: list[tuple[Rollout, np.ndarray]], pad_id: int, micro_tokens: int):
     """(x, advantages, mask) micro-batches of like length, each at most ``micro_tokens`` padded
     tokens: prompt + completion, right-padded; the mask and advantages line up with
@@ -223,73 +213,63 @@ def _batches(samples: list[tuple[Rollout, np.ndarray]], pad_id: int, micro_token
 
 
 def train_grpo(cfg: GRPOConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None,
-               step=None, desc: str = "grpo") -> Path:
+               step=None, desc: str = "grpo", record=None) -> Path:
     """Run GRPO; returns the directory of the final model (the checkpoint's when ``stop_after``
     steps ended it early, as a crash would). ``step`` replaces one step (``_step``'s signature,
     ``sample`` included: it samples with the workers' ``rollouts``) for a trainer built on this
-    loop, such as the reverse curriculum (``ponder.train.curriculum``)."""
+    loop, such as the reverse curriculum (``ponder.train.curriculum``), whose whole config (``record``)
+    the run directory then records."""
     with rollout_workers(cfg.workers, cfg.ray_address) as sample:
-        return _train_grpo(cfg, resume, progress, stop_after, partial(step or _step, sample=sample), desc)
+        return _train_grpo(cfg, resume, progress, stop_after, partial(step or _step, sample=sample), desc, record)
 
 
-def _train_grpo(cfg: GRPOConfig, resume: bool, progress: bool, stop_after: int | None, step, desc: str) -> Path:
+def _train_grpo(cfg: GRPOConfig, resume: bool, progress: bool, stop_after: int | None, step, desc: str,
+                record=None) -> Path:
     from ponder.backends.nano import NanoPolicy, model_path
     from ponder.tasks import get_task
 
     task = get_task(cfg.task)
     init = model_path(cfg.init, check=not resume)
-    out = Path(cfg.out)
-    ckpt = open_run(out, resume)
-    optimizer_of = lambda m: make_optimizer(m, cfg)  # noqa: E731
+    run = Run(cfg.out, cfg, resume=resume, progress=progress, stop_after=stop_after, record=record)
+    optimizer_of = cfg.optim.optimizer
     if resume:
-        model, tokenizer, optimizer, state = load_checkpoint(ckpt, optimizer_of)
+        model, tokenizer, optimizer, state = run.restore(optimizer_of)
     else:
         torch.manual_seed(cfg.seed)
         model, tokenizer, _ = load_model(init)
         optimizer = optimizer_of(model)
         state = {"step": 0, "rollout_tokens": 0, "trained_tokens": 0, "wall_time_s": 0.0}
-        (out / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
     reference = None
     if cfg.kl > 0:
         reference, _, _ = load_model(init)
         reference.eval().requires_grad_(False)
-    metrics = Metrics(out / "metrics.jsonl")
-    meta = {"recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(), "torch": torch.__version__,
-            "init": str(cfg.init or init.name)}
+    run.meta["init"] = str(cfg.init or init.name)
     policy = NanoPolicy(model, tokenizer)
     prm = step_scorer(cfg, task, policy) if cfg.process_reward else None
 
     def save() -> None:
-        save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta)
+        run.save(model, tokenizer, optimizer, state)
 
     if not resume and cfg.eval_problems:
-        held_out_accuracy(policy, task, cfg, state, metrics, progress)
-    bar = tqdm(total=cfg.steps, initial=state["step"], desc=desc, unit="step", disable=not progress, dynamic_ncols=True)
+        held_out_accuracy(policy, task, cfg, state, run.metrics, progress)
     started = time.perf_counter() - state["wall_time_s"]
-    try:
-        with StopRequests() as stop:
-            while state["step"] < cfg.steps:
-                row = step(policy, reference, optimizer, task, prm, cfg, state)
-                state["step"] += 1
+    with run.steps(cfg.steps, state["step"], desc) as bar:
+        while state["step"] < cfg.steps:
+            row = step(policy, reference, optimizer, task, prm, cfg, state)
+            state["step"] += 1
+            state["wall_time_s"] = time.perf_counter() - started
+            run.log({"step": state["step"], **row, "time/elapsed_s": state["wall_time_s"]})
+            bar.set_postfix(reward=f"{row['rollout/reward_mean']:.3f}")
+            bar.update(1)
+            last = state["step"] == cfg.steps
+            if cfg.eval_problems and (state["step"] % cfg.eval_every == 0 or last):
+                held_out_accuracy(policy, task, cfg, state, run.metrics, progress)
                 state["wall_time_s"] = time.perf_counter() - started
-                metrics.write({"step": state["step"], **row, "time/elapsed_s": state["wall_time_s"]})
-                bar.set_postfix(reward=f"{row['rollout/reward_mean']:.3f}")
-                bar.update(1)
-                done = state["step"] == cfg.steps
-                if cfg.eval_problems and (state["step"] % cfg.eval_every == 0 or done):
-                    held_out_accuracy(policy, task, cfg, state, metrics, progress)
-                    state["wall_time_s"] = time.perf_counter() - started
-                if state["step"] % cfg.checkpoint_every == 0 or done or state["step"] == stop_after or stop.requested:
-                    save()
-                if state["step"] == stop_after:
-                    return ckpt
-                if stop.requested:
-                    raise KeyboardInterrupt
-    finally:
-        bar.close()
-    meta.update(wall_time_s=round(state["wall_time_s"], 1), steps=state["step"], trained_tokens=state["trained_tokens"],
+            if run.end_step(state["step"], last=last, save=save):
+                return run.checkpoint
+    meta = dict(wall_time_s=round(state["wall_time_s"], 1), steps=state["step"], trained_tokens=state["trained_tokens"],
                 rollout_tokens=state["rollout_tokens"], params=model.num_params())
-    return save_model(out / "model", model, tokenizer, meta)
+    return run.finish(model, tokenizer, meta=meta)
 
 
 def full_search_tokens(task, policy, problem) -> int:
@@ -322,7 +302,7 @@ def draw_problems(task, policy, cfg: GRPOConfig, seed: int) -> list:
     n = cfg.problems_per_step
     if not cfg.long_search:
         return task.problems("train", n, seed=seed)
-    if not hasattr(task, "full_search"):
+    if not task.writes_search:
         raise UserError(f"long_search needs a task with search traces; {cfg.task} has none")
     long = lambda p: p if cfg.long_search < full_search_tokens(task, policy, p) <= policy.max_context else None  # noqa: E731
     chosen = first_kept(task, seed, n, long, most=256 * n)
@@ -344,14 +324,29 @@ def _step(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict,
 
 def learn(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict, groups: list[list[Rollout]],
           sample_s: float) -> dict:
-    """The rest of a GRPO step on sampled ``groups``: score, advantages, ``epochs`` passes of
-    clipped updates; returns the step's metrics."""
-    model, tok = policy.model, policy.tokenizer
-    step = state["step"]
-    t0 = time.perf_counter()
+    """The rest of a GRPO step on sampled ``groups``: ``advantages``, then ``update``; returns the
+    step's metrics."""
     generated = sum(len(r.completion_ids) for g in groups for r in g)
     state["rollout_tokens"] += generated
+    samples = advantages(groups, task, prm, cfg, policy.tokenizer.newline_id)
+    wrong = np.mean([answered_wrong(r, task) for g in groups for r in g])
+    row = {**RolloutStats.of(groups).to_metrics(), "rollout/wrong_answers": round(float(wrong), 5),
+           "rollout/tokens": generated, "rollout/tokens_per_s": generated / max(sample_s, 1e-9)}
+    if not samples:
+        policy.reset_cache()
+        return {**row, "train/loss": 0.0, "train/kl": 0.0, "train/clip_fraction": 0.0, "train/samples": 0}
+    lr = cfg.optim.lr_at(state["step"], cfg.steps)
+    figures = update(policy, reference, optimizer, samples, cfg, lr, attempts=len(groups) * cfg.group)
+    policy.reset_cache()  # cached keys and values belong to the old weights
+    state["trained_tokens"] += figures.pop("tokens")
+    return {**row, **figures}
 
+
+def advantages(groups: list[list[Rollout]], task, prm, cfg: GRPOConfig, newline_id: int) -> list[tuple[Rollout, np.ndarray]]:
+    """Each attempt with the advantage of each of its completion's tokens: its outcome's advantage
+    in its group, plus ``process_weight`` times its steps' normalised process scores, plus the
+    wrong answer line's penalty. Attempts whose every token has advantage 0 teach nothing and are
+    left out (unless a KL penalty still pulls on them)."""
     samples: list[tuple[Rollout, np.ndarray]] = []
     for g in groups:
         outcome = outcome_advantages([outcome_reward(r, task, cfg.wrong_answer) for r in g], cfg.scale_rewards)
@@ -361,29 +356,26 @@ def learn(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict,
             scores = [s[: len(st)] for s, st in zip(prm.score(g[0].problem, [r.text for r in g]), steps)]
             if cfg.invalid_step:
                 scores = [with_invalid_steps(r, task, sc, cfg.invalid_step) for r, sc in zip(g, scores)]
-            ends = [step_ends(r, tok.newline_id, st) for r, st in zip(g, steps)]
+            ends = [step_ends(r, newline_id, st) for r, st in zip(g, steps)]
             scores = [s[: len(e)] for s, e in zip(scores, ends)]
             process = process_advantages(scores, ends, [len(r.completion_ids) for r in g])
         for r, a, p in zip(g, outcome, process):
             adv = a + cfg.process_weight * p
-            if cfg.wrong_answer_line and answered_wrong(r, task) and (line := answer_line(r, tok.newline_id)):
+            if cfg.wrong_answer_line and answered_wrong(r, task) and (line := answer_line(r, newline_id)):
                 adv[line[0]:line[1]] += cfg.wrong_answer_line
-            if np.any(adv != 0):  # a token with no advantage teaches nothing (without KL)
+            if np.any(adv != 0) or cfg.kl > 0:  # a token with no advantage teaches nothing (without KL)
                 samples.append((r, adv))
-            elif cfg.kl > 0:
-                samples.append((r, adv))
+    return samples
 
-    wrong = np.mean([answered_wrong(r, task) for g in groups for r in g])
-    row = {**RolloutStats.of(groups).to_metrics(), "rollout/wrong_answers": round(float(wrong), 5),
-           "rollout/tokens": generated, "rollout/tokens_per_s": generated / max(sample_s, 1e-9)}
-    if not samples:
-        policy.engine.prefix.clear()
-        return {**row, "train/loss": 0.0, "train/kl": 0.0, "train/clip_fraction": 0.0, "train/samples": 0}
 
-    lr = lr_at(step, cfg)
-    for g_ in optimizer.param_groups:
-        g_["lr"] = lr
-    batches = list(_batches(samples, tok.pad_id, cfg.micro_tokens))
+def update(policy, reference, optimizer, samples: list[tuple[Rollout, np.ndarray]], cfg: GRPOConfig, lr: float,
+           attempts: int) -> dict:
+    """``epochs`` passes of PPO's clipped surrogate (plus the KL penalty) over ``samples``, one
+    optimizer step a pass; ``attempts`` (sampled, those left out too) sets the ``constant``
+    normalisation. Returns the ``train/*`` figures and the ``tokens`` trained."""
+    model, t0 = policy.model, time.perf_counter()
+    set_lr(optimizer, lr)
+    batches = list(_batches(samples, policy.tokenizer.pad_id, cfg.micro_tokens))
     model.train()
     with torch.no_grad():
         old = [token_logprobs(model, x) for x, _, _ in batches] if cfg.epochs > 1 else None
@@ -403,7 +395,7 @@ def learn(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict,
                 per_token = per_token + cfg.kl * kl
                 kl_sum += float((kl.detach() * mask).sum())
             if cfg.normalise == "constant":  # every attempt counts, those with nothing to teach too
-                loss = (per_token * mask).sum() / (len(groups) * cfg.group * policy.max_context)
+                loss = (per_token * mask).sum() / (attempts * policy.max_context)
             elif cfg.normalise == "tokens":
                 loss = (per_token * mask).sum() / tokens
             else:
@@ -411,11 +403,8 @@ def learn(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict,
             loss.backward()
             loss_sum += float(loss.detach())
             clipped += float((((ratio - 1).abs() > cfg.clip).float() * mask).sum())
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    policy.engine.prefix.clear()  # cached keys and values belong to the old weights
-    state["trained_tokens"] += int(tokens) * cfg.epochs
-    return {**row, "train/loss": loss_sum / cfg.epochs, "train/lr": lr, "train/grad_norm": grad_norm,
-            "train/kl": kl_sum / max(tokens * cfg.epochs, 1), "train/clip_fraction": clipped / max(tokens * cfg.epochs, 1),
-            "train/samples": len(samples), "train/seconds": time.perf_counter() - t0}
+        grad_norm = apply_gradients(model, optimizer, cfg.optim.grad_clip)
+    passes = max(tokens * cfg.epochs, 1)
+    return {"train/loss": loss_sum / cfg.epochs, "train/lr": lr, "train/grad_norm": grad_norm,
+            "train/kl": kl_sum / passes, "train/clip_fraction": clipped / passes, "train/samples": len(samples),
+            "train/seconds": time.perf_counter() - t0, "tokens": int(tokens) * cfg.epochs}

@@ -7,10 +7,10 @@ the same recipe and seed, a run makes the same model.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import fields
 from pathlib import Path
 
 from ponder.errors import UserError
+from ponder.train.config import build
 from ponder.train.sft import SFTConfig
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes"
@@ -36,18 +36,14 @@ def load_recipe(name: str, config=SFTConfig, section: str | None = None, **overr
     applies over the top level; the others are ignored."""
     path = recipe_path(name)
     data = tomllib.loads(path.read_text())
-    sections = getattr(config, "SECTIONS", ())
+    sections = config.SECTIONS
     for key in sections:
         table = data.pop(key, None)
         if key == section and isinstance(table, dict):
             data.update(table)
     data.update(overrides)
-    known = {f.name for f in fields(config)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise UserError(f"recipe {path.stem}: unknown field(s) {', '.join(unknown)}")
     data.setdefault("recipe", path.stem)
     try:
-        return config(**data)
-    except TypeError as e:
+        return build(config, data)
+    except UserError as e:
         raise UserError(f"recipe {path.stem}: {e}") from None

@@ -56,7 +56,7 @@ from pathlib import Path
 from ponder.errors import UserError
 from ponder.search.revise import SHOWN_TOKENS, revision_context
 from ponder.train.expert import ExpertConfig, kept_solutions, sample_chunks, train_rounds
-from ponder.train.loop import Metrics
+from ponder.train.run import Metrics
 from ponder.train.rollout import Rollout, RolloutStats, rollouts, write_held_out
 from ponder.train.workers import rollout_workers
 from ponder.types import Problem
@@ -108,21 +108,19 @@ class Critiques:
     learned critic has spent, read and written (the rules cost nothing)."""
 
     def __init__(self, task, critic: str):
-        from ponder.tasks.countdown import CountdownTask
-
-        if not isinstance(task, CountdownTask):
+        if not task.rule_judged:
             raise UserError(f"critiques are written for Countdown and Game of 24, not {task.name}")
         self.task, self.reward = task, None
         if critic != "rule":
             from ponder.rewards import get_reward
 
             self.reward = get_reward(critic, task)
-            if not hasattr(self.reward, "critiques"):
+            if not self.reward.writes_critiques:
                 raise UserError(f"{critic} is not a text critic (train one with: ponder train rm --kind critic)")
 
     def __call__(self, problem: Problem, texts: list[str]) -> list[str]:
         if self.reward is None:
-            from ponder.tasks.judge import critique
+            from ponder.tasks.countdown.judge import critique
 
             return [critique(self.task, problem, t)[0] for t in texts]
         return [j.reasoning for j in self.reward.critiques(problem, texts)]
@@ -159,7 +157,7 @@ def solver_revision(policy, task, like: Rollout, seed: str) -> Rollout | None:
     import random
 
     rng = random.Random(seed)
-    segments = (task.search_trace(like.problem, rng, p_slip=0.0) if hasattr(task, "search_trace")
+    segments = (task.search_trace(like.problem, rng, p_slip=0.0) if task.writes_search
                 else task.trace(like.problem, rng=rng))
     text = "".join(s for s, _ in segments)
     ids = tuple(policy.tokenizer.encode(text)) + (policy.tokenizer.eos_id,)
@@ -221,7 +219,7 @@ def held_out_revision(policy, task, cfg: RiseConfig, state: dict, metrics: Metri
                       critiques: Critiques | None = None) -> None:
     """Write greedy accuracy on ``cfg.eval_problems`` problems of ``cfg.eval_split``, at once and
     after one greedy revision of the failed answers, with the training compute spent so far."""
-    policy.engine.prefix.clear()
+    policy.reset_cache()
     problems = task.problems(cfg.eval_split, cfg.eval_problems)
     first = [g[0] for g in rollouts(policy, task, problems, 1, temperature=0.0)]
     failed = [a for a in first if not a.correct]

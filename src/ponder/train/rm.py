@@ -20,10 +20,10 @@ to held-out training problems), ``checkpoint/`` (exact resume, as SFT) and ``mod
 
 from __future__ import annotations
 
-import json
 import math
 import random
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import ClassVar
 from pathlib import Path
 
@@ -32,13 +32,13 @@ import torch
 import torch.nn.functional as F
 
 from ponder.errors import UserError
-from ponder.model import load_model, save_model
+from ponder.model import load_model
 from ponder.model.transformer import resize_vocab, with_value_head
-from ponder.train.checkpoint import load_checkpoint
-from ponder.train.data import micro_batches
 from ponder.rewards.generative import ROOM, reading_room
-from ponder.train.loop import Metrics, RunConfig, git_commit, open_run, train_loop
-from ponder.train.sft import lr_at, make_optimizer
+from ponder.train.config import OptimConfig, RunConfig
+from ponder.train.data import ScoredExamples, micro_batches
+from ponder.train.optim import accumulated_step, collate_scored
+from ponder.train.run import Run
 
 KINDS = ("orm", "prm", "genrm", "critic")
 
@@ -70,16 +70,13 @@ class RMConfig(RunConfig):
     Checking an answer needs its end; a shorter read makes training and scoring cheaper."""
     practice: int = 0
     """GenRM: solver solutions to other training problems, their answers rewritten the way a
-    policy gets them wrong (``ponder.tasks.judge.practice_text``), added to the policy's samples:
+    policy gets them wrong (``ponder.tasks.countdown.judge.practice_text``), added to the policy's samples:
     the judge learns to check answers from far more examples than a CPU can sample."""
     epochs: float = 1.0
     tokens_per_step: int = 16384
     micro_tokens: int = 8192
-    lr: float = 3e-4
-    min_lr: float = 3e-5
-    warmup: int = 10
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=3e-4, min_lr=3e-5, warmup=10))
+    """Learning rate (warmup, then cosine decay to ``min_lr`` over the run), weight decay, clipping."""
     seed: int = 0
     checkpoint_every: int = 20
     eval_every: int = 0
@@ -107,21 +104,6 @@ class RMConfig(RunConfig):
 # --------------------------------------------------------------------------- data
 
 
-@dataclass
-class RMData:
-    """Training examples as token ids with per-token targets.
-
-    Value kinds: ``targets`` holds the label at each scored position and NaN elsewhere.
-    Judge kinds: ``targets`` is 1.0 where the token is trained (the judge's own writing), else NaN.
-    """
-
-    ids: list[np.ndarray]
-    targets: list[np.ndarray]
-
-    def lengths(self) -> np.ndarray:
-        return np.array([len(x) for x in self.ids])
-
-
 def split_rows(rows: list[dict], holdout: float, seed: int) -> tuple[list[dict], list[dict]]:
     """Train and held-out rows, split by problem so no problem is on both sides."""
     ids = sorted({r["problem"]["id"] for r in rows})
@@ -130,12 +112,12 @@ def split_rows(rows: list[dict], holdout: float, seed: int) -> tuple[list[dict],
     return [r for r in rows if r["problem"]["id"] not in held], [r for r in rows if r["problem"]["id"] in held]
 
 
-def value_examples(rows, tokenizer, task, labels_of, max_len: int) -> RMData:
+def value_examples(rows, tokenizer, task, labels_of, max_len: int) -> ScoredExamples:
     """``labels_of(row, n_scored) -> {scored line index: label}`` decides what each line learns."""
     from ponder.rewards.value import encode_lines
     from ponder.train.samples import problem_of
 
-    data = RMData([], [])
+    data = ScoredExamples([], [])
     for row in rows:
         problem = problem_of(row)
         ids, ends = encode_lines(tokenizer, task.prompt(problem), row["text"], task.steps(row["text"]))
@@ -149,13 +131,13 @@ def value_examples(rows, tokenizer, task, labels_of, max_len: int) -> RMData:
     return data
 
 
-def judge_examples(rows, tokenizer, task, kind: str, seed: int, room: int, max_len: int, context: int = 0) -> RMData:
+def judge_examples(rows, tokenizer, task, kind: str, seed: int, room: int, max_len: int, context: int = 0) -> ScoredExamples:
     from ponder.rewards.generative import QUESTIONS, fit, judge_example
-    from ponder.tasks import judge
+    from ponder.tasks.countdown import judge
     from ponder.train.samples import problem_of
 
     rng = random.Random(seed)
-    data = RMData([], [])
+    data = ScoredExamples([], [])
     for row in rows:
         problem = problem_of(row)
         prompt = task.prompt(problem)
@@ -175,17 +157,6 @@ def judge_examples(rows, tokenizer, task, kind: str, seed: int, room: int, max_l
         data.ids.append(np.asarray(ids, dtype=np.int64))
         data.targets.append(target)
     return data
-
-
-def collate(data: RMData, batch: list[int], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    T = max(len(data.ids[i]) for i in batch)
-    x = np.full((len(batch), T), pad_id, dtype=np.int64)
-    y = np.full((len(batch), T), np.nan, dtype=np.float32)
-    for r, i in enumerate(batch):
-        n = len(data.ids[i])
-        x[r, :n] = data.ids[i]
-        y[r, :n] = data.targets[i]
-    return torch.from_numpy(x), torch.from_numpy(y)
 
 
 def loss_of(model, x: torch.Tensor, y: torch.Tensor, value: bool) -> tuple[torch.Tensor, int]:
@@ -224,7 +195,7 @@ def prepare(cfg: RMConfig, progress: bool = True):
     return task, policy, train, held, mc
 
 
-def build_data(cfg: RMConfig, task, tokenizer, train: list[dict], mc, max_len: int) -> RMData:
+def build_data(cfg: RMConfig, task, tokenizer, train: list[dict], mc, max_len: int) -> ScoredExamples:
     if cfg.kind == "orm":
         return value_examples(train, tokenizer, task, lambda row, n: {k: float(row["correct"]) for k in range(n)}, max_len)
     if cfg.kind == "prm":
@@ -241,7 +212,7 @@ def build_data(cfg: RMConfig, task, tokenizer, train: list[dict], mc, max_len: i
 
 
 def initial_model(cfg: RMConfig, policy_dir):
-    from ponder.tasks.judge import WORDS
+    from ponder.tasks.countdown.judge import WORDS
 
     model, tokenizer, _ = load_model(policy_dir)
     if cfg.kind in ("orm", "prm"):
@@ -283,63 +254,54 @@ def train_rm(cfg: RMConfig, resume: bool = False, progress: bool = True, stop_af
     """Train one reward model; returns the directory of the final model."""
     from ponder.backends.nano import model_path
 
-    out = Path(cfg.out)
-    ckpt = open_run(out, resume)
+    run = Run(cfg.out, cfg, resume=resume, progress=progress, stop_after=stop_after)
     task, policy, train, held, mc = prepare(cfg, progress)
     del policy
 
+    optimizer_of = cfg.optim.optimizer
     if resume:
-        model, tokenizer, optimizer, state = load_checkpoint(ckpt, lambda m: make_optimizer(m, cfg))
+        model, tokenizer, optimizer, state = run.restore(optimizer_of)
     else:
         torch.manual_seed(cfg.seed)
         model, tokenizer = initial_model(cfg, model_path(cfg.policy))
-        optimizer = make_optimizer(model, cfg)
+        optimizer = optimizer_of(model)
         state = {"step": 0, "micro_batches": 0, "tokens": 0, "wall_time_s": 0.0}
-        (out / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
     model.train()
     data = build_data(cfg, task, tokenizer, train, mc, model.cfg.max_seq_len)
     value = cfg.kind in ("orm", "prm")
     steps = max(1, math.ceil(cfg.epochs * int(data.lengths().sum()) / cfg.tokens_per_step))
-    schedule = _Schedule(cfg.lr, cfg.min_lr, cfg.warmup, steps)
     stream = micro_batches(data.lengths(), cfg.micro_tokens, cfg.seed)
     for _ in range(state["micro_batches"]):
         next(stream)
-
-    metrics = Metrics(out / "metrics.jsonl")
-    meta = {"reward_kind": cfg.kind, "recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(),
-            "torch": torch.__version__, "policy": str(cfg.policy or "default"),
-            "train_solutions": len(train), "train_correct": sum(r["correct"] for r in train),
-            "train_practice": cfg.practice}
+    run.meta.update({"reward_kind": cfg.kind, "policy": str(cfg.policy or "default"), "train_solutions": len(train),
+                     "train_correct": sum(r["correct"] for r in train), "train_practice": cfg.practice})
 
     def loss(x, y, labels):
         return loss_of(model, x, y, value)[0] / max(1, labels)
 
-    def evaluate():
-        if held:
-            metrics.write({"step": state["step"], **held_out_auroc(cfg, model, tokenizer, held)})
+    def save():
+        run.save(model, tokenizer, optimizer, state)
 
-    finished = train_loop(
-        model, tokenizer, optimizer, state, stream, steps=steps, accumulation=cfg.accumulation,
-        collate=lambda b: collate(data, b, tokenizer.pad_id), count=lambda y: int((~torch.isnan(y)).sum()),
-        loss=loss, lr_of=lambda step: lr_at(step, schedule), grad_clip=cfg.grad_clip, ckpt=ckpt, meta=meta,
-        metrics=metrics, checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every, evaluate=evaluate,
-        extra=lambda labels: {"train/labels": labels}, desc=f"rm {cfg.kind}", progress=progress,
-        stop_after=stop_after)
-    if not finished:
-        return ckpt
-    meta.update(wall_time_s=round(state["wall_time_s"], 1), steps=state["step"], tokens=state["tokens"],
+    started = time.perf_counter() - state["wall_time_s"]
+    with run.steps(steps, state["step"], f"rm {cfg.kind}") as bar:
+        while state["step"] < steps:
+            micro = [collate_scored(data, next(stream), tokenizer.pad_id) for _ in range(cfg.accumulation)]
+            lr = cfg.optim.lr_at(state["step"], steps)
+            row = accumulated_step(model, optimizer, micro, loss, lr, cfg.optim.grad_clip, state)
+            state["wall_time_s"] = time.perf_counter() - started
+            run.log({"step": state["step"], **row, "time/elapsed_s": state["wall_time_s"]})
+            bar.set_postfix(loss=f"{row['train/loss']:.3f}")
+            bar.update(1)
+            last = state["step"] == steps
+            if run.end_step(state["step"], last=last, save=save):
+                return run.checkpoint
+            if cfg.eval_every and state["step"] % cfg.eval_every == 0 and not last and held:
+                run.log({"step": state["step"], **held_out_auroc(cfg, model, tokenizer, held)})
+    meta = dict(wall_time_s=round(state["wall_time_s"], 1), steps=state["step"], tokens=state["tokens"],
                 params=model.num_params())
     if held:
         row = {"step": state["step"], **held_out_auroc(cfg, model, tokenizer, held)}
-        metrics.write(row)
+        run.log(row)
         meta["eval"] = row
     model.eval()
-    return save_model(out / "model", model, tokenizer, meta, dtype=torch.float16)
-
-
-@dataclass(frozen=True)
-class _Schedule:
-    lr: float
-    min_lr: float
-    warmup: int
-    steps: int
+    return run.finish(model, tokenizer, meta=meta, dtype=torch.float16)

@@ -109,7 +109,7 @@ def held_out_accuracy(policy, task, cfg, state: dict, metrics, progress: bool = 
     from ponder.evaluate import evaluate
     from ponder.search import get_strategy
 
-    policy.engine.prefix.clear()
+    policy.reset_cache()
     report = evaluate(task, task.problems(cfg.eval_split, cfg.eval_problems), policy, get_strategy("greedy"),
                       progress=progress)
     write_held_out(metrics, policy, state, {f"eval/{task.name}/accuracy": report.accuracy,

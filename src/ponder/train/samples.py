@@ -94,9 +94,9 @@ progress bar moves while the slow part, drawing solvable problems, runs."""
 
 def practice_rows(task, count: int, seed: int = 0, progress: bool = True) -> list[dict]:
     """Rows like ``sampled_solutions``' for ``count`` fresh training problems, whose texts are
-    solver solutions with mistaken answers (``ponder.tasks.judge.practice_text``); cheap to make,
+    solver solutions with mistaken answers (``ponder.tasks.countdown.judge.practice_text``); cheap to make,
     so they are not cached."""
-    from ponder.tasks.judge import practice_text
+    from ponder.tasks.countdown.judge import practice_text
 
     rng = random.Random(seed)
     rows = []

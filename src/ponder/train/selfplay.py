@@ -34,25 +34,24 @@ import json
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import SimpleNamespace
+from typing import Callable
 
 import numpy as np
 import torch
 
 from ponder.errors import UserError
-from ponder.model import load_model, save_model
+from ponder.model import load_model
+from ponder.rewards.base import RewardModel
 from ponder.search.base import Calls, Search, drive
 from ponder.search.tree import MCTS, Node, expand, new_text
-from ponder.train.checkpoint import load_checkpoint, save_checkpoint
-from ponder.train.data import micro_batches
-from ponder.train.expert import lr_at
-from ponder.train.grpo import token_logprobs
-from ponder.train.loop import Metrics, PolicyConfig, git_commit, open_run, train_loop
-from ponder.train.rm import RMData, collate, loss_of, value_examples
+from ponder.train.config import OptimConfig, PolicyConfig
+from ponder.train.data import ScoredExamples, micro_batches
+from ponder.train.optim import accumulated_step, collate_scored, token_logprobs
+from ponder.train.rm import loss_of, value_examples
 from ponder.train.rollout import held_out_accuracy
-from ponder.train.sft import make_optimizer
+from ponder.train.run import Metrics, Run
 
 TARGETS = "targets.jsonl"
 
@@ -79,9 +78,9 @@ class SelfPlayConfig(PolicyConfig):
     value_steps: int = 10
     """Optimizer steps on the round's outcomes."""
     tokens_per_step: int = 16384
-    lr: float = 3e-5
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=3e-5, warmup=5))
+    """Both networks': the value network's rate is ``value_lr`` instead of ``lr``."""
     value_lr: float = 3e-5
-    warmup: int = 5
     checkpoint_every: int = 10
 
     def __post_init__(self) -> None:
@@ -91,11 +90,13 @@ class SelfPlayConfig(PolicyConfig):
         self.check_batching()
 
 
-class SelfPlayReward:
+class SelfPlayReward(RewardModel):
     """What MCTS sees during self-play: the value network's values for partial texts and the rule
     verifier's verdict for finished ones (the outcome of the game, not an estimate of it)."""
 
     name = "self-play"
+    kind = "outcome"
+    gives_values = True
 
     def __init__(self, value, task):
         self.value_model, self.task = value, task
@@ -183,12 +184,12 @@ def play(policy, value, task, cfg: SelfPlayConfig, r: int, progress: bool = Fals
 # --------------------------------------------------------------------------- targets
 
 
-def policy_examples(episodes: list[dict], task, tokenizer, max_len: int) -> RMData:
+def policy_examples(episodes: list[dict], task, tokenizer, max_len: int) -> ScoredExamples:
     """Each played state with each visited child line after it; the child's tokens carry its visit
     share (its ``<eos>`` too when the line is the answer), all else NaN (not trained)."""
     from ponder.train.samples import problem_of
 
-    data = RMData([], [])
+    data = ScoredExamples([], [])
     for ep in episodes:
         prompt = task.prompt(problem_of(ep))
         for move in ep["played"]:
@@ -226,25 +227,39 @@ def distill_loss(model, x: torch.Tensor, y: torch.Tensor, labels: int) -> torch.
 # --------------------------------------------------------------------------- the run
 
 
+@dataclass
+class Network:
+    """One of the two networks self-play trains, with what its optimizer steps need."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    optimizer: torch.optim.Optimizer
+    state: dict
+    optim: OptimConfig
+    loss: Callable
+    """``loss(model, x, y, labels)``: a micro-batch's share of the step's loss."""
+    save: Callable[[], None]
+    log: Callable[[dict], None]
+    """Writes one of its step lines to the run's metrics."""
+
+
 def train_selfplay(cfg: SelfPlayConfig, resume: bool = False, progress: bool = True,
                    stop_after: int | None = None) -> Path:
     """Run self-play; returns the final policy's directory (the checkpoint's when ``stop_after``
     optimizer steps, counting both networks', ended it early, as a crash would)."""
     from ponder.backends.nano import NanoPolicy, model_path
-    from ponder.rewards import get_reward
     from ponder.rewards.value import ValueReward
     from ponder.tasks import get_task
 
     task = get_task(cfg.task)
     init = model_path(cfg.init, check=not resume)
-    out = Path(cfg.out)
-    ckpt = open_run(out, resume)
-    vckpt = out / "value" / "checkpoint"
-    policy_opt = lambda m: make_optimizer(m, cfg)  # noqa: E731
-    value_opt = lambda m: make_optimizer(m, SimpleNamespace(lr=cfg.value_lr, weight_decay=cfg.weight_decay))  # noqa: E731
+    run = Run(cfg.out, cfg, resume=resume, progress=progress)
+    vckpt = run.out / "value" / "checkpoint"
+    value_optim = replace(cfg.optim, lr=cfg.value_lr)
+    policy_opt, value_opt = cfg.optim.optimizer, value_optim.optimizer
     if resume:
-        model, tokenizer, optimizer, state = load_checkpoint(ckpt, policy_opt)
-        episodes = [json.loads(line) for line in (ckpt / TARGETS).read_text().splitlines()] if (ckpt / TARGETS).exists() else []
+        model, tokenizer, optimizer, state = run.restore(policy_opt)
+        episodes = [json.loads(line) for line in (run.read(TARGETS) or "").splitlines()]
     else:
         torch.manual_seed(cfg.seed)
         model, tokenizer, _ = load_model(init)
@@ -252,29 +267,25 @@ def train_selfplay(cfg: SelfPlayConfig, resume: bool = False, progress: bool = T
         state = {"step": 0, "round": 0, "sampled": -1, "micro_batches": 0, "tokens": 0, "trained_tokens": 0,
                  "rollout_tokens": 0, "wall_time_s": 0.0}
         episodes = []
-        (out / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
-    if resume and (vckpt / "trainer.json").exists():
-        vmodel, vtok, voptimizer, vstate = load_checkpoint(vckpt, value_opt)
-    else:
-        start = get_reward(cfg.value, task)
-        if not isinstance(start, ValueReward):
-            raise UserError(f"self-play needs a value model (prm, orm or a directory of one), not {cfg.value!r}")
-        vmodel, vtok = start.model, start.tokenizer
-        voptimizer = value_opt(vmodel)
-        vstate = {"step": 0, "micro_batches": 0, "tokens": 0, "trained_tokens": 0, "wall_time_s": 0.0}
-    metrics = Metrics(out / "metrics.jsonl")
-    meta = {"recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(), "torch": torch.__version__,
-            "init": str(cfg.init or init.name), "value_init": cfg.value}
-    vmeta = {**meta, "reward_kind": "prm", "trained_by": "self-play"}
+    vmodel, vtok, voptimizer, vstate = _value_network(cfg, task, run, resume, value_opt, vckpt)
+    run.meta.update(init=str(cfg.init or init.name), value_init=cfg.value)
+    vmeta = {**run.meta, "reward_kind": "prm", "trained_by": "self-play"}
     policy = NanoPolicy(model, tokenizer)
     value = ValueReward(vmodel, vtok, vmeta, name="prm", partial=True)
 
     def save() -> None:
-        save_checkpoint(ckpt, model, tokenizer, optimizer, state, meta,
-                        files={TARGETS: "\n".join(json.dumps(e) for e in episodes)})
+        run.save(model, tokenizer, optimizer, state, files={TARGETS: "\n".join(json.dumps(e) for e in episodes)})
 
-    def save_value() -> None:
-        save_checkpoint(vckpt, vmodel, vtok, voptimizer, vstate, vmeta)
+    def log_value(row: dict) -> None:
+        """The value network's lines, under ``value/`` names at the policy's step, so the run's
+        curves (keyed by the policy's step) stay one per quantity."""
+        renamed = {k.replace("train/", "value/"): v for k, v in row.items() if k not in ("step", "time/elapsed_s")}
+        run.log({"step": state["step"], "value/step": row["step"], **renamed})
+
+    nets = [Network(model, tokenizer, optimizer, state, cfg.optim, distill_loss, save, run.log),
+            Network(vmodel, vtok, voptimizer, vstate, value_optim,
+                    lambda m, x, y, n: loss_of(m, x, y, value=True)[0] / n,
+                    lambda: run.save(vmodel, vtok, voptimizer, vstate, at=vckpt, meta=vmeta), log_value)]
 
     def spent() -> dict:
         """Training compute so far: both networks' passes over every token they read, the played
@@ -282,78 +293,81 @@ def train_selfplay(cfg: SelfPlayConfig, resume: bool = False, progress: bool = T
         return {**state, "trained_tokens": state["tokens"] + vstate["tokens"]}
 
     if not resume and cfg.eval_problems:
-        held_out_accuracy(policy, task, cfg, spent(), metrics, progress)
+        held_out_accuracy(policy, task, cfg, spent(), run.metrics, progress)
     while state["round"] < cfg.rounds:
         r = state["round"]
         if state["sampled"] < r:
-            episodes = _play_round(policy, value, task, cfg, r, state, metrics, progress)
+            episodes = _play_round(policy, value, task, cfg, r, state, run.metrics, progress)
             state["sampled"] = r
             save()
-        left = None if stop_after is None else stop_after - state["step"] - vstate["step"]
         data = policy_examples(episodes, task, tokenizer, model.cfg.max_seq_len)
-        if not _fit(model, tokenizer, optimizer, state, data, (r + 1) * cfg.policy_steps, r * cfg.policy_steps, cfg,
-                    cfg.lr, ckpt, meta, metrics, save, lambda m, x, y, n: distill_loss(m, x, y, n),
-                    f"round {r + 1}/{cfg.rounds}: policy", progress, left, r):
-            return ckpt
-        policy.engine.prefix.clear()  # cached keys and values belong to the old weights
         left = None if stop_after is None else stop_after - state["step"] - vstate["step"]
+        if not _fit(run, nets[0], data, cfg, cfg.policy_steps, r, left, f"round {r + 1}/{cfg.rounds}: policy"):
+            return run.checkpoint
+        policy.reset_cache()  # cached keys and values belong to the old weights
         vdata = value_examples(value_rows(episodes), vtok, task, lambda row, n: {k: row["z"] for k in range(n)},
                                vmodel.cfg.max_seq_len)
-        if not _fit(vmodel, vtok, voptimizer, vstate, vdata, (r + 1) * cfg.value_steps, r * cfg.value_steps, cfg,
-                    cfg.value_lr, vckpt, vmeta, _Renamed(metrics, "value/", state), save_value,
-                    lambda m, x, y, n: loss_of(m, x, y, value=True)[0] / n, f"round {r + 1}/{cfg.rounds}: value",
-                    progress, left, r):
-            return ckpt
+        left = None if stop_after is None else stop_after - state["step"] - vstate["step"]
+        if not _fit(run, nets[1], vdata, cfg, cfg.value_steps, r, left, f"round {r + 1}/{cfg.rounds}: value"):
+            return run.checkpoint
         value.cache.clear()
         state["round"] += 1
         if cfg.eval_problems:
-            held_out_accuracy(policy, task, cfg, spent(), metrics, progress)
+            held_out_accuracy(policy, task, cfg, spent(), run.metrics, progress)
         save()
-    meta.update(wall_time_s=round(state["wall_time_s"] + vstate["wall_time_s"], 1), steps=state["step"],
+    meta = dict(wall_time_s=round(state["wall_time_s"] + vstate["wall_time_s"], 1), steps=state["step"],
                 rounds=state["round"], trained_tokens=spent()["trained_tokens"], rollout_tokens=state["rollout_tokens"],
                 params=model.num_params())
-    save_model(out / "value" / "model", vmodel, vtok, vmeta)
-    return save_model(out / "model", model, tokenizer, meta)
+    run.finish(vmodel, vtok, name="value/model", meta=vmeta)
+    return run.finish(model, tokenizer, meta=meta)
 
 
-def _fit(model, tokenizer, optimizer, state: dict, data: RMData, steps: int, first: int, cfg: SelfPlayConfig,
-         lr: float, ckpt: Path, meta: dict, metrics: Metrics, save, loss, desc: str, progress: bool,
-         stop_after: int | None, r: int) -> bool:
-    """Train one network on the round's data up to ``steps`` (from where ``state`` is); False when
-    ``stop_after`` more steps ended it early."""
-    if state["step"] >= steps:
+def _value_network(cfg: SelfPlayConfig, task, run: Run, resume: bool, optimizer_of, at: Path):
+    """(model, tokenizer, optimizer, state) of the value network: from its checkpoint when
+    resuming a run that has one, else the value model ``cfg.value`` names."""
+    from ponder.rewards import get_reward
+    from ponder.rewards.value import ValueReward
+
+    if resume and (at / "trainer.json").exists():
+        return run.restore(optimizer_of, at=at)
+    start = get_reward(cfg.value, task)
+    if not isinstance(start, ValueReward):
+        raise UserError(f"self-play needs a value model (prm, orm or a directory of one), not {cfg.value!r}")
+    state = {"step": 0, "micro_batches": 0, "tokens": 0, "trained_tokens": 0, "wall_time_s": 0.0}
+    return start.model, start.tokenizer, optimizer_of(start.model), state
+
+
+def _fit(run: Run, net: Network, data: ScoredExamples, cfg: SelfPlayConfig, per_round: int, r: int,
+         left: int | None, desc: str) -> bool:
+    """Train one network on round ``r``'s data up to its ``per_round`` steps of the round (from
+    where its state is); False when ``left`` more optimizer steps ended the run early."""
+    state, end = net.state, (r + 1) * per_round
+    if state["step"] >= end:
         return True
-    if stop_after is not None and stop_after <= 0:
+    if left is not None and left <= 0:
         return False
     if len(data.ids) == 0:  # nothing to learn from this round
-        state["step"] = steps
-        save()
+        state["step"] = end
+        net.save()
         return True
     stream = micro_batches(data.lengths(), cfg.micro_tokens, cfg.seed * 1000 + r)
-    for _ in range((state["step"] - first) * cfg.accumulation):  # what this round has read already
+    for _ in range((state["step"] - r * per_round) * cfg.accumulation):  # what this round has read already
         next(stream)
-    model.train()
-    warm = SimpleNamespace(lr=lr, warmup=cfg.warmup)
-    count = lambda y: int((~torch.isnan(y)).sum())  # noqa: E731
-    return train_loop(model, tokenizer, optimizer, state, stream, steps=steps, accumulation=cfg.accumulation,
-                      collate=lambda b: collate(data, b, tokenizer.pad_id), count=count,
-                      loss=lambda x, y, n: loss(model, x, y, n), lr_of=lambda step: lr_at(step, warm),
-                      grad_clip=cfg.grad_clip, ckpt=ckpt, meta=meta, metrics=metrics,
-                      checkpoint_every=cfg.checkpoint_every, desc=desc, progress=progress,
-                      stop_after=None if stop_after is None else state["step"] + stop_after, save=save,
-                      extra=lambda labels: {"round": r + 1})
-
-
-class _Renamed:
-    """The value network's training lines, filed under ``prefix`` names at the policy's step, so
-    the run's curves (keyed by the policy's step) stay one per quantity."""
-
-    def __init__(self, metrics: Metrics, prefix: str, state: dict):
-        self.metrics, self.prefix, self.state = metrics, prefix, state
-
-    def write(self, row: dict) -> None:
-        renamed = {k.replace("train/", self.prefix): v for k, v in row.items() if k not in ("step", "time/elapsed_s")}
-        self.metrics.write({"step": self.state["step"], f"{self.prefix}step": row["step"], **renamed})
+    net.model.train()
+    stop_at = None if left is None else state["step"] + left
+    started = time.perf_counter() - state["wall_time_s"]
+    with run.steps(end, state["step"], desc) as bar:
+        while state["step"] < end:
+            micro = [collate_scored(data, next(stream), net.tokenizer.pad_id) for _ in range(cfg.accumulation)]
+            lr = net.optim.lr_at(state["step"], cfg.rounds * per_round)
+            row = accumulated_step(net.model, net.optimizer, micro, lambda x, y, n: net.loss(net.model, x, y, n), lr,
+                                   net.optim.grad_clip, state)
+            state["wall_time_s"] = time.perf_counter() - started
+            net.log({"step": state["step"], **row, "round": r + 1, "time/elapsed_s": state["wall_time_s"]})
+            bar.update(1)
+            if run.end_step(state["step"], last=state["step"] == end, save=net.save, stop_at=stop_at):
+                return False
+    return True
 
 
 def _play_round(policy, value, task, cfg: SelfPlayConfig, r: int, state: dict, metrics: Metrics,

@@ -14,20 +14,19 @@ resumed run ends with the same parameters as one that never stopped.
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ponder.errors import UserError
-from ponder.model import ModelConfig, Tokenizer, Transformer, load_model, save_model
-from ponder.train.checkpoint import load_checkpoint
-from ponder.train.data import Examples, MixPart, build_examples, micro_batches
-from ponder.train.loop import Metrics, RunConfig, git_commit, open_run, train_loop
+from ponder.model import ModelConfig, Transformer, load_model
+from ponder.train.config import OptimConfig, RunConfig
+from ponder.train.data import MixPart, build_examples, micro_batches
+from ponder.train.optim import accumulated_step, collate_examples
+from ponder.train.run import Run
+from ponder.train.vocab import nano_tokenizer
 
 
 @dataclass
@@ -49,11 +48,8 @@ class SFTConfig(RunConfig):
     """Padded tokens per optimizer step (micro-batches are accumulated to reach it)."""
     micro_tokens: int = 8192
     """Padded tokens per forward pass; small micro-batches stay in the CPU's cache."""
-    lr: float = 3e-3
-    min_lr: float = 3e-4
-    warmup: int = 20
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=3e-3, min_lr=3e-4, warmup=20, weight_decay=0.1))
+    """Learning rate (warmup, then cosine decay to ``min_lr``), weight decay, gradient clipping."""
     seed: int = 0
     checkpoint_every: int = 100
     eval_every: int = 0
@@ -77,59 +73,28 @@ class SFTConfig(RunConfig):
         self.check_batching()
 
 
-def lr_at(step: int, cfg: SFTConfig) -> float:
-    """Linear warmup to ``lr``, then cosine decay to ``min_lr`` at the last step."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def make_optimizer(model: torch.nn.Module, cfg: SFTConfig) -> torch.optim.Optimizer:
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
-
-
-def collate(examples: Examples, batch: list[int], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs (B, T) and targets (B, T) with -100 where nothing is trained."""
-    T = max(int(examples.offsets[i + 1] - examples.offsets[i]) for i in batch) - 1
-    x = np.full((len(batch), T), pad_id, dtype=np.int64)
-    y = np.full((len(batch), T), -100, dtype=np.int64)
-    for r, i in enumerate(batch):
-        toks, trained = examples.get(i)
-        n = len(toks) - 1
-        x[r, :n] = toks[:-1]
-        y[r, :n] = np.where(trained[1:], toks[1:], -100)
-    return torch.from_numpy(x), torch.from_numpy(y)
-
-
 def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
     """Run SFT; returns the directory of the final model.
 
     ``stop_after`` ends the run early after that many steps, as a crash would (a checkpoint is
     written first); used to test exact resumption.
     """
-    out = Path(cfg.out)
-    ckpt = open_run(out, resume)
-
+    run = Run(cfg.out, cfg, resume=resume, progress=progress, stop_after=stop_after)
+    optimizer_of = cfg.optim.optimizer
     if resume:
-        model, tokenizer, optimizer, state = load_checkpoint(ckpt, lambda m: make_optimizer(m, cfg))
+        model, tokenizer, optimizer, state = run.restore(optimizer_of)
     else:
         torch.manual_seed(cfg.seed)
         if cfg.init:
             from ponder.backends.nano import model_path
 
             model, tokenizer, _ = load_model(model_path(cfg.init))
-            model.train()
         else:
-            tokenizer = Tokenizer()
+            tokenizer = nano_tokenizer()
             numbers = tokenizer.number_range if cfg.digit_features else (0, 0)
             model = Transformer(replace(cfg.model, vocab_size=len(tokenizer), number_tokens=numbers))
-        optimizer = make_optimizer(model, cfg)
+        optimizer = optimizer_of(model)
         state = {"step": 0, "micro_batches": 0, "tokens": 0, "trained_tokens": 0, "wall_time_s": 0.0}
-        (out / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
     model.train()
 
     t_data = time.perf_counter()
@@ -139,31 +104,36 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_
     for _ in range(state["micro_batches"]):  # skip what earlier sessions already trained on
         next(stream)
 
-    metrics = Metrics(out / "metrics.jsonl")
-    meta = {"recipe": cfg.recipe, "config": cfg.to_json(), "commit": git_commit(), "torch": torch.__version__}
-
     def loss(x, y, labels):
         return model(x, y) * (int((y != -100).sum()) / labels)
 
-    finished = train_loop(
-        model, tokenizer, optimizer, state, stream, steps=cfg.steps, accumulation=cfg.accumulation,
-        collate=lambda b: collate(data, b, tokenizer.pad_id), count=lambda y: int((y != -100).sum()), loss=loss,
-        lr_of=lambda step: lr_at(step, cfg), grad_clip=cfg.grad_clip, ckpt=ckpt, meta=meta, metrics=metrics,
-        checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every,
-        evaluate=lambda: _evaluate(model, tokenizer, cfg, state, metrics), desc="sft", progress=progress,
-        stop_after=stop_after)
-    if not finished:
-        return ckpt
-    meta.update(wall_time_s=round(state["wall_time_s"], 1), data_build_s=state["data_build_s"],
-                steps=state["step"], tokens=state["tokens"],
-                trained_tokens=state["trained_tokens"], params=model.num_params())
+    def save():
+        run.save(model, tokenizer, optimizer, state)
+
+    started = time.perf_counter() - state["wall_time_s"]
+    with run.steps(cfg.steps, state["step"], "sft") as bar:
+        while state["step"] < cfg.steps:
+            micro = [collate_examples(data, next(stream), tokenizer.pad_id) for _ in range(cfg.accumulation)]
+            lr = cfg.optim.lr_at(state["step"], cfg.steps)
+            row = accumulated_step(model, optimizer, micro, loss, lr, cfg.optim.grad_clip, state)
+            state["wall_time_s"] = time.perf_counter() - started
+            run.log({"step": state["step"], **row, "time/elapsed_s": state["wall_time_s"]})
+            bar.set_postfix(loss=f"{row['train/loss']:.3f}", tok_s=f"{row['train/tokens_per_s']:.0f}")
+            bar.update(1)
+            last = state["step"] == cfg.steps
+            if run.end_step(state["step"], last=last, save=save):
+                return run.checkpoint
+            if cfg.eval_every and state["step"] % cfg.eval_every == 0 and not last:
+                _evaluate(model, tokenizer, cfg, state, run)
+    meta = dict(wall_time_s=round(state["wall_time_s"], 1), data_build_s=state["data_build_s"],
+                steps=state["step"], tokens=state["tokens"], trained_tokens=state["trained_tokens"],
+                params=model.num_params())
     if cfg.eval_problems and cfg.eval_tasks:
-        meta["eval"] = _evaluate(model, tokenizer, cfg, state, metrics)
-    final = save_model(out / "model", model, tokenizer, meta)
-    return final
+        meta["eval"] = _evaluate(model, tokenizer, cfg, state, run)
+    return run.finish(model, tokenizer, meta=meta)
 
 
-def _evaluate(model, tokenizer, cfg: SFTConfig, state: dict, metrics: Metrics) -> dict:
+def _evaluate(model, tokenizer, cfg: SFTConfig, state: dict, run: Run) -> dict:
     """Greedy accuracy on each eval task's validation split."""
     from ponder.backends.nano import NanoPolicy
     from ponder.evaluate import evaluate
@@ -179,6 +149,6 @@ def _evaluate(model, tokenizer, cfg: SFTConfig, state: dict, metrics: Metrics) -
         row[f"eval/{name}/accuracy"] = report.accuracy
         row[f"eval/{name}/tokens_per_problem"] = report.tokens_per_problem
         row[f"eval/{name}/seconds"] = report.seconds_per_problem * report.n
-    metrics.write(row)
+    run.log(row)
     model.train()
     return row

@@ -99,7 +99,7 @@ class RolloutActor:
     def load(self, state: dict) -> None:
         self.policy.model.load_state_dict(state)
         self.policy.model.eval()
-        self.policy.engine.prefix.clear()  # cached keys and values belong to the old weights
+        self.policy.reset_cache()  # cached keys and values belong to the old weights
 
     def rollouts(self, task, problems: list[Problem], group: int, temperature: float, seed: int, max_tokens: int,
                  prefixes: list[str] | None) -> list[list[Rollout]]:

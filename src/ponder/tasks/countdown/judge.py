@@ -22,9 +22,10 @@ from __future__ import annotations
 import random
 
 from ponder.tasks.base import ANSWER_PREFIX
-from ponder.tasks.countdown import (
-    DEAD_END, apply, apply_written, check_steps, fmt, fmt_state, parse_expression, parse_step, prefix_outcomes,
-)
+from ponder.tasks.countdown.checker import check_steps
+from ponder.tasks.countdown.notation import DEAD_END, fmt, fmt_state, parse_expression, parse_step
+from ponder.tasks.countdown.outcomes import prefix_outcomes
+from ponder.tasks.countdown.rules import apply, apply_written
 from ponder.types import Problem
 
 YES, NO = "Yes", "No"
@@ -96,16 +97,16 @@ def critique(task, problem: Problem, text: str) -> tuple[str, bool]:
     target = fmt(problem.target)
     for line, chk, alive in zip(lines, checks, outcomes):
         if not chk.valid:
-            return f"{_quote(line)}\n{chk.reason}", correct
+            return f"{quote(line)}\n{chk.reason}", correct
         if chk.reason:  # a give-up the checker marks as wrong
-            return f"{_quote(line)}\n{chk.reason}", correct
+            return f"{quote(line)}\n{chk.reason}", correct
         if not alive:
             p = parse_step(line)
             if p is not None and p.is_step and p.dead and p.left and chk.solvable:
                 why = f"{fmt_state(p.left)} can reach {target}"
             else:
                 why = f"no way to {target} is left"
-            return f"{_quote(line)}\n{why}", correct
+            return f"{quote(line)}\n{why}", correct
     if correct:
         return "no mistake", True
     if task.answer(text) is None:
@@ -114,7 +115,7 @@ def critique(task, problem: Problem, text: str) -> tuple[str, bool]:
     return why.split("\n")[-1], False
 
 
-def _quote(line: str) -> str:
+def quote(line: str) -> str:
     """The part of a line that identifies it: its state and step, without the listed results."""
     p = parse_step(line)
     if p is None:

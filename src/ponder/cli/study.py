@@ -1,0 +1,194 @@
+"""Commands that study strategies across many problems: ``ponder sweep`` (accuracy against budget),
+``ponder report`` (its plots), ``ponder demo``, ``ponder strategies`` and ``ponder problems``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ponder.cli.common import add_model, add_problem_source, load_reward, policy_of, problems_of
+from ponder.errors import UserError
+from ponder.search.effort import DEFAULT_REWARDS  # light: imports no torch
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("sweep", help="accuracy of strategies x budgets, one JSON line per point")
+    add_problem_source(p)
+    p.add_argument("--strategies", default="greedy,majority,best-of-n,auto,beam,think",
+                   help="comma-separated strategies (default: greedy,majority,best-of-n,auto,beam,think)")
+    p.add_argument("--budgets", metavar="TOKENS,...", help="budgets in thinking tokens per problem")
+    p.add_argument("--multiples", default="1,4,16,64",
+                   help="without --budgets: budgets as multiples of greedy's cost on these problems (default: 1,4,16,64)")
+    p.add_argument("--reward", metavar="NAME_OR_PATH", help="reward model for every strategy that needs one "
+                   "(default: genrm-cot for outcome judges, prm for tree search, critic for revise)")
+    p.add_argument("--output", metavar="FILE", help="sweep file (JSONL; points already in it are skipped)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    add_model(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("report", help="plots (PNG) and an HTML page from sweep files or training runs")
+    p.add_argument("sweeps", nargs="+", metavar="SWEEP.jsonl|RUN",
+                   help="sweep files (ponder sweep), or training run directories / their metrics.jsonl")
+    p.add_argument("--out", default="runs/report", metavar="DIR", help="where to write (default: runs/report)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("demo", help="the o1 story in a minute: puzzles at rising effort, accuracy against thinking compute")
+    p.add_argument("--problems", type=int, default=100, help="problems for the accuracy curve (default: 100)")
+    p.add_argument("--out", default="runs/demo", metavar="DIR", help="where the plot goes (default: runs/demo)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("strategies", help="list the test-time strategies and effort levels")
+    p.set_defaults(func=cmd_strategies)
+
+    p = sub.add_parser("problems", help="write problems of a task and split as JSONL")
+    add_problem_source(p)
+    p.add_argument("--output", metavar="FILE", help="file to write (default: standard output)")
+    p.set_defaults(func=cmd_problems)
+
+
+# --------------------------------------------------------------------------- ponder sweep
+
+FIXED = ("greedy", "sample")
+"""Strategies whose compute a budget does not change (run once per sweep)."""
+
+
+def _numbers(text: str, flag: str, kind=int) -> list:
+    try:
+        values = [kind(x) for x in text.replace(",", " ").split()]
+    except ValueError:
+        raise UserError(f"{flag} takes numbers separated by commas, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise UserError(f"{flag} takes positive numbers, got {text!r}")
+    return values
+
+
+def cmd_sweep(args) -> int:
+    from ponder.search import get_strategy, strategy_names
+    from ponder.sweep import Point, read_rows, row_key, run_sweep
+    from ponder.tasks import get_task
+
+    task = get_task(args.task)
+    problems = problems_of(args, task)
+    names = [n.strip() for n in args.strategies.split(",") if n.strip()]
+    for n in names:
+        if n not in strategy_names():
+            raise UserError(f"unknown strategy {n!r}; choose from: {', '.join(strategy_names())}")
+    if args.reward == "oracle":
+        raise UserError("the oracle is the rule verifier: strategies may not use it (the report draws it as the ceiling)")
+    strategies = {n: get_strategy(n) for n in names}
+    rewards_for = {n: args.reward or DEFAULT_REWARDS.get(strategies[n].reward_kind) if strategies[n].reward_kind else None
+                   for n in names}
+    source = args.problems or args.split
+    output = args.output or f"runs/sweep-{task.name}-{Path(source).stem}.jsonl"
+    policy = policy_of(args)
+    rewards = {name: load_reward(name, task) for name in set(rewards_for.values()) if name}
+    progress = sys.stderr.isatty()
+    log = (lambda m: print(m, file=sys.stderr)) if args.json else print
+    budgets = _numbers(args.budgets, "--budgets") if args.budgets else None
+    first = []
+    if budgets is None:  # multiples of what greedy decoding spends on these problems
+        greedy = Point("greedy", None, None)
+        first = run_sweep(task, problems, source, policy, [greedy], rewards, {"greedy": get_strategy("greedy")},
+                          args.seed, output, progress, log)
+        key = greedy.key(policy.name, task.name, source, len(problems), args.seed)
+        base = first[0] if first else next(r for r in read_rows(output) if row_key(r) == key)
+        cost = max(1, round(base["tokens_per_problem"]))
+        budgets = [round(m * cost) for m in _numbers(args.multiples, "--multiples", float)]
+        log(f"greedy spends {cost} tokens per problem; budgets: {', '.join(map(str, budgets))}")
+    # budget by budget, every strategy's cheap points first: a sweep cut short still has the start of every line
+    points = [Point(n, rewards_for[n], None) for n in names if n in FIXED]
+    points += [Point(n, rewards_for[n], b) for b in budgets for n in names if n not in FIXED]
+    rows = first + run_sweep(task, problems, source, policy, points, rewards, strategies, args.seed, output, progress,
+                             log)
+    log(f"sweep written to {output} ({len(rows)} new points); plot it with: ponder report {output}")
+    if args.json:
+        print(json.dumps({"output": output, "points": len(rows)}))
+    return 0
+
+
+# --------------------------------------------------------------------------- ponder report
+
+
+def cmd_report(args) -> int:
+    from ponder.report import load_rows, tokens_to_reach, write_html
+    from ponder.report.scaling import by_task, lines
+    from ponder.report.training import is_metrics_row, write_training_report
+
+    training = [_is_training_run(p, is_metrics_row) for p in args.sweeps]
+    if any(training):
+        if not all(training):
+            raise UserError("give either sweep files or training runs, not both")
+        page = write_training_report(args.sweeps, args.out)
+        print(f"training report written to {page} (plots beside it)")
+        return 0
+    rows = load_rows(args.sweeps)
+    page = write_html(rows, args.out)
+    for title, task_rows in by_task(rows).items():
+        print(f"== {title}")
+        print(f"{'strategy':<28} {'budget':>8} {'accuracy':>9} {'ceiling':>8} {'tokens/problem':>15} {'s/problem':>10}")
+        for name, pts in lines(task_rows).items():
+            for r in pts:
+                ceil = f"{r['ceiling']:.1%}" if r.get("ceiling") is not None else "-"
+                print(f"{name:<28} {str(r.get('budget') or '-'):>8} {r['accuracy']:>9.1%} {ceil:>8} "
+                      f"{r['tokens_per_problem']:>15,.0f} {r.get('seconds_per_problem', 0):>10.2f}")
+        goal, reach = tokens_to_reach(task_rows)
+        if goal is not None:
+            print(f"tokens per problem to reach best-of-n's best accuracy ({goal:.1%}):")
+            for k, v in reach.items():
+                print(f"  {k:<28} {'not reached' if v is None else f'{v:,.0f}'}")
+    print(f"report written to {page} (plots beside it)")
+    return 0
+
+
+def _is_training_run(path: str, is_metrics_row) -> bool:
+    """A run directory, or a JSONL file whose first row is a training metrics line."""
+    p = Path(path)
+    if p.is_dir():
+        return True
+    try:
+        with p.open() as f:
+            first = f.readline()
+        return is_metrics_row(json.loads(first))
+    except (OSError, ValueError, AttributeError):
+        return False  # the sweep loader says what is wrong with it
+
+
+# --------------------------------------------------------------------------- ponder demo, strategies, problems
+
+
+def cmd_demo(args) -> int:
+    from ponder.demo import run_demo
+
+    if args.problems < 1:
+        raise UserError(f"--problems must be at least 1, got {args.problems}")
+    run_demo(args.problems, out=args.out)
+    return 0
+
+
+def cmd_strategies(args) -> int:
+    from ponder.search import EFFORTS, get_strategy, strategy_names
+
+    for name in strategy_names():
+        st = get_strategy(name)
+        doc = (type(st).__doc__ or "").strip().split("\n")[0]
+        print(f"{name:<14} {('needs ' + st.reward_kind) if st.reward_kind else '':<14} {doc}")
+    print()
+    for level, e in EFFORTS.items():
+        opts = ", ".join(f"{k}={v}" for k, v in e.options)
+        print(f"--effort {level:<7} {e.strategy}{' (' + opts + ')' if opts else ''}{' with ' + e.reward if e.reward else ''}")
+    return 0
+
+
+def cmd_problems(args) -> int:
+    from ponder.tasks import get_task, save_problems
+
+    task = get_task(args.task)
+    problems = problems_of(args, task)
+    if args.output:
+        save_problems(args.output, problems)
+    else:
+        for p in problems:
+            print(json.dumps(p.to_json()))
+    return 0

@@ -1,0 +1,326 @@
+"""The Countdown task: problems and splits, prompt, verification, summaries and the solver's traces.
+
+How the traces are written (``search`` and ``direct``) is told in the package doc
+(``ponder.tasks.countdown``).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ponder.errors import UserError
+from ponder.tasks.base import ANSWER_PREFIX, StepCheck, Task, final_answer, numbers_and_target
+from ponder.tasks.countdown.checker import check_steps
+from ponder.tasks.countdown.notation import (
+    DEAD_END, FRACTION_BAR, PROMPT_ARROW, evaluate_expression, expression, fmt, fmt_state, parse_step, solution_path, step_line,
+)
+from ponder.tasks.countdown.outcomes import prefix_outcomes
+from ponder.tasks.countdown.rules import Move, Value, after, moves, pair_results, solvable, solve
+from ponder.types import Problem
+from ponder.utils import stable_hash
+
+
+WORDS = ("countdown", "game24", ANSWER_PREFIX, PROMPT_ARROW, DEAD_END, FRACTION_BAR)
+"""The words and symbols Countdown and Game of 24 write as single tokens: the families' names
+(each prompt's first word), the answer marker, the arrow to the target, the dead end and the
+fraction bar."""
+
+
+@dataclass(frozen=True)
+class CountdownTask(Task):
+    """Reach ``target`` from ``k`` numbers.
+
+    Countdown's default follows Stream of Search: targets 10..100, numbers 1..99 drawn with
+    replacement, only solvable problems, and 10% of target values held out of training
+    (split ``test-unseen``). Game of 24 is the same task with rational arithmetic, numbers
+    1..13 and target 24; its 1,362 solvable puzzles are split by a hash of the numbers.
+    """
+
+    name: str = "countdown"
+    k: int = 4
+    numbers_range: tuple[int, int] = (1, 99)
+    targets: tuple[int, int] = (10, 100)
+    rational: bool = False
+    heldout_fraction: float = 0.1
+    cap: int = 1000
+    """Largest intermediate result the nano model can write (its number tokens stop here)."""
+    spell_out: bool = True
+    """Search traces spell their judgements out: every step restates the target its state aims
+    at (``75 81 22 -> 28 : ...``) and a pair of numbers left lists what it makes (``| 22 6 :
+    28``). Off for Game of 24, whose target never changes: which pairs make 24 is a small table
+    the model learns, and a verdict in one token (``| 11 16 ✗``) keeps its traces short."""
+
+    WORDS = WORDS
+    TRACE_STYLES = ("search", "direct")
+    checks_steps = exact_outcomes = writes_search = rule_judged = True
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        if self.heldout_fraction:
+            return ("train", "val", "test", "test-unseen")
+        return ("train", "val", "test")
+
+    # -- problem generation
+
+    @property
+    def heldout_targets(self) -> frozenset[int]:
+        lo, hi = self.targets
+        values = list(range(lo, hi + 1))
+        n = round(len(values) * self.heldout_fraction)
+        # one set for the whole family, so no countdown-k ever trains on another's held-out targets
+        return frozenset(random.Random(f"{self.family}-heldout").sample(values, n)) if n else frozenset()
+
+    @property
+    def family(self) -> str:
+        return self.name.split("-")[0]
+
+    def _split_of(self, numbers: tuple[int, ...], target: int) -> str:
+        """Every (numbers, target) belongs to exactly one split, decided by a stable hash."""
+        if target in self.heldout_targets:
+            return "test-unseen"
+        bucket = stable_hash(f"{sorted(numbers)}>{target}") % 100
+        train_share = 55 if self.enumerable else 90
+        if bucket < train_share:
+            return "train"
+        return "val" if bucket < train_share + 5 else "test"
+
+    @property
+    def enumerable(self) -> bool:
+        """Few enough distinct problems to list them all (Game of 24: 1,820 number sets)."""
+        lo, hi = self.numbers_range
+        return self.targets[0] == self.targets[1] and (hi - lo + 1) <= 16
+
+    def problems(self, split: str, n: int, seed: int = 0) -> list[Problem]:
+        if split not in self.splits:
+            raise UserError(f"unknown split {split!r} for {self.name}; choose one of: {', '.join(self.splits)}")
+        if self.enumerable:
+            pool = [p for p in _all_problems(self) if self._split_of(p.numbers, p.target) == split]
+            random.Random(f"{self.name}-{split}-{seed}").shuffle(pool)
+            return pool[:n]
+        rng = random.Random(f"{self.name}-{split}-{seed}")
+        lo, hi = self.targets
+        heldout = self.heldout_targets
+        if split == "test-unseen":
+            target_pool = sorted(heldout)
+        else:
+            target_pool = [t for t in range(lo, hi + 1) if t not in heldout]
+        out: list[Problem] = []
+        seen = set()
+        while len(out) < n:
+            numbers = tuple(rng.randint(*self.numbers_range) for _ in range(self.k))
+            target = rng.choice(target_pool)
+            key = (tuple(sorted(numbers)), target)
+            if key in seen or self._split_of(numbers, target) != split:
+                continue
+            if not solvable(numbers, target, self.rational, self.cap):
+                continue
+            seen.add(key)
+            out.append(Problem(id=f"{self.name}-{split}-{seed}-{len(out)}", task=self.name, numbers=numbers, target=target))
+        return out
+
+    def make_problem(self, numbers, target=None, id: str = "user") -> Problem:
+        if target is None:
+            if self.targets[0] != self.targets[1]:
+                raise UserError(f"{self.name} needs a target")
+            target = self.targets[0]
+        values = []
+        for x in list(numbers) + [target]:
+            if isinstance(x, bool) or not isinstance(x, (int, str)) or not str(x).strip().isdigit():
+                raise UserError(f"{self.name} takes whole non-negative numbers, got {x!r}")
+            values.append(int(x))
+        *nums, target = values
+        lo, hi = self.numbers_range
+        if not 2 <= len(nums) <= 6:
+            raise UserError(f"{self.name} takes 2 to 6 numbers, got {len(nums)}")
+        if self.enumerable and len(nums) != self.k:
+            raise UserError(f"{self.name} takes exactly {self.k} numbers, got {len(nums)}")
+        bad = [x for x in nums if not lo <= x <= hi]
+        if bad:
+            raise UserError(f"{self.name} numbers must be in {lo}..{hi}, got {bad[0]}")
+        if not self.targets[0] <= target <= self.targets[1]:
+            if self.targets[0] == self.targets[1]:
+                raise UserError(f"the {self.name} target is always {self.targets[0]}, got {target}")
+            raise UserError(f"{self.name} target must be in {self.targets[0]}..{self.targets[1]}, got {target}")
+        return Problem(id=str(id), task=self.name, numbers=tuple(nums), target=target)
+
+    def parse_user_input(self, words: list[str], numbers: list[str] | None = None, target=None,
+                         cli: bool = True) -> Problem:
+        raw, target = numbers_and_target(words, numbers, target, cli)
+        if target is None and self.targets[0] != self.targets[1]:
+            raise UserError(f"{self.name} needs a target: add --target (or use --task game24)" if cli
+                            else f'{self.name} needs a target: write it after "->", e.g. "25 3 7 9 -> 66"')
+        return self.make_problem(raw, target)
+
+    # -- what the model reads and writes
+
+    def prompt(self, problem: Problem) -> str:
+        return f"{self.family} {fmt_state(problem.numbers)} {PROMPT_ARROW} {problem.target}\n"
+
+    def steps(self, text: str) -> list[str]:
+        return [line for line in text.split("\n") if line.strip() and not line.strip().startswith(ANSWER_PREFIX)]
+
+    def answer(self, text: str) -> str | None:
+        return final_answer(text)
+
+    def check(self, problem: Problem, answer: str | None) -> bool:
+        if not answer:
+            return False
+        try:
+            return evaluate_expression(answer, problem.numbers, self.rational) == problem.target
+        except (ValueError, ZeroDivisionError, RecursionError):  # a malformed answer is a wrong one
+            return False
+
+    def verify(self, problem: Problem, text: str) -> float:
+        return float(self.check(problem, self.answer(text)))
+
+    def summary(self, problem: Problem, text: str) -> str:
+        """What the reasoning did, in one or two sentences (shown instead of the reasoning)."""
+        parsed = [p for p in map(parse_step, self.steps(text)) if p is not None]
+        tried = sum(p.is_step for p in parsed)
+        dead = sum(p.is_step and p.dead for p in parsed)
+        backtracks = sum(not p.is_step for p in parsed)
+        path = solution_path(parsed)
+        head = f"Tried {tried} step{'s' * (tried != 1)}, {dead} dead end{'s' * (dead != 1)}"
+        if backtracks:
+            head += f", {backtracks} backtrack{'s' * (backtracks != 1)}"
+        answer = self.answer(text)
+        if answer is None:
+            return f"{head}; no answer reached {problem.target}."
+        chain = "; ".join(f"{fmt(p.a)} {p.op} {fmt(p.b)} = {fmt(p.c)}" for p in path) if path else answer
+        return f"{head}. Path: {chain}."
+
+    # -- the solver's traces
+
+    def solution(self, problem: Problem) -> list[Move] | None:
+        return solve(problem.numbers, problem.target, self.rational, self.cap)
+
+    def direct_trace(self, problem: Problem, rng: random.Random | None = None) -> str:
+        """One solution path, one step per line, then the answer. With ``rng``, a random path."""
+        path = self._random_path(problem, rng) if rng else self.solution(problem)
+        if path is None:
+            raise ValueError(f"{problem.numbers} -> {problem.target} has no solution")
+        lines, state = [], tuple(problem.numbers)
+        for m in path:
+            state = after(state, m)
+            lines.append(step_line(m, state))
+        lines.append(f"{ANSWER_PREFIX} {expression(problem.numbers, path)}")
+        return "\n".join(lines) + "\n"
+
+    def _random_path(self, problem: Problem, rng: random.Random) -> list[Move] | None:
+        state, path = tuple(problem.numbers), []
+        while len(state) > 1:
+            good = [m for m in moves(state, self.rational, self.cap) if solvable(after(state, m), problem.target, self.rational, self.cap)]
+            if not good:
+                return None
+            m = rng.choice(good)
+            path.append(m)
+            state = after(state, m)
+        return path if state[0] == problem.target else None
+
+    def search_trace(self, problem: Problem, rng: random.Random, p_dead: float = 0.8,
+                     p_slip: float = 0.3) -> list[tuple[str, bool]]:
+        """A depth-first search written out, as (text, trained) segments; see the package doc.
+
+        The children of a state are visited in the fixed move order, so a try is never repeated:
+        the next try always comes later in the order. A child that can still reach the target is
+        always tried; a dead end is tried with probability ``p_dead`` and otherwise passed over.
+        With ``p_dead`` above one half the most likely next line is always the next child in
+        order, so greedy decoding carries out the whole search rather than guessing which
+        three-number state is solvable (a guess a small model gets wrong often, and a wrongly
+        skipped good child loses the problem); the passed-over dead ends keep sampled searches
+        varied. Every step restates the target (``76 44 19 -> 48 : ...``), so the model copies it
+        on every line, where otherwise it would have to find it in the prompt at the moment it
+        judges a pair. A child that leaves two numbers is judged on the spot: the line goes on
+        with what the two make, in move order, and stops at the target (``| 44 4 : 48``, then the
+        last step) or ends in ``✗`` when none is the target (``| 44 95 : 139 51 ✗``). Each
+        listed result is one sum or product to compare with the target written a few tokens
+        before, where judging the pair in a single token means doing all of them at once (a model
+        asked to do that learned to write ``✗`` after nearly every pair, solvable or not). Game
+        of 24 keeps the one-token verdict (``| 11 16 ✗``; see ``spell_out``). A child that leaves
+        more numbers is explored, and a state that yields nothing is given up (``29 7 3 ✗``).
+
+        A tried two-number dead end is, with probability ``p_slip``, misjudged instead: its list
+        stops short, without ``✗`` (the newline carries no loss, so the model does not learn the
+        slip), and the slip is found out honestly, each last step written with its true result and
+        ``✗``, and the pair given up. This teaches the model to do the last step's arithmetic
+        rather than write the target after a wrong judgement.
+        """
+        target, rational, limit = problem.target, self.rational, self.cap
+        aim = target if self.spell_out else None
+        segments: list[tuple[str, bool]] = []
+
+        def explore(state: tuple[Value, ...], root: bool) -> list[Move] | None:
+            for m in moves(state, rational, limit):
+                nxt = after(state, m)
+                if len(nxt) == 1:  # a final step is written only when it reaches the target
+                    if nxt[0] == target:
+                        segments.append((step_line(m, nxt, state, aim=aim) + "\n", True))
+                        return [m]
+                    continue
+                good = solvable(nxt, target, rational, limit)
+                if not good and rng.random() >= p_dead:
+                    continue  # passed over
+                listed = len(nxt) == 2 and self.spell_out
+                results = pair_results(nxt, target, rational, limit) if listed else None
+                line = step_line(m, nxt, state, results, aim)
+                if len(nxt) == 2 and not good:
+                    if rng.random() < p_slip:
+                        cut = results[:rng.randint(1, len(results))] if listed else None
+                        segments.extend([(step_line(m, nxt, state, cut, aim), True), ("\n", False)])
+                        segments.extend((f"{step_line(last, after(nxt, last), nxt, aim=aim)} {DEAD_END}\n", True)
+                                        for last in moves(nxt, rational, limit))
+                        segments.append((f"{fmt_state(nxt)} {DEAD_END}\n", True))
+                    else:
+                        segments.append((f"{line} {DEAD_END}\n", True))
+                    continue
+                segments.append((line + "\n", True))
+                rest = explore(nxt, root=False)
+                if rest is not None:
+                    return [m] + rest
+            if not root:
+                segments.append((f"{fmt_state(state)} {DEAD_END}\n", True))
+            return None
+
+        path = explore(tuple(problem.numbers), root=True)
+        if path is None:
+            raise ValueError(f"{problem.numbers} -> {problem.target} has no solution")
+        segments.append((f"{ANSWER_PREFIX} {expression(problem.numbers, path)}\n", True))
+        return segments
+
+    def full_search(self, problem: Problem) -> str:
+        """The whole search as greedy decoding writes it: every dead end tried, none misjudged."""
+        return "".join(text for text, _ in self.search_trace(problem, random.Random(0), p_dead=1.0, p_slip=0.0))
+
+    def trace(self, problem: Problem, style: str = "search", rng: random.Random | None = None) -> list[tuple[str, bool]]:
+        """A training trace as (text, trained) segments: ``search`` or ``direct``."""
+        rng = rng or random.Random(0)
+        if style == "direct":
+            return [(self.direct_trace(problem, rng), True)]
+        if style == "search":
+            return self.search_trace(problem, rng)
+        raise UserError(f"unknown trace style {style!r} for {self.name}; choose one of: {', '.join(self.TRACE_STYLES)}")
+
+    # -- per-step labels
+
+    def check_steps(self, problem: Problem, text: str) -> list[StepCheck]:
+        return check_steps(problem, self.steps(text), self.rational, self.cap)
+
+    def prefix_outcomes(self, problem: Problem, text: str, room: int | None = None, count=None) -> list[bool]:
+        """Per step: would a faultless search from the end of that step still answer correctly
+        (within ``room`` tokens, when given; see the module function)."""
+        return prefix_outcomes(problem, self.steps(text), self.rational, self.cap, room, count, self.spell_out)
+
+
+@lru_cache(maxsize=8)
+def _all_problems(task: CountdownTask) -> tuple[Problem, ...]:
+    from itertools import combinations_with_replacement
+
+    lo, hi = task.numbers_range
+    target = task.targets[0]
+    out = []
+    for nums in combinations_with_replacement(range(lo, hi + 1), task.k):
+        if solvable(nums, target, task.rational, task.cap):
+            out.append(Problem(id=f"{task.name}-{'-'.join(map(str, nums))}", task=task.name, numbers=nums, target=target))
+    return tuple(out)

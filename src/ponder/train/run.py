@@ -1,0 +1,144 @@
+"""A training run: its directory and everything written there, the stop signal and the progress bar.
+
+Every trainer's loop is its own (it reads top to bottom in the trainer's file); what they share is
+the ``Run`` they write through:
+
+    run = Run(cfg.out, cfg, resume=resume, stop_after=stop_after)
+    model, tokenizer, optimizer, state = run.restore(optimizer_of) if resume else ...
+    with run.steps(total, state["step"], "sft") as bar:
+        while state["step"] < total:
+            ...one optimizer step...
+            run.log({"step": state["step"], ...})
+            if run.end_step(state["step"], last=state["step"] == total, save=save):
+                return run.checkpoint                     # stop_after: ended early, as a crash would
+    return run.finish(model, tokenizer)
+
+The directory holds ``config.json`` (the config, to resume with), ``metrics.jsonl`` (one JSON line a
+row, flushed as written), ``checkpoint/`` (weights, optimizer, RNG and the trainer's state, written
+atomically: ``ponder.train.checkpoint``) and, at the end, ``model/`` with the recipe, commit and
+figures of the run in its metadata. Ctrl-C or SIGTERM asks for a stop that ``end_step`` honours once
+the step is done, after writing a checkpoint, so a resumed run ends with the same parameters as one
+that never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from tqdm import tqdm
+
+from ponder.errors import UserError
+from ponder.model import save_model
+from ponder.train.checkpoint import StopRequests, has_checkpoint, load_checkpoint, save_checkpoint
+
+
+class Metrics:
+    """A run's ``metrics.jsonl``: one JSON line a row, flushed as it is written."""
+
+    def __init__(self, path: Path):
+        self.f = path.open("a")
+
+    def write(self, row: dict) -> None:
+        self.f.write(json.dumps(row) + "\n")
+        self.f.flush()
+
+
+def git_commit() -> str:
+    """The commit ponder's source is at (``-dirty`` with uncommitted edits), for a run's metadata."""
+    try:
+        root = Path(__file__).resolve().parents[3]
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5)
+        if out.returncode == 0:
+            return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "unknown"
+
+
+class Run:
+    """The run in directory ``out``, trained with ``config`` (a trainer's config dataclass).
+
+    A new run refuses a directory that already holds one; a resumed run needs its checkpoint.
+    ``meta`` is what the final model's metadata records (recipe, config, commit, torch); a
+    trainer adds its own keys. ``record`` is the config to record when ``config`` is a part of a
+    larger one (R^3 drives a GRPO run). ``checkpoint_every`` (the config's) and ``stop_after`` (a test's
+    stand-in for a crash: end after that step, its checkpoint written) drive ``end_step``.
+    """
+
+    def __init__(self, out: str | Path, config, *, resume: bool, progress: bool = True,
+                 stop_after: int | None = None, record=None):
+        self.out = Path(out)
+        self.checkpoint = self.out / "checkpoint"
+        if resume and not has_checkpoint(self.checkpoint):
+            raise UserError(f"nothing to resume: no checkpoint in {self.checkpoint}")
+        if not resume and has_checkpoint(self.checkpoint):
+            raise UserError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.resumed, self.progress, self.stop_after = resume, progress, stop_after
+        self.checkpoint_every = config.checkpoint_every
+        self.config = (record or config).to_json()
+        if not resume:
+            (self.out / "config.json").write_text(json.dumps(self.config, indent=1))
+        self.metrics = Metrics(self.out / "metrics.jsonl")
+        self.meta = {"recipe": config.recipe, "config": self.config, "commit": git_commit(), "torch": torch.__version__}
+        self._stop: StopRequests | None = None
+
+    def log(self, row: dict) -> None:
+        self.metrics.write(row)
+
+    # -- checkpoints
+
+    def save(self, model, tokenizer, optimizer, state: dict, files: dict[str, str] | None = None,
+             at: Path | None = None, meta: dict | None = None) -> None:
+        """An atomic checkpoint (``at``: another than the run's own, e.g. a second network's)."""
+        save_checkpoint(at or self.checkpoint, model, tokenizer, optimizer, state, meta or self.meta, files)
+
+    def restore(self, optimizer_of: Callable, at: Path | None = None):
+        """(model, tokenizer, optimizer, state) from the checkpoint, the RNG states restored;
+        ``optimizer_of(model)`` builds the optimizer whose state is loaded into."""
+        return load_checkpoint(at or self.checkpoint, optimizer_of)
+
+    def read(self, name: str) -> str | None:
+        """A file the trainer wrote beside its checkpoint (``save(files=...)``), None if absent."""
+        path = self.checkpoint / name
+        return path.read_text() if path.exists() else None
+
+    def finish(self, model, tokenizer, name: str = "model", meta: dict | None = None, **saving) -> Path:
+        """Write the final model to ``out/name`` with the run's metadata (and ``meta`` over it)."""
+        return save_model(self.out / name, model, tokenizer, {**self.meta, **(meta or {})}, **saving)
+
+    # -- the loop
+
+    @contextmanager
+    def steps(self, total: int, done: int, desc: str, unit: str = "step", postfix: bool = True) -> Iterator[tqdm]:
+        """The progress bar of a loop of ``total`` steps (``done`` of them already), with Ctrl-C
+        and SIGTERM turned into a stop request for ``end_step`` while it runs."""
+        bar = tqdm(total=total, initial=done, desc=desc, unit=unit, disable=not self.progress, dynamic_ncols=True)
+        self._stop = StopRequests()
+        try:
+            with self._stop:
+                yield bar
+        finally:
+            bar.close()
+            self._stop = None
+
+    def end_step(self, step: int, *, last: bool, save: Callable[[], None], stop_at: int | None = None) -> bool:
+        """After optimizer step ``step``: a checkpoint every ``checkpoint_every`` steps, at the
+        ``last`` and before stopping. True when ``stop_after`` (or ``stop_at``, a trainer's own
+        count of it) ends the run here; a stop request (Ctrl-C, SIGTERM) raises
+        KeyboardInterrupt once the checkpoint is written."""
+        stop = self._stop is not None and self._stop.requested
+        stop_at = self.stop_after if stop_at is None else stop_at
+        if step % self.checkpoint_every == 0 or last or step == stop_at or stop:
+            save()
+        if step == stop_at:
+            return True
+        if stop:
+            raise KeyboardInterrupt
+        return False
