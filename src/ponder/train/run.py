@@ -67,8 +67,8 @@ class Run:
     A new run refuses a directory that already holds one; a resumed run needs its checkpoint.
     ``meta`` is what the final model's metadata records (recipe, config, commit, torch); a
     trainer adds its own keys. ``record`` is the config to record when ``config`` is a part of a
-    larger one (R^3 drives a GRPO run). ``checkpoint_every`` (the config's) and ``stop_after`` (a test's
-    stand-in for a crash: end after that step, its checkpoint written) drive ``end_step``.
+    larger one (R^3 drives a GRPO run). ``checkpoint_every`` (the config's) and ``stop_after`` (a
+    test's stand-in for a crash: end after that step, its checkpoint written) drive ``end_step``.
     """
 
     def __init__(self, out: str | Path, config, *, resume: bool, progress: bool = True,
@@ -80,7 +80,7 @@ class Run:
         if not resume and has_checkpoint(self.checkpoint):
             raise UserError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
         self.out.mkdir(parents=True, exist_ok=True)
-        self.resumed, self.progress, self.stop_after = resume, progress, stop_after
+        self.progress, self.stop_after = progress, stop_after
         self.checkpoint_every = config.checkpoint_every
         self.config = (record or config).to_json()
         if not resume:
@@ -116,7 +116,7 @@ class Run:
     # -- the loop
 
     @contextmanager
-    def steps(self, total: int, done: int, desc: str, unit: str = "step", postfix: bool = True) -> Iterator[tqdm]:
+    def steps(self, total: int, done: int, desc: str, unit: str = "step") -> Iterator[tqdm]:
         """The progress bar of a loop of ``total`` steps (``done`` of them already), with Ctrl-C
         and SIGTERM turned into a stop request for ``end_step`` while it runs."""
         bar = tqdm(total=total, initial=done, desc=desc, unit=unit, disable=not self.progress, dynamic_ncols=True)
