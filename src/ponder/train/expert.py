@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ import torch
 from ponder.model import load_model
 from ponder.train.config import OptimConfig, PolicyConfig, RolloutWorkers
 from ponder.train.data import Examples, micro_batches
-from ponder.train.optim import accumulated_step, collate_examples
+from ponder.train.optim import accumulated_step, collate_examples, language_model_loss
 from ponder.train.rollout import Rollout, RolloutStats, held_out_accuracy, rollouts
 from ponder.train.run import Metrics, Run
 from ponder.train.workers import rollout_workers
@@ -134,9 +135,6 @@ def train_rounds(cfg: ExpertConfig, resume: bool, progress: bool, stop_after: in
         text = "\n\n".join("\n".join(json.dumps(r.to_json()) for r in rnd) for rnd in buffer)
         run.save(model, tokenizer, optimizer, state, files={BUFFER: text})
 
-    def loss(x, y, labels):
-        return model(x, y) * (int((y != -100).sum()) / labels)
-
     if not resume and cfg.eval_problems:
         evaluate(policy, task, cfg, state, run.metrics, progress)
     while state["round"] < cfg.rounds:
@@ -161,7 +159,8 @@ def train_rounds(cfg: ExpertConfig, resume: bool, progress: bool, stop_after: in
             while state["step"] < end:
                 micro = [collate_examples(data, next(stream), tokenizer.pad_id) for _ in range(cfg.accumulation)]
                 lr = cfg.optim.lr_at(state["step"], cfg.rounds * cfg.steps_per_round)
-                row = accumulated_step(model, optimizer, micro, loss, lr, cfg.optim.grad_clip, state)
+                row = accumulated_step(model, optimizer, micro, partial(language_model_loss, model), lr,
+                                       cfg.optim.grad_clip, state)
                 state["wall_time_s"] = time.perf_counter() - started
                 run.log({"step": state["step"], **row, "round": r + 1, "time/elapsed_s": state["wall_time_s"]})
                 bar.update(1)

@@ -7,6 +7,7 @@ Nothing here knows a trainer's config: a trainer passes the numbers it means.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable
 
@@ -30,8 +31,6 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> to
 def warmup_cosine(step: int, *, lr: float, min_lr: float, warmup: int, steps: int) -> float:
     """Linear warmup to ``lr``, then cosine decay to ``min_lr`` at the last of ``steps``: training
     from scratch (SFT) and reward models."""
-    import math
-
     if step < warmup:
         return lr * (step + 1) / warmup
     progress = (step - warmup) / max(1, steps - warmup)
@@ -85,6 +84,12 @@ def labels_in(y: torch.Tensor) -> int:
     if y.is_floating_point():
         return int((~torch.isnan(y)).sum())
     return int((y != -100).sum())
+
+
+def language_model_loss(model, x: torch.Tensor, y: torch.Tensor, labels: int) -> torch.Tensor:
+    """A micro-batch's share of a step's next-token loss: its mean over its own trained positions,
+    weighted by their share of the step's ``labels`` (so every trained token counts the same)."""
+    return model(x, y) * (labels_in(y) / labels)
 
 
 # --------------------------------------------------------------------------- one step

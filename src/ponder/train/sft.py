@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -24,7 +25,7 @@ from ponder.errors import UserError
 from ponder.model import ModelConfig, Transformer, load_model
 from ponder.train.config import OptimConfig, RunConfig
 from ponder.train.data import MixPart, build_examples, micro_batches
-from ponder.train.optim import accumulated_step, collate_examples
+from ponder.train.optim import accumulated_step, collate_examples, language_model_loss
 from ponder.train.run import Run
 from ponder.train.vocab import nano_tokenizer
 
@@ -104,9 +105,6 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_
     for _ in range(state["micro_batches"]):  # skip what earlier sessions already trained on
         next(stream)
 
-    def loss(x, y, labels):
-        return model(x, y) * (int((y != -100).sum()) / labels)
-
     def save():
         run.save(model, tokenizer, optimizer, state)
 
@@ -115,7 +113,8 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_
         while state["step"] < cfg.steps:
             micro = [collate_examples(data, next(stream), tokenizer.pad_id) for _ in range(cfg.accumulation)]
             lr = cfg.optim.lr_at(state["step"], cfg.steps)
-            row = accumulated_step(model, optimizer, micro, loss, lr, cfg.optim.grad_clip, state)
+            row = accumulated_step(model, optimizer, micro, partial(language_model_loss, model), lr,
+                                   cfg.optim.grad_clip, state)
             state["wall_time_s"] = time.perf_counter() - started
             run.log({"step": state["step"], **row, "time/elapsed_s": state["wall_time_s"]})
             bar.set_postfix(loss=f"{row['train/loss']:.3f}", tok_s=f"{row['train/tokens_per_s']:.0f}")
