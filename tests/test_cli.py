@@ -93,7 +93,7 @@ def test_help_is_fast_and_clean():
 
 @pytest.mark.parametrize("args,message", [
     (["eval", "--strategy", "best-of-n", "--reward", "oracle"], "oracle"),
-    (["eval", "--effort", "extreme"], "invalid choice"),
+    (["eval", "--effort", "extreme"], "--effort must be one of low, medium, high, auto"),
     (["eval", "--strategy", "greedy", "--n", "4"], "does not apply"),
     (["eval", "--budget", "0"], "--budget"),
     (["sweep", "--strategies", "greedy,telepathy"], "unknown strategy"),

@@ -149,7 +149,7 @@ def test_stream_order_and_usage(client):
     ({"messages": chat(), "n": 0}, 400, "n"),
     ({"messages": chat(), "temperature": "hot"}, 400, "temperature"),
     ({"messages": chat(), "reasoning_effort": "extreme"}, 400, "reasoning_effort"),
-    ({"messages": chat(), "strategy": "telepathy"}, 400, None),
+    ({"messages": chat(), "strategy": "telepathy"}, 400, "strategy"),
     ({"messages": chat(), "reward": "/etc/passwd"}, 400, "reward"),
     ({"messages": chat("1 2 -> 999")}, 400, None),  # the task refuses the problem
     ({"messages": chat(), "stream": "yes"}, 400, "stream"),
@@ -239,7 +239,7 @@ def test_scheduler_batches_jobs_and_closes_cancelled_ones():
     import threading
 
     from ponder.search.base import Generate
-    from ponder.serve.scheduler import Job, QueueFull, Scheduler
+    from ponder.serve.scheduler import Job, JobEnded, JobFailed, QueueFull, Scheduler, UnitDone
     from ponder.types import Completion, SamplingParams
 
     class Mirror:  # a policy that writes each prompt backwards, and remembers its batch sizes
@@ -265,7 +265,7 @@ def test_scheduler_batches_jobs_and_closes_cancelled_ones():
 
     def post(event):
         events.append(event)
-        if event[0] in ("end", "error"):
+        if isinstance(event, (JobEnded, JobFailed)):
             ended.release()
 
     policy = Mirror()
@@ -280,7 +280,7 @@ def test_scheduler_batches_jobs_and_closes_cancelled_ones():
     sched.start()
     try:
         assert ended.acquire(timeout=10) and ended.acquire(timeout=10)
-        assert sorted(e[2] for e in events if e[0] == "done") == ["!ab", "!cd"]
+        assert sorted(e.result for e in events if isinstance(e, UnitDone)) == ["!ab", "!cd"]
         assert policy.batches[:2] == [3, 3]  # every job's call in one generate, round after round
         sched.cancel(endless)
         for _ in range(100):
@@ -299,7 +299,7 @@ def test_scheduler_turns_away_what_cannot_end_in_time():
     import threading
 
     from ponder.search.base import Generate
-    from ponder.serve.scheduler import Job, QueueFull, Scheduler
+    from ponder.serve.scheduler import Job, JobEnded, JobFailed, QueueFull, Scheduler
     from ponder.types import Completion, SamplingParams
 
     now = [0.0]
@@ -320,7 +320,7 @@ def test_scheduler_turns_away_what_cannot_end_in_time():
 
     def job(text, deadline):
         def post(event):
-            if event[0] in ("end", "error"):
+            if isinstance(event, (JobEnded, JobFailed)):
                 events[text] = event
                 ended.release()
         return Job([one_call(text)], post, deadline, [None], kind="one call")
@@ -334,14 +334,14 @@ def test_scheduler_turns_away_what_cannot_end_in_time():
     try:
         for _ in range(5):
             assert ended.acquire(timeout=10)
-        assert [events[t][0] for t in "abce"] == ["end"] * 4
-        kind, refusal, _ = events["d"]
-        assert kind == "error" and refusal.status == 429 and int(refusal.headers["Retry-After"]) >= 1
+        assert all(isinstance(events[t], JobEnded) for t in "abce")
+        refusal = events["d"].error
+        assert refusal.status == 429 and int(refusal.headers["Retry-After"]) >= 1
         assert "d" not in policy.seen and sched.metrics["shed"] == 1
         with pytest.raises(QueueFull, match="time limit"):  # a job takes 1 s: half a second is too little
             sched.submit(job("f", now[0] + 0.5))
         sched.submit(job("g", now[0] + 2))
-        assert ended.acquire(timeout=10) and events["g"][0] == "end"
+        assert ended.acquire(timeout=10) and isinstance(events["g"], JobEnded)
     finally:
         sched.stop()
 

@@ -53,7 +53,7 @@ def run_demo(problems: int = 100, task_name: str = "countdown-3", out: str | Pat
     from ponder.report import plot_scaling
     from ponder.rewards import get_reward
     from ponder.search import get_strategy
-    from ponder.search.effort import effort
+    from ponder.search.request import StrategyRequest
     from ponder.tasks import get_task
 
     started = time.perf_counter()
@@ -66,12 +66,12 @@ def run_demo(problems: int = 100, task_name: str = "countdown-3", out: str | Pat
         problem = task.make_problem(list(numbers), target)
         say(f"   {task.prompt(problem).strip()}")
         for level in ("low", "medium", "high"):
-            e = effort(level)
-            if e.reward and judge is None:
-                judge = get_reward(e.reward, task)
-            strategy = get_strategy(e.strategy, **dict(e.options))
+            plan = StrategyRequest(effort=level).plan()
+            if plan.reward and judge is None:
+                judge = get_reward(plan.reward, task)
+            strategy = plan.strategy
             t0 = time.perf_counter()
-            r = strategy(problem, policy, judge if e.reward else None, budget=e.budget, task=task)
+            r = strategy(problem, policy, judge if plan.reward else None, budget=plan.budget, task=task)
             ok = "right" if task.check(problem, r.answer) else ("wrong" if r.answer else "no answer")
             say(f"   effort {level:<6} {r.answer or '-':<22} {ok:<9} {r.usage.thinking_tokens:>6} thinking tokens "
                 f"{time.perf_counter() - t0:5.1f} s  ({strategy.name})")

@@ -35,8 +35,8 @@ def add_strategy(p: argparse.ArgumentParser, effort: str | None = None) -> None:
     p.add_argument("--n", type=int, help="samples (majority, weighted-vote, best-of-n, adaptive, auto)")
     p.add_argument("--reward", metavar="NAME_OR_PATH",
                    help="reward model: orm, prm, genrm, genrm-cot, critic or a directory (default: the strategy's)")
-    p.add_argument("--effort", choices=("low", "medium", "high", "auto"), default=effort,
-                   help="reasoning effort: a strategy, reward model and budget in one word")
+    p.add_argument("--effort", default=effort, metavar="LEVEL",
+                   help="reasoning effort (low, medium, high or auto): a strategy, reward model and budget in one word")
     p.add_argument("--temperature", type=float, help="sampling temperature of the strategy's samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -59,7 +59,7 @@ def add_problem_source(p: argparse.ArgumentParser) -> None:
 def overrides_of(args) -> dict:
     """The ``--set KEY=VALUE`` options: values read as JSON, else as text."""
     overrides = {}
-    for item in args.set or []:
+    for item in getattr(args, "set", None) or []:
         key, eq, value = item.partition("=")
         if not eq:
             raise UserError(f"--set takes KEY=VALUE, got {item!r}")
@@ -77,13 +77,30 @@ def policy_of(args):
     return load_policy(args.model, args.backend)
 
 
-def strategy_of(args):
-    """(strategy, reward model or None, budget) from --strategy/--effort, --reward, --budget, --n, --temperature."""
-    from ponder.search.effort import compute_policy
+FLAGS = {"strategy": "--strategy", "effort": "--effort", "reward": "--reward", "budget": "--budget",
+         "samples": "--n", "temperature": "--temperature", "options": "--set"}
+"""The command line's name for each field of a ``StrategyRequest``, to word its errors."""
 
-    overrides = {k: v for k, v in overrides_of(args).items() if not k.startswith("task.")}
-    return compute_policy(args.strategy, args.effort, args.reward, args.budget,
-                          {"n": args.n, "temperature": args.temperature}, overrides)
+
+def flag_of(field: str) -> str:
+    """``--budget`` for the request's ``budget``, ``--set width`` for ``options.width``."""
+    head, _, option = field.partition(".")
+    return f"--set {option}" if option else FLAGS.get(head, head)
+
+
+def plan_of(args, strategy: str | None = None):
+    """What runs (a search ``Plan``) from --strategy (or ``strategy``), --effort, --reward, --budget,
+    --n, --temperature and --set; refusals worded with the flags."""
+    from ponder.search.request import RequestError, StrategyRequest
+
+    options = {k: v for k, v in overrides_of(args).items() if not k.startswith("task.")}
+    request = StrategyRequest(strategy or args.strategy, getattr(args, "effort", None), args.reward,
+                              getattr(args, "budget", None), getattr(args, "n", None),
+                              getattr(args, "temperature", None), options)
+    try:
+        return request.plan()
+    except RequestError as e:
+        raise UserError(e.worded(flag_of(e.field))) from None
 
 
 def task_of(args):

@@ -6,8 +6,8 @@ import json
 import sys
 import time
 
-from ponder.cli.common import (add_model, add_problem_source, add_strategy, load_reward, policy_of, problems_of,
-                               strategy_of, task_of)
+from ponder.cli.common import (add_model, add_problem_source, add_strategy, load_reward, plan_of, policy_of,
+                               problems_of, task_of)
 
 
 def add_parsers(sub) -> None:
@@ -35,9 +35,9 @@ def _add_run_options(p, func) -> None:
 
 def _load_run(args, task):
     """(strategy, reward model's name, budget, policy, reward model): what solve and eval run."""
-    strategy, reward_name, budget = strategy_of(args)
+    plan = plan_of(args)
     policy = policy_of(args)
-    return strategy, reward_name, budget, policy, load_reward(reward_name, task)
+    return plan.strategy, plan.reward, plan.budget, policy, load_reward(plan.reward, task)
 
 
 # --------------------------------------------------------------------------- ponder solve

@@ -7,9 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from ponder.cli.common import add_model, add_problem_source, load_reward, policy_of, problems_of
+from ponder.cli.common import add_model, add_problem_source, load_reward, plan_of, policy_of, problems_of
 from ponder.errors import UserError
-from ponder.search.effort import DEFAULT_REWARDS  # light: imports no torch
 
 
 def add_parsers(sub) -> None:
@@ -65,21 +64,16 @@ def _numbers(text: str, flag: str, kind=int) -> list:
 
 
 def cmd_sweep(args) -> int:
-    from ponder.search import get_strategy, strategy_names
+    from ponder.search import get_strategy
     from ponder.sweep import Point, read_rows, row_key, run_sweep
     from ponder.tasks import get_task
 
     task = get_task(args.task)
     problems = problems_of(args, task)
     names = [n.strip() for n in args.strategies.split(",") if n.strip()]
-    for n in names:
-        if n not in strategy_names():
-            raise UserError(f"unknown strategy {n!r}; choose from: {', '.join(strategy_names())}")
-    if args.reward == "oracle":
-        raise UserError("the oracle is the rule verifier: strategies may not use it (the report draws it as the ceiling)")
-    strategies = {n: get_strategy(n) for n in names}
-    rewards_for = {n: args.reward or DEFAULT_REWARDS.get(strategies[n].reward_kind) if strategies[n].reward_kind else None
-                   for n in names}
+    plans = {n: plan_of(args, strategy=n) for n in names}
+    strategies = {n: plan.strategy for n, plan in plans.items()}
+    rewards_for = {n: plan.reward if plan.strategy.reward_kind else None for n, plan in plans.items()}
     source = args.problems or args.split
     output = args.output or f"runs/sweep-{task.name}-{Path(source).stem}.jsonl"
     policy = policy_of(args)

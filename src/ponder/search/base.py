@@ -17,8 +17,8 @@ how many came from the prefix cache, but they are not thinking.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import ClassVar, Generator, Sequence
+from dataclasses import dataclass, replace
+from typing import ClassVar, Generator, Hashable, Sequence, TypeVar
 
 from ponder.errors import UserError
 from ponder.tasks import get_task
@@ -57,6 +57,7 @@ class Generate:
 
 
 Calls = Generator[Generate, list[list[Completion]], SearchResult]
+Key = TypeVar("Key", bound=Hashable)
 
 
 DEFAULT_AGGREGATE = {"prm": "min"}
@@ -139,10 +140,7 @@ class Search:
             return []
         if self.reward is None:
             raise UserError("this strategy needs a reward model (--reward)")
-        before = self.reward.usage.reward_tokens
-        scores = [aggregate(s, self.aggregate) for s in self.reward.score(self.problem, list(texts))]
-        self._charge(before, len(texts))
-        return scores
+        return [aggregate(s, self.aggregate) for s in self._paid(self.reward.score, texts)]
 
     def score_within(self, texts: Sequence[str]) -> list[float | None]:
         """``score`` for as many of ``texts``, in order, as the budget pays for (None for the rest):
@@ -159,23 +157,21 @@ class Search:
             return []
         if self.reward is None:
             raise UserError("tree search needs a process reward model that scores partial reasoning (prm or orm), not None")
-        before = self.reward.usage.reward_tokens
-        values = self.reward.values(self.problem, list(texts))  # one without values (gives_values) says so
-        self._charge(before, len(texts))
-        return values
+        return self._paid(self.reward.values, texts)  # one without values (gives_values) says so
 
     def critiques(self, texts: Sequence[str]) -> list:
         """The text critic's critique and verdict of each text (``Judgement``s), paid from the budget."""
-        before = self.reward.usage.reward_tokens
-        judgements = self.reward.critiques(self.problem, list(texts))
-        self._charge(before, len(texts))
-        return judgements
+        return self._paid(self.reward.critiques, texts)
 
-    def _charge(self, before: int, texts: int) -> None:
+    def _paid(self, judge, texts: Sequence[str]) -> list:
+        """``judge(problem, texts)``, a reward model's method, with the tokens it spends charged here."""
+        before = self.reward.usage.reward_tokens
+        out = judge(self.problem, list(texts))
         cost = self.reward.usage.reward_tokens - before
         self.usage.reward_tokens += cost
         self._reward_cost[0] += cost
-        self._reward_cost[1] += texts
+        self._reward_cost[1] += len(texts)
+        return out
 
     # -- results
 
@@ -234,14 +230,21 @@ def drive(searches: Sequence[Calls], policy) -> list[SearchResult]:
     while waiting:
         calls = sorted(waiting.items())
         waiting.clear()
-        prompts = [p for _, call in calls for p in call.prompts]
-        params = [p for _, call in calls for p in call.params]
-        out = policy.generate(prompts, params)
-        at = 0
-        for i, call in calls:
-            advance(i, out[at:at + len(call.prompts)])
-            at += len(call.prompts)
+        for i, reply in generate_together(policy, calls):
+            advance(i, reply)
     return results  # type: ignore[return-value]
+
+
+def generate_together(policy, calls: Sequence[tuple[Key, Generate]]) -> list[tuple[Key, list[list[Completion]]]]:
+    """Every call's prompts in one ``policy.generate``; each call's rows of completions given back
+    with its key, in the calls' order. ``drive`` and the server's scheduler batch with it."""
+    out = policy.generate([p for _, call in calls for p in call.prompts],
+                          [p for _, call in calls for p in call.params])
+    replies, at = [], 0
+    for key, call in calls:
+        replies.append((key, out[at:at + len(call.prompts)]))
+        at += len(call.prompts)
+    return replies
 
 
 def task_of(problem: Problem, task=None):

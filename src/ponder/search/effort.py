@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ponder.errors import UserError
-from ponder.search.base import Calls, Search, Strategy, register
+from ponder.search.base import Calls, Search, register
 from ponder.search.vote import _Parallel, best_scored, key, tally
 
 
@@ -83,57 +83,3 @@ class Auto(_Parallel):
         best = best_scored(scored)
         s.trace.append(f"hard: {len(scored)} samples, best score {(best.score or 0.0) if best else 0.0:.2f}")
         return s.result(best, scored, note=f"Hard: best of {len(scored)} samples by {s.reward.name}.")
-
-
-DEFAULT_REWARDS = {"outcome": "genrm-cot", "process": "prm", "critic": "critic"}
-"""The shipped reward model a strategy uses when none is named, by the kind it needs."""
-
-
-def compute_policy(strategy: str | None = None, effort_name: str | None = None, reward: str | None = None,
-                   budget: int | None = None, options: dict | None = None, overrides: dict | None = None,
-                   flag: str = "--", lenient: tuple[str, ...] = (), labels: dict | None = None
-                   ) -> tuple[Strategy, str | None, int | None]:
-    """(strategy, reward model name or None, budget) from what a caller asked for: a strategy or an
-    effort level, a reward model, a budget, ``options`` (``n``, ``temperature``: checked, and refused
-    where the strategy has no such field unless named in ``lenient``, which drops them instead) and
-    ``overrides`` (any strategy field). ``flag`` prefixes option names in errors ("--" for the
-    command line, "" for the API) and ``labels`` renames options in errors (the API's ``samples``
-    is the strategy's ``n``). The command line and the server both decide here."""
-    from dataclasses import fields
-
-    from ponder.search.base import get_strategy
-
-    name, options, labels = strategy or "greedy", dict(options or {}), labels or {}
-    chosen = {}
-    if effort_name:
-        level = effort(effort_name)
-        if strategy is None:
-            name, chosen = level.strategy, dict(level.options)
-            reward = reward or level.reward
-        budget = budget if budget is not None else level.budget
-    if budget is not None and budget < 1:
-        raise UserError(f"{flag}budget must be a positive number of tokens, got {budget}")
-    for key, value in options.items():
-        if value is None:
-            continue
-        if value < (1 if key == "n" else 0):
-            raise UserError(f"{flag}{labels.get(key, key)} must be {'at least 1' if key == 'n' else '>= 0'}, got {value}")
-        chosen[key] = value
-    known = {f.name for f in fields(get_strategy(name))}
-    for key in list(chosen):
-        if key not in known:
-            if key in lenient and key not in (overrides or {}):
-                del chosen[key]
-                continue
-            raise UserError(f"{flag}{labels.get(key, key)} does not apply to strategy {name}")
-    for key, value in (overrides or {}).items():
-        if key not in known:
-            raise UserError(f"{'--set ' if flag else ''}{key}: strategy {name} has no such option; "
-                            f"it has: {', '.join(sorted(known))}")
-        chosen[key] = value
-    made = get_strategy(name, **chosen)
-    if reward is None and made.reward_kind:
-        reward = DEFAULT_REWARDS[made.reward_kind]
-    if reward == "oracle":
-        raise UserError("the oracle is the rule verifier: strategies may not use it (ponder report draws it as the ceiling)")
-    return made, reward, budget

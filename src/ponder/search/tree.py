@@ -303,29 +303,12 @@ class MCTS(Strategy):
             raise ValueError(f"choose must be 'visits' or 'value', got {self.choose!r}")
 
     def search(self, s: Search) -> Calls:
-        sims = self.simulations or (64 if s.budget is None else 10**6)
+        sims = self.simulations or (64 if s.budget is None else s.budget // 16)  # a simulation writes 16 tokens or more
         reserve = s.policy.max_context // 2 if s.budget is not None else 0  # to finish the chosen line
         root = Node("")
-        finished: list[Node] = []
-        done_sims = 0
-        while done_sims < sims and s.left - reserve > self.expand * LINE_TOKENS:
-            leaves = self.select_leaves(root, min(self.parallel, sims - done_sims))
-            closed = [n for n in leaves if n.done]
-            growing = [n for n in leaves if not n.done]
-            if not growing:  # every line the tree prefers has ended: more simulations add nothing
-                break
-            groups = yield from expand(s, growing, [self.expand] * len(growing), self.temperature)
-            if not any(groups):
-                break
-            for leaf, kids in zip(growing, groups):
-                finished += [k for k in kids if k.done]
-                value = sum(k.prior * k.value for k in kids) if kids else 0.0
-                self.backup(leaf, value)
-            for leaf in closed:
-                self.backup(leaf, leaf.value)
-            done_sims += len(leaves)
-            if root.children and all(c.done for c in root.children):
-                break
+        yield from self.simulate(s, root, sims, reserve)
+        finished = [n for n in all_nodes(root) if n.done]
+        done_sims = root.visits
         if self.choose == "value" and any(s.task.answer(n.text) for n in finished):
             return finish(s, root, finished, f"mcts ({done_sims} simulations, best value)")
         node = root
@@ -340,6 +323,29 @@ class MCTS(Strategy):
         candidates = [Candidate(n.text, s.task.answer(n.text), n.value) for n in (*finished, node) if n.done]
         best = candidates[-1] if node.done else None
         return s.result(best, candidates, note=f"mcts: {done_sims} simulations; the most visited line.")
+
+    def simulate(self, s: Search, root: Node, simulations: int, reserve: int = 0) -> Generator:
+        """Run ``simulations`` simulations below ``root``; returns the visit weights of its children.
+
+        A simulation selects a leaf by PUCT (``parallel`` leaves a wave, kept apart by a virtual
+        loss). An open leaf is expanded: the policy proposes ``expand`` lines and the value model
+        values them; the prior-weighted mean of their values is backed up (0 when the context has
+        no room for another line, which finishes the leaf). A finished leaf backs up its own value
+        (the verifier's score, 0 without an answer) and counts as a simulation, as in AlphaZero.
+        Stops early when the budget, less ``reserve``, cannot pay for another wave."""
+        start = root.visits
+        while (done := root.visits - start) < simulations and s.left - reserve > self.expand * LINE_TOKENS:
+            leaves = self.select_leaves(root, min(self.parallel, simulations - done))
+            growing = [n for n in leaves if not n.done]
+            groups = (yield from expand(s, growing, [self.expand] * len(growing), self.temperature)) if growing else []
+            if growing and not any(groups) and not all(n.done for n in growing):
+                break  # the budget cannot pay for the wave
+            for leaf, kids in zip(growing, groups):
+                self.backup(leaf, sum(k.prior * k.value for k in kids))
+            for leaf in leaves:
+                if leaf.done and leaf not in growing:
+                    self.backup(leaf, leaf.value)
+        return visit_weights(root)
 
     def select_leaves(self, root: Node, count: int) -> list[Node]:
         """Up to ``count`` distinct leaves under ``root`` to expand together: each selection adds a
@@ -356,6 +362,8 @@ class MCTS(Strategy):
         return leaves
 
     def select(self, root: Node) -> Node:
+        """Down from ``root`` by PUCT, Q + c * P * sqrt(N) / (1 + n), to a leaf or a finished node
+        (an unvisited child's Q is its value)."""
         node = root
         while node.children and not node.done:
             total = math.sqrt(max(1, node.visits))
@@ -365,9 +373,31 @@ class MCTS(Strategy):
 
     @staticmethod
     def backup(node: Node, value: float, virtual: bool = False, undo: bool = False) -> None:
+        """Add a visit (and ``value``) to ``node`` and every node above it; ``virtual``: the visit
+        only (a virtual loss), ``undo``: take one back."""
         step = -1 if undo else 1
         while node is not None:
             node.visits += step
             if not virtual:
                 node.total += value
             node = node.parent
+
+
+def visit_weights(node: Node) -> list[float]:
+    """Each child's share of the visits to ``node``'s children (the improved policy that AlphaZero
+    trains towards); by the priors while no child has a visit."""
+    visits = [float(c.visits) for c in node.children]
+    if not sum(visits):
+        visits = [c.prior for c in node.children]
+    total = sum(visits)
+    return [v / total for v in visits]
+
+
+def all_nodes(root: Node) -> list[Node]:
+    """``root`` and every node below it, depth first (a node's last child first)."""
+    out, stack = [], [root]
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        stack += n.children
+    return out

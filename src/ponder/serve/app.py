@@ -27,8 +27,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from ponder.errors import UserError
 from ponder.search.base import Generate, Search
 from ponder.serve.protocol import (DONE, ApiError, ChatRequest, Envelope, chat_message, chat_usage, check_model, chunk,
-                                   error_body, parse_chat, parse_completion, parse_json)
-from ponder.serve.scheduler import Job, QueueFull, Scheduler, busy
+                                   error_body, parse_chat, parse_completion, parse_json, refused)
+from ponder.serve.scheduler import Event, Job, JobEnded, JobFailed, QueueFull, Scheduler, TraceLine, UnitDone, busy
 from ponder.types import SamplingParams
 
 
@@ -144,7 +144,7 @@ class Server:
         groups requests that take about as long (for the scheduler's forecast)."""
         loop, queue = asyncio.get_running_loop(), asyncio.Queue()
 
-        def post(event: tuple) -> None:
+        def post(event: Event) -> None:
             try:
                 loop.call_soon_threadsafe(queue.put_nowait, event)
             except RuntimeError:  # the event loop has closed: the server is going down
@@ -159,24 +159,22 @@ class Server:
 
     def plan(self, req: ChatRequest) -> tuple[list, list, dict]:
         """(searches, their trace lists, what runs) for a chat request; may load a reward model."""
-        from ponder.search.effort import compute_policy
+        from ponder.search.request import RequestError
         from ponder.tasks.base import parse_problem
 
         try:
             problem = parse_problem(self.task, [req.text], cli=False)
-            strategy, reward_name, budget = compute_policy(
-                req.strategy, req.effort, req.reward, req.budget, {"n": req.samples, "temperature": req.temperature},
-                dict(req.strategy_options), flag="", lenient=("temperature",), labels={"n": "samples"})
-            if reward_name not in (None, *self.reward_names):
-                raise UserError(f"unknown reward {reward_name!r}")
-            budget = min(budget or self.cfg.max_budget, req.max_tokens or self.cfg.max_budget, self.cfg.max_budget)
-            reward = self.reward(reward_name)
+            plan = req.search.plan(self.reward_names)
+            budget = min(plan.budget or self.cfg.max_budget, req.max_tokens or self.cfg.max_budget, self.cfg.max_budget)
+            reward = self.reward(plan.reward)
             searches = [Search(problem, self.task, self.policy, reward, budget, req.seed + i) for i in range(req.n)]
+        except RequestError as e:
+            raise refused(e) from None
         except UserError as e:
             raise ApiError(400, str(e)) from None
-        info = {"task": self.task.name, "problem": problem.to_json(), "strategy": strategy.name,
-                "reward": reward_name, "budget": budget, "effort": None if req.strategy else req.effort}
-        return [strategy.search(s) for s in searches], [s.trace for s in searches], info
+        info = {"task": self.task.name, "problem": problem.to_json(), "strategy": plan.strategy.name,
+                "reward": plan.reward, "budget": budget, "effort": plan.effort}
+        return [plan.strategy.search(s) for s in searches], [s.trace for s in searches], info
 
 
 def continuation(prompts: tuple[str, ...], params: tuple[SamplingParams, ...]):
@@ -184,7 +182,7 @@ def continuation(prompts: tuple[str, ...], params: tuple[SamplingParams, ...]):
     return (yield Generate(prompts, params))
 
 
-async def next_event(queue: asyncio.Queue, request) -> tuple | None:
+async def next_event(queue: asyncio.Queue, request) -> Event | None:
     """The job's next event; None once the client has gone."""
     while True:
         try:
@@ -200,16 +198,15 @@ async def results_of(server: "Server", job: Job, queue: asyncio.Queue, request, 
     results = {}
     try:
         while True:
-            event = await next_event(queue, request)
-            if event is None:
-                return None
-            kind, a, b = event
-            if kind == "error":
-                raise a
-            if kind == "done":
-                results[a] = b
-            if kind == "end":
-                return [results[i] for i in range(units)]
+            match await next_event(queue, request):
+                case None:
+                    return None
+                case JobFailed(error):
+                    raise error
+                case UnitDone(unit, result):
+                    results[unit] = result
+                case JobEnded():
+                    return [results[i] for i in range(units)]
     finally:
         if len(results) < units:
             server.scheduler.cancel(job)
@@ -344,10 +341,10 @@ async def chat_completion(server: Server, request: Request):
     """A chat request's searches, whole or streamed."""
     body = await body_of(server, request)
     check_model(body, server.name)
-    req = parse_chat(body, server.cfg.effort, server.cfg.max_budget, server.reward_names)
+    req = parse_chat(body, server.cfg.effort, server.cfg.max_budget)
     units, traces, info = await asyncio.to_thread(server.plan, req)
     job, queue = server.submit(units, traces, f"chat {info['strategy']} {info['reward']} {info['budget']} "
-                                              f"n={req.n} samples={req.samples}")
+                                              f"n={req.n} samples={req.search.samples}")
     env = Envelope(server.name)
     if req.stream:
         return StreamingResponse(stream_chat(server, job, queue, req, env, info, request),
@@ -429,32 +426,31 @@ async def stream_chat(server: Server, job: Job, queue: asyncio.Queue, req: ChatR
         for i in range(req.n):
             yield chunk(env, [{"index": i, "delta": {"reasoning_summary": start}, "finish_reason": None}])
         while True:
-            event = await next_event(queue, request)
-            if event is None:
-                return
-            kind, a, b = event
-            if kind == "error":
-                yield f"data: {json.dumps(a.body())}\n\n"
-                yield DONE
-                finished = True
-                return
-            if kind == "trace":
-                yield chunk(env, [{"index": a, "delta": {"reasoning_summary": b + "\n"}, "finish_reason": None}])
-            elif kind == "done":
-                results[a] = b
-                message, finish = chat_message(b, req)
-                delta = {"reasoning_summary": b.reasoning_summary}
-                if req.include_reasoning:
-                    delta["reasoning"] = b.text
-                yield chunk(env, [{"index": a, "delta": delta, "finish_reason": None}])
-                yield chunk(env, [{"index": a, "delta": {"content": message["content"]}, "finish_reason": None}])
-                yield chunk(env, [{"index": a, "delta": {}, "finish_reason": finish}])
-            elif kind == "end":
-                finished = True
-                if req.include_usage:
-                    yield chunk(env, [], chat_usage([results[i] for i in range(req.n)]), ponder=info)
-                yield DONE
-                return
+            match await next_event(queue, request):
+                case None:
+                    return
+                case JobFailed(error):
+                    finished = True
+                    yield f"data: {json.dumps(error.body())}\n\n"
+                    yield DONE
+                    return
+                case TraceLine(unit, line):
+                    yield chunk(env, [{"index": unit, "delta": {"reasoning_summary": line + "\n"}, "finish_reason": None}])
+                case UnitDone(unit, result):
+                    results[unit] = result
+                    message, finish = chat_message(result, req)
+                    delta = {"reasoning_summary": result.reasoning_summary}
+                    if req.include_reasoning:
+                        delta["reasoning"] = result.text
+                    yield chunk(env, [{"index": unit, "delta": delta, "finish_reason": None}])
+                    yield chunk(env, [{"index": unit, "delta": {"content": message["content"]}, "finish_reason": None}])
+                    yield chunk(env, [{"index": unit, "delta": {}, "finish_reason": finish}])
+                case JobEnded():
+                    finished = True
+                    if req.include_usage:
+                        yield chunk(env, [], chat_usage([results[i] for i in range(req.n)]), ponder=info)
+                    yield DONE
+                    return
     finally:
         if not finished:
             server.scheduler.cancel(job)

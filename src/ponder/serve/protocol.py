@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from ponder.search.effort import EFFORTS
+from ponder.search.request import RequestError, StrategyRequest
 from ponder.types import SamplingParams
 
 MAX_CHOICES = 8
@@ -133,21 +133,16 @@ def last_user_text(messages) -> str:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """What a chat completion asks for, checked. Ponder's own fields (``strategy``, ``budget``,
-    ``reward``, ``samples``, ``include_reasoning``) ride in the body beside OpenAI's."""
+    """What a chat completion asks for, read from its body. Ponder's own fields (``strategy``,
+    ``budget``, ``reward``, ``samples``, ``strategy_options``, ``include_reasoning``) ride in the body
+    beside OpenAI's; the search's are checked by ``search.plan()``."""
 
     text: str
     """The last user message: the problem."""
-    effort: str
-    strategy: str | None = None
-    budget: int | None = None
-    reward: str | None = None
-    samples: int | None = None
-    """The strategy's samples (``ponder solve --n``); ``n`` is the number of choices."""
-    strategy_options: tuple[tuple[str, object], ...] = ()
-    """Any field of the strategy (``ponder solve --set``), e.g. ``{"batch": 2}`` for adaptive."""
+    search: StrategyRequest
+    """What the search may be: strategy or ``reasoning_effort``, reward, budget, ``samples`` (the
+    strategy's ``n``; ``n`` is the number of choices), ``temperature``, ``strategy_options``."""
     n: int = 1
-    temperature: float | None = None
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     seed: int = 0
@@ -156,15 +151,19 @@ class ChatRequest:
     include_reasoning: bool = False
 
 
-def parse_chat(body: dict, default_effort: str, max_budget: int, rewards: list[str]) -> ChatRequest:
+PARAMS = {"effort": "reasoning_effort", "options": "strategy_options"}
+"""The body's name for each field of a ``StrategyRequest`` that it names otherwise."""
+
+
+def refused(e: RequestError) -> ApiError:
+    """A search request ``plan()`` refused, as a 400 naming the body's field."""
+    head, _, option = e.field.partition(".")
+    param = PARAMS.get(head, head)
+    return ApiError(400, e.worded(f"{param}.{option}" if option else param), param)
+
+
+def parse_chat(body: dict, default_effort: str, max_budget: int) -> ChatRequest:
     text = last_user_text(body.get("messages"))
-    effort = _text(body, "reasoning_effort") or default_effort
-    if effort not in EFFORTS:
-        raise ApiError(400, f"reasoning_effort must be one of {', '.join(EFFORTS)}, got {effort!r}",
-                       "reasoning_effort")
-    reward = _text(body, "reward")
-    if reward is not None and reward not in rewards:  # names only: a request may not load files from disk
-        raise ApiError(400, f"unknown reward {reward!r}; choose one of: {', '.join(rewards)}", "reward")
     max_tokens = _number(body, "max_completion_tokens", 1, max_budget)
     max_tokens = _number(body, "max_tokens", 1, max_budget, max_tokens)
     options = body.get("stream_options")
@@ -173,13 +172,15 @@ def parse_chat(body: dict, default_effort: str, max_budget: int, rewards: list[s
     overrides = body.get("strategy_options") or {}
     if not isinstance(overrides, dict):
         raise ApiError(400, "strategy_options must be an object of strategy fields", "strategy_options")
+    search = StrategyRequest(
+        strategy=_text(body, "strategy"), effort=_text(body, "reasoning_effort") or default_effort,
+        reward=_text(body, "reward"), budget=_number(body, "budget", 1, max_budget),
+        samples=_number(body, "samples", 1, 256), temperature=_number(body, "temperature", 0, 2, integer=False),
+        options=overrides, optional=("temperature",))
     return ChatRequest(
-        text=text, effort=effort, strategy=_text(body, "strategy"), reward=reward,
-        budget=_number(body, "budget", 1, max_budget), samples=_number(body, "samples", 1, 256),
-        n=_number(body, "n", 1, MAX_CHOICES, 1), temperature=_number(body, "temperature", 0, 2, integer=False),
-        max_tokens=max_tokens, stop=_stops(body), seed=_number(body, "seed", 0, 2 ** 32 - 1, 0),
-        stream=_flag(body, "stream"), include_usage=_flag(options or {}, "include_usage"),
-        include_reasoning=_flag(body, "include_reasoning"), strategy_options=tuple(overrides.items()))
+        text=text, search=search, n=_number(body, "n", 1, MAX_CHOICES, 1), max_tokens=max_tokens,
+        stop=_stops(body), seed=_number(body, "seed", 0, 2 ** 32 - 1, 0), stream=_flag(body, "stream"),
+        include_usage=_flag(options or {}, "include_usage"), include_reasoning=_flag(body, "include_reasoning"))
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,11 @@ one thread owns the policy, and each round it
 1. admits waiting jobs (a request's searches, one per choice) while fewer than ``max_active`` run,
    and turns away waiting jobs that the forecast says cannot end before their deadline (429);
 2. drops jobs whose client left or whose deadline passed (``generator.close()``: no more compute);
-3. sends every pending call of every running search to the policy as one ``generate`` call;
+3. sends every pending call of every running search to the policy as one ``generate`` call
+   (``generate_together``, which ``drive`` batches with too);
 4. advances each search with its completions, and posts what happened to its job's event queue:
-   new lines of the search's trace (what it tried, votes so far), then its result.
+   new lines of the search's trace (what it tried, votes so far), then its result (the events are
+   the dataclasses ``TraceLine``, ``UnitDone``, ``JobEnded`` and ``JobFailed``).
 
 Admission looks ahead: a job joins the queue only while the forecast (how fast jobs have been
 leaving the batch, and how long jobs of its kind took once in) says it can end in time, so that an
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ponder.errors import UserError
-from ponder.search.base import Generate
+from ponder.search.base import Generate, generate_together
 from ponder.serve.protocol import ApiError
 
 
@@ -55,17 +57,47 @@ RECENT = 64
 """How many recent departures from the batch the forecast's rate is taken over."""
 
 
+@dataclass(frozen=True)
+class TraceLine:
+    """A new line of a search's trace (what it tried, votes so far)."""
+
+    unit: int
+    line: str
+
+
+@dataclass(frozen=True)
+class UnitDone:
+    """A search has ended with ``result`` (a ``SearchResult``, or a continuation's completions)."""
+
+    unit: int
+    result: Any
+
+
+@dataclass(frozen=True)
+class JobEnded:
+    """Every search of the job has ended: the last event."""
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    """The job failed or was turned away: the last event, in place of the rest."""
+
+    error: ApiError
+
+
+Event = TraceLine | UnitDone | JobEnded | JobFailed
+
+
 @dataclass
 class Job:
     """One request's work: its searches (generators), where its events go, and when it must end.
 
-    Events, in order: ``("trace", unit, line)`` for each new line of a search's trace,
-    ``("done", unit, result)`` when a search ends, then ``("end", None, None)``; or
-    ``("error", api_error, None)`` in place of the rest."""
+    Events, in order: a ``TraceLine`` for each new line of a search's trace, a ``UnitDone`` when a
+    search ends, then ``JobEnded``; or ``JobFailed`` in place of the rest."""
 
     units: list
     """Generators yielding ``Generate`` and returning a result (a ``SearchResult`` or completions)."""
-    post: Callable[[tuple], None]
+    post: Callable[[Event], None]
     """Delivers an event to the request (thread-safe)."""
     deadline: float
     """The scheduler's clock (``time.monotonic()``) after which the job is dropped with a timeout error."""
@@ -173,7 +205,7 @@ class Scheduler:
                     admitted.append(job)
                 turned_away = self._shed()
             for job, error in turned_away:
-                job.post(("error", error, None))
+                job.post(JobFailed(error))
             for job in admitted:
                 for u in range(len(job.units)):
                     self._advance(job, u, None)
@@ -208,8 +240,8 @@ class Scheduler:
                 self._finish(job, None)
             elif now > job.deadline:
                 self.metrics["timed_out"] += 1
-                self._finish(job, ("error", ApiError(504, "the request ran past the server's time limit (--timeout)",
-                                                     kind="server_error"), None))
+                self._finish(job, JobFailed(ApiError(504, "the request ran past the server's time limit (--timeout)",
+                                                     kind="server_error")))
 
     def _round(self) -> None:
         """One batched policy call for every search waiting on one."""
@@ -217,24 +249,19 @@ class Scheduler:
         if not calls:
             return
         self._calls.clear()
-        prompts = [p for _, call in calls for p in call.prompts]
-        params = [p for _, call in calls for p in call.params]
         self.metrics["generate_calls"] += 1
-        self.metrics["batched_prompts"] += len(prompts)
+        self.metrics["batched_prompts"] += sum(len(call.prompts) for _, call in calls)
         self.metrics["batched_jobs"] += len({key[0] for key, _ in calls})
         try:
-            out = self.policy.generate(prompts, params)
+            replies = generate_together(self.policy, calls)
         except Exception as e:  # an upstream's refusal (proxy mode), or a bug: fail these jobs, keep serving
             status = 502 if isinstance(e, UserError) else 500
             for job in {id(j): j for j in self.active if any(k[0] == id(j) for k, _ in calls)}.values():
-                self._finish(job, ("error", ApiError(status, f"the model failed: {e}", kind="server_error"), None))
+                self._finish(job, JobFailed(ApiError(status, f"the model failed: {e}", kind="server_error")))
             return
-        self.metrics["completion_tokens"] += sum(len(c.token_ids) for row in out for c in row)
+        self.metrics["completion_tokens"] += sum(len(c.token_ids) for _, rows in replies for row in rows for c in row)
         by_id = {id(j): j for j in self.active}
-        at = 0
-        for (jid, u), call in calls:
-            reply = out[at:at + len(call.prompts)]
-            at += len(call.prompts)
+        for (jid, u), reply in replies:
             if jid in by_id and by_id[jid] in self.active:
                 self._advance(by_id[jid], u, reply)
 
@@ -244,16 +271,16 @@ class Scheduler:
         except StopIteration as done:
             self._post_trace(job, u)
             job.results[u] = done.value
-            job.post(("done", u, done.value))
+            job.post(UnitDone(u, done.value))
             if len(job.results) == len(job.units):
-                self._finish(job, ("end", None, None))
+                self._finish(job, JobEnded())
             return
         except UserError as e:
-            self._finish(job, ("error", ApiError(400, str(e)), None))
+            self._finish(job, JobFailed(ApiError(400, str(e))))
             return
         except Exception as e:  # a bug in a search: this request fails, the server lives on
-            self._finish(job, ("error", ApiError(500, f"the search failed: {type(e).__name__}: {e}",
-                                                 kind="server_error"), None))
+            self._finish(job, JobFailed(ApiError(500, f"the search failed: {type(e).__name__}: {e}",
+                                                 kind="server_error")))
             return
         self._calls[(id(job), u)] = call
         self._post_trace(job, u)
@@ -263,10 +290,10 @@ class Scheduler:
         if trace is None:
             return
         for line in trace[job.sent[u]:]:
-            job.post(("trace", u, line))
+            job.post(TraceLine(u, line))
         job.sent[u] = len(trace)
 
-    def _finish(self, job: Job, event: tuple | None) -> None:
+    def _finish(self, job: Job, event: Event | None) -> None:
         """Take a job out of the batch, closing any search still running, and post its last event."""
         for u, unit in enumerate(job.units):
             self._calls.pop((id(job), u), None)
@@ -277,7 +304,7 @@ class Scheduler:
             if job in self.active:
                 self.active.remove(job)
                 self._left.append(now)
-        if event is not None and event[0] == "end":
+        if isinstance(event, JobEnded):
             took = now - job.started
             self.seconds = 0.8 * self.seconds + 0.2 * took
             self._took[job.kind] = 0.8 * self._took[job.kind] + 0.2 * took if job.kind in self._took else took

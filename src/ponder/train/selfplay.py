@@ -45,7 +45,7 @@ from ponder.errors import UserError
 from ponder.model import load_model
 from ponder.rewards.base import RewardModel
 from ponder.search.base import Calls, Search, drive
-from ponder.search.tree import MCTS, Node, expand, new_text
+from ponder.search.tree import MCTS, Node, all_nodes, new_text
 from ponder.train.config import OptimConfig, PolicyConfig
 from ponder.train.data import ScoredExamples, micro_batches
 from ponder.train.optim import accumulated_step, collate_scored, token_logprobs
@@ -122,28 +122,14 @@ def episode(s: Search, cfg: SelfPlayConfig, rng: random.Random, moved=lambda: No
     root = node = Node("")
     played = []
     while not node.done:
-        wanted = node.visits + cfg.simulations
-        while node.visits < wanted:
-            leaves = mcts.select_leaves(node, cfg.parallel)
-            growing = [n for n in leaves if not n.done]
-            groups = (yield from expand(s, growing, [cfg.expand] * len(growing), cfg.temperature)) if growing else []
-            for leaf, kids in zip(growing, groups):
-                if not kids:
-                    leaf.done = True  # no room left to write another line: the reasoning ends here
-                mcts.backup(leaf, sum(k.prior * k.value for k in kids) if kids else 0.0)
-            for leaf in leaves:
-                if leaf.done and leaf not in growing:
-                    mcts.backup(leaf, leaf.value)
+        weights = yield from mcts.simulate(s, node, cfg.simulations)
         if not node.children:
             break
-        visits = np.array([c.visits for c in node.children], dtype=float)
-        if visits.sum() == 0:  # too few simulations to visit a child: the priors stand in
-            visits = np.array([c.prior for c in node.children])
         ends = [c.done and s.task.answer(c.text) is not None for c in node.children]
-        played.append({"state": node.text, "children": [[new_text(c), v / visits.sum(), end]
-                                                         for c, v, end in zip(node.children, visits, ends) if v > 0]})
+        played.append({"state": node.text, "children": [[new_text(c), w, end]
+                                                         for c, w, end in zip(node.children, weights, ends) if w > 0]})
         if len(played) <= cfg.explore_moves:
-            node = rng.choices(node.children, weights=visits.tolist())[0]
+            node = rng.choices(node.children, weights=weights)[0]
         else:
             node = max(node.children, key=lambda c: (c.visits, c.value))
         moved()
@@ -155,13 +141,7 @@ def episode(s: Search, cfg: SelfPlayConfig, rng: random.Random, moved=lambda: No
 
 def finished_lines(root: Node) -> list[Node]:
     """Every finished node of the tree: an answer, or a line of reasoning that ran out of room."""
-    out, stack = [], [root]
-    while stack:
-        n = stack.pop()
-        stack += n.children
-        if n.done and n.parent is not None and n.text.strip():
-            out.append(n)
-    return out
+    return [n for n in all_nodes(root) if n.done and n.parent is not None and n.text.strip()]
 
 
 def play(policy, value, task, cfg: SelfPlayConfig, r: int, progress: bool = False) -> list[dict]:

@@ -1,0 +1,73 @@
+"""StrategyRequest: what runs for each way of asking, and refusals that name the field, worded by
+each surface (the command line's flags, the API's body fields)."""
+
+import pytest
+
+from ponder.cli.common import flag_of
+from ponder.search.request import RequestError, StrategyRequest
+from ponder.serve.protocol import refused
+
+
+def test_no_strategy_and_no_effort_is_greedy_without_a_reward_model():
+    plan = StrategyRequest().plan()
+    assert (plan.strategy.name, plan.reward, plan.budget, plan.effort) == ("greedy", None, None, None)
+
+
+@pytest.mark.parametrize("level,strategy,reward,n", [
+    ("low", "greedy", None, None), ("medium", "majority", None, 8), ("high", "best-of-n", "genrm-cot", 16),
+    ("auto", "auto", "genrm-cot", 16)])
+def test_an_effort_level_picks_strategy_reward_and_samples(level, strategy, reward, n):
+    plan = StrategyRequest(effort=level).plan()
+    assert (plan.strategy.name, plan.reward, getattr(plan.strategy, "n", None), plan.effort) == (strategy, reward, n, level)
+
+
+def test_what_the_caller_names_wins_over_the_effort_level():
+    plan = StrategyRequest(effort="high", samples=4, reward="genrm", budget=900).plan()
+    assert (plan.strategy.name, plan.strategy.n, plan.reward, plan.budget) == ("best-of-n", 4, "genrm", 900)
+    plan = StrategyRequest(strategy="beam", effort="medium", options={"width": 3}).plan()
+    assert (plan.strategy.name, plan.strategy.width, plan.reward, plan.effort) == ("beam", 3, "prm", None)
+
+
+def test_an_optional_field_is_dropped_where_the_strategy_has_none_and_refused_otherwise():
+    assert StrategyRequest(samples=4, optional=("samples",)).plan().strategy.name == "greedy"
+    with pytest.raises(RequestError) as e:
+        StrategyRequest(samples=4).plan()
+    assert e.value.field == "samples" and "does not apply to strategy greedy" in str(e.value)
+    assert StrategyRequest(strategy="majority", samples=3, optional=("samples",)).plan().strategy.n == 3
+
+
+@pytest.mark.parametrize("request_,field,cli,api", [
+    (StrategyRequest(budget=0), "budget", "--budget must be a positive number of tokens, got 0",
+     "budget must be a positive number of tokens, got 0"),
+    (StrategyRequest(samples=4), "samples", "--n does not apply to strategy greedy",
+     "samples does not apply to strategy greedy"),
+    (StrategyRequest(strategy="majority", samples=0), "samples", "--n must be at least 1, got 0",
+     "samples must be at least 1, got 0"),
+    (StrategyRequest(strategy="majority", temperature=-1), "temperature", "--temperature must be >= 0, got -1",
+     "temperature must be >= 0, got -1"),
+    (StrategyRequest(effort="extreme"), "effort", "--effort must be one of low, medium, high, auto, got 'extreme'",
+     "reasoning_effort must be one of low, medium, high, auto, got 'extreme'"),
+    (StrategyRequest(strategy="beam", options={"wide": 3}), "options.wide",
+     "--set wide: strategy beam has no such option", "strategy_options.wide: strategy beam has no such option"),
+    (StrategyRequest(strategy="mcts", options={"choose": "luck"}), "options",
+     "strategy mcts: choose must be 'visits' or 'value'", "strategy mcts: choose must be 'visits' or 'value'"),
+    (StrategyRequest(strategy="telepathy"), "strategy", "unknown strategy 'telepathy'", "unknown strategy 'telepathy'"),
+    (StrategyRequest(strategy="beam", reward="oracle"), "reward", "the oracle is the rule verifier",
+     "the oracle is the rule verifier"),
+])
+def test_refusals_name_the_field_and_each_surface_words_it(request_, field, cli, api):
+    with pytest.raises(RequestError) as e:
+        request_.plan()
+    assert e.value.field == field
+    assert e.value.worded(flag_of(e.value.field)).startswith(cli)
+    error = refused(e.value)
+    assert error.status == 400 and error.message.startswith(api)
+    assert error.param == {"effort": "reasoning_effort", "options": "strategy_options"}.get(field.split(".")[0],
+                                                                                           field.split(".")[0])
+
+
+def test_a_caller_may_limit_the_reward_models_by_name():
+    assert StrategyRequest(strategy="best-of-n").plan(rewards=["genrm-cot"]).reward == "genrm-cot"
+    with pytest.raises(RequestError) as e:
+        StrategyRequest(strategy="best-of-n", reward="/etc/passwd").plan(rewards=["genrm-cot", "orm"])
+    assert e.value.field == "reward" and "choose one of: genrm-cot, orm" in str(e.value)
