@@ -175,31 +175,31 @@ def test_equivalence_table_is_large_and_has_both_labels():
 # --------------------------------------------------------------------------- extraction
 
 
-def test_extract_takes_the_last_box_with_nested_braces():
-    text = "First \\boxed{1}, then $\\boxed{\\frac{1}{\\sqrt{2}}}$ in the end."
-    assert extract_answer(text) == "\\frac{1}{\\sqrt{2}}"
-    assert extract_answer("so \\fbox{x^{2}} it is") == "x^{2}"
-    assert extract_answer("the box wins: \\boxed{7}. The answer is 8") == "7"
+EXTRACTIONS = [
+    # the last box, nested braces and all; a box wins over a stated answer
+    ("First \\boxed{1}, then $\\boxed{\\frac{1}{\\sqrt{2}}}$ in the end.", "\\frac{1}{\\sqrt{2}}"),
+    ("so \\fbox{x^{2}} it is", "x^{2}"),
+    ("the box wins: \\boxed{7}. The answer is 8", "7"),
+    # a stated answer, the last one
+    ("5 + 13 = 18. The answer is $18$.", "18"),
+    ("so the final answer is 3.5. Done, 99", "3.5"),
+    ("Work...\nAnswer: \\frac{1}{2}\n", "\\frac{1}{2}"),
+    ("**Final Answer:** 42", "42"),
+    ("the answer is 4.\nWait, the answer is 5.", "5"),
+    # else the last number
+    ("we get -3 and then 1,234 apples", "1,234"),
+    ("a drop of -7.5 degrees", "-7.5"),
+    ("three quarters: 3/4.", "3/4"),
+    ("5 - 2 leaves 3", "3"),
+    # else nothing
+    ("no idea at all", None),
+    ("", None),
+]
 
 
-def test_extract_reads_a_stated_answer():
-    assert extract_answer("5 + 13 = 18. The answer is $18$.") == "18"
-    assert extract_answer("so the final answer is 3.5. Done, 99") == "3.5"
-    assert extract_answer("Work...\nAnswer: \\frac{1}{2}\n") == "\\frac{1}{2}"
-    assert extract_answer("**Final Answer:** 42") == "42"
-    assert extract_answer("the answer is 4.\nWait, the answer is 5.") == "5"
-
-
-def test_extract_falls_back_to_the_last_number():
-    assert extract_answer("we get -3 and then 1,234 apples") == "1,234"
-    assert extract_answer("a drop of -7.5 degrees") == "-7.5"
-    assert extract_answer("three quarters: 3/4.") == "3/4"
-    assert extract_answer("5 - 2 leaves 3") == "3"
-
-
-def test_extract_finds_nothing():
-    assert extract_answer("no idea at all") is None
-    assert extract_answer("") is None
+@pytest.mark.parametrize("text,answer", EXTRACTIONS)
+def test_extract_answer(text, answer):
+    assert extract_answer(text) == answer
 
 
 def test_reference_answer_reads_solutions_and_keeps_bare_answers():

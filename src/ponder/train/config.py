@@ -8,8 +8,8 @@ part's field by its path, and a name no field of the config has is looked for in
 ``lr`` is short for ``optim.lr`` (and, for R^3, for ``grpo.optim.lr``).
 
 ``RunConfig`` is what every trainer's config has (batching by tokens, its JSON, range checks);
-``PolicyConfig`` holds the fields of the trainers that improve a policy, ``RolloutWorkers`` those of
-trainers whose rollouts can run on Ray.
+``PolicyConfig`` holds the fields of the trainers that improve a policy, ``Rollouts`` those of
+trainers that sample attempts (how long one may be, and the Ray workers that may sample them).
 """
 
 from __future__ import annotations
@@ -130,9 +130,12 @@ class PolicyConfig(RunConfig):
 
 
 @dataclass(kw_only=True)
-class RolloutWorkers:
-    """The fields of trainers whose rollouts can run on Ray actors."""
+class Rollouts:
+    """The fields of trainers that sample attempts at training problems (expert iteration, GRPO):
+    how long an attempt may be, and where the sampling runs (here, or on Ray actors)."""
 
+    max_tokens: int = 0
+    """Most tokens an attempt may write (0: as many as the context holds); an attempt cut short fails."""
     workers: int = 0
     """Ray actors sampling the rollouts, each with its own copy of the policy (0: in this process)."""
     ray_address: str = ""

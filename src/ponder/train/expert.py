@@ -22,10 +22,9 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ponder.model import load_model
-from ponder.train.config import OptimConfig, PolicyConfig, RolloutWorkers
+from ponder.train.config import OptimConfig, PolicyConfig, Rollouts
 from ponder.train.data import Examples, micro_batches
 from ponder.train.optim import accumulated_step, collate_examples, language_model_loss
 from ponder.train.rollout import Rollout, RolloutStats, held_out_accuracy, rollouts
@@ -36,15 +35,13 @@ BUFFER = "buffer.jsonl"
 
 
 @dataclass
-class ExpertConfig(RolloutWorkers, PolicyConfig):
+class ExpertConfig(Rollouts, PolicyConfig):
     out: str = "runs/expert"
     """Run directory: metrics, checkpoint and final model go here."""
     rounds: int = 4
     problems_per_round: int = 128
     group: int = 8
     """Attempts sampled per problem."""
-    max_tokens: int = 0
-    """Most tokens an attempt may write (0: as many as the context holds); an attempt cut short fails."""
     keep: int = 1
     """Correct attempts kept per problem (the shortest first), so easy problems do not crowd out hard ones."""
     clean: bool = True
@@ -101,32 +98,25 @@ def train_expert(cfg: ExpertConfig, resume: bool = False, progress: bool = True,
 
 
 def train_rounds(cfg: ExpertConfig, resume: bool, progress: bool, stop_after: int | None, sample,
-                 sample_round=None, evaluate=held_out_accuracy, metadata: dict | None = None) -> Path:
+                 sample_round=None, evaluate=held_out_accuracy, metadata: dict | None = None, record=None) -> Path:
     """The round loop of expert iteration and its relatives (``ponder.train.rise``): each round
     ``sample_round(policy, task, cfg, r, state, metrics, progress, sample)`` returns the solutions
     to train on (``Rollout``s: the completion is trained, the prompt ids are not; default: expert
     iteration's), then ``steps_per_round`` optimizer steps on the last ``replay`` rounds' of them;
     ``evaluate(policy, task, cfg, state, metrics, progress)`` writes the held-out line before the
-    first round and after each; ``metadata`` goes into the model's metadata."""
+    first round and after each; ``metadata`` goes into the model's metadata. ``record``: the whole
+    config of a trainer that holds ``cfg`` as a part (``RiseConfig.expert``), for the run to record."""
     from ponder.backends.nano import NanoPolicy, model_path
     from ponder.tasks import get_task
 
     task = get_task(cfg.task)
     init = model_path(cfg.init, check=not resume)
-    run = Run(cfg.out, cfg, resume=resume, progress=progress, stop_after=stop_after)
-    optimizer_of = cfg.optim.optimizer
-    if resume:
-        model, tokenizer, optimizer, state = run.restore(optimizer_of)
-        saved = run.read(BUFFER) or ""
-        buffer = [[Rollout.from_json(json.loads(line)) for line in rnd.splitlines()]
-                  for rnd in saved.split("\n\n") if rnd.strip()]
-    else:
-        torch.manual_seed(cfg.seed)
-        model, tokenizer, _ = load_model(init)
-        optimizer = optimizer_of(model)
-        state = {"step": 0, "round": 0, "sampled": -1, "micro_batches": 0, "tokens": 0, "trained_tokens": 0,
-                 "rollout_tokens": 0, "wall_time_s": 0.0}
-        buffer = []
+    run = Run(cfg.out, cfg, resume=resume, progress=progress, stop_after=stop_after, record=record)
+    model, tokenizer, optimizer, state = run.start(lambda: load_model(init)[:2], cfg.optim.optimizer, cfg.seed, {
+        "step": 0, "round": 0, "sampled": -1, "micro_batches": 0, "tokens": 0, "trained_tokens": 0,
+        "rollout_tokens": 0, "wall_time_s": 0.0})
+    buffer = [[Rollout.from_json(json.loads(line)) for line in rnd.splitlines()]
+              for rnd in (run.read(BUFFER) or "").split("\n\n") if rnd.strip()] if resume else []
     run.meta.update({"init": str(cfg.init or init.name), **(metadata or {})})
     policy = NanoPolicy(model, tokenizer)
     sample_round = sample_round or _sample_round

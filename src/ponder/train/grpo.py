@@ -41,7 +41,7 @@ from ponder.errors import UserError
 from ponder.model import load_model
 from ponder.rewards.value import padded_batches
 from ponder.tasks.base import ANSWER_PREFIX
-from ponder.train.config import OptimConfig, PolicyConfig, RolloutWorkers
+from ponder.train.config import OptimConfig, PolicyConfig, Rollouts
 from ponder.train.optim import apply_gradients, set_lr, token_logprobs
 from ponder.train.rollout import Rollout, RolloutStats, held_out_accuracy, rollouts
 from ponder.train.run import Run
@@ -51,15 +51,13 @@ NORMALISE = ("constant", "tokens", "sequence")
 
 
 @dataclass
-class GRPOConfig(RolloutWorkers, PolicyConfig):
+class GRPOConfig(Rollouts, PolicyConfig):
     out: str = "runs/grpo"
     """Run directory: metrics, checkpoint and final model go here."""
     steps: int = 40
     problems_per_step: int = 8
     group: int = 8
     """Attempts per problem: the group whose mean reward is each attempt's baseline."""
-    max_tokens: int = 0
-    """Most tokens an attempt may write (0: as many as the context holds); an attempt cut short fails."""
     long_search: int = 0
     """Train only on problems whose full search (every dead end tried, as greedy decoding writes it)
     takes more than this many tokens and still fits the context: the long searches in which a
@@ -231,14 +229,8 @@ def _train_grpo(cfg: GRPOConfig, resume: bool, progress: bool, stop_after: int |
     task = get_task(cfg.task)
     init = model_path(cfg.init, check=not resume)
     run = Run(cfg.out, cfg, resume=resume, progress=progress, stop_after=stop_after, record=record)
-    optimizer_of = cfg.optim.optimizer
-    if resume:
-        model, tokenizer, optimizer, state = run.restore(optimizer_of)
-    else:
-        torch.manual_seed(cfg.seed)
-        model, tokenizer, _ = load_model(init)
-        optimizer = optimizer_of(model)
-        state = {"step": 0, "rollout_tokens": 0, "trained_tokens": 0, "wall_time_s": 0.0}
+    model, tokenizer, optimizer, state = run.start(lambda: load_model(init)[:2], cfg.optim.optimizer, cfg.seed,
+                                                   {"step": 0, "rollout_tokens": 0, "trained_tokens": 0, "wall_time_s": 0.0})
     reference = None
     if cfg.kl > 0:
         reference, _, _ = load_model(init)

@@ -50,11 +50,12 @@ and revises in this format (``revision_style``).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ponder.errors import UserError
 from ponder.search.revise import SHOWN_TOKENS, revision_context
+from ponder.train.config import Section
 from ponder.train.expert import ExpertConfig, kept_solutions, sample_chunks, train_rounds
 from ponder.train.run import Metrics
 from ponder.train.rollout import Rollout, RolloutStats, rollouts, write_held_out
@@ -63,17 +64,14 @@ from ponder.types import Problem
 
 
 @dataclass
-class RiseConfig(ExpertConfig):
-    """Expert iteration's config (rounds, replay, optimisation, evaluation, workers) with what
-    revising adds; the fields whose meaning changes are restated here."""
+class RiseConfig(Section):
+    """What revising adds to the expert iteration it runs (in ``expert``)."""
 
-    out: str = "runs/rise"
-    problems_per_round: int = 128
-    """Training problems a round, one first attempt sampled at each (at ``temperature``)."""
-    group: int = 4
-    """Revisions sampled per failed first attempt."""
-    keep: int = 1
-    """Verified revisions kept per failed attempt (the shortest first)."""
+    expert: ExpertConfig = field(default_factory=lambda: ExpertConfig(out="runs/rise", group=4))
+    """The rounds: problems, sampling, kept solutions, replay, optimisation, evaluation, workers,
+    run directory. In RISE, ``problems_per_round`` first attempts are sampled a round (one a
+    problem, at ``temperature``), ``group`` revisions of each failed one, and ``keep`` verified
+    revisions a failed attempt are kept (the shortest first)."""
     critique: bool = False
     """Show the critique's reason in the revision prompt (and cut the attempt at the line it names)."""
     critic: str = "critic"
@@ -89,11 +87,8 @@ class RiseConfig(ExpertConfig):
     """Most tokens of a failed attempt a revision prompt shows (its end, up to the first wrong line)."""
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.mix < 0:
-            raise UserError(f"mix must be at least 0, got {self.mix}")
-        if self.shown_tokens < 1:
-            raise UserError(f"shown_tokens must be at least 1, got {self.shown_tokens}")
+        self.at_least(0, "mix")
+        self.at_least(1, "shown_tokens")
         if self.critique and not self.critic:
             raise UserError("critique needs a critic: a text critic's name or directory, or 'rule'")
 
@@ -171,28 +166,30 @@ def train_rise(cfg: RiseConfig, resume: bool = False, progress: bool = True, sto
     optimizer steps ended it early, as a crash would)."""
     from ponder.tasks import get_task
 
-    task = get_task(cfg.task)
+    e = cfg.expert
+    task = get_task(e.task)
     critiques = Critiques(task, cfg.critic) if cfg.critique else None
-    with rollout_workers(cfg.workers, cfg.ray_address) as sample:
+    with rollout_workers(e.workers, e.ray_address) as sample:
         return train_rounds(
-            cfg, resume, progress, stop_after, sample,
-            sample_round=lambda *a: _sample_round(*a, critiques=critiques),
-            evaluate=lambda *a: held_out_revision(*a, critiques=critiques),
-            metadata={"revision": cfg.revision})
+            e, resume, progress, stop_after, sample,
+            sample_round=lambda policy, task, _, *rest: _sample_round(policy, task, cfg, *rest, critiques=critiques),
+            evaluate=lambda policy, task, _, *rest: held_out_revision(policy, task, cfg, *rest, critiques=critiques),
+            metadata={"revision": cfg.revision}, record=cfg)
 
 
 def _sample_round(policy, task, cfg: RiseConfig, r: int, state: dict, metrics: Metrics, progress: bool, sample,
                   critiques: Critiques | None) -> list[Rollout]:
     started, spent = time.perf_counter(), critiques.tokens if critiques else 0
-    seed = cfg.seed * 1000 + r
-    problems = task.problems("train", cfg.problems_per_round, seed=seed + 1)
-    firsts = sample_chunks(sample, policy, task, problems, 1, cfg.temperature, cfg.max_tokens, seed,
-                           f"round {r + 1}/{cfg.rounds}: first attempts", progress)
+    e = cfg.expert
+    seed = e.seed * 1000 + r
+    problems = task.problems("train", e.problems_per_round, seed=seed + 1)
+    firsts = sample_chunks(sample, policy, task, problems, 1, e.temperature, e.max_tokens, seed,
+                           f"round {r + 1}/{e.rounds}: first attempts", progress)
     failed = [g[0] for g in firsts if not g[0].correct]
-    revisions = sample_revisions(sample, policy, task, failed, critiques, cfg.shown_tokens, cfg.group, cfg.temperature,
-                                 cfg.max_tokens, seed, f"round {r + 1}/{cfg.rounds}: revisions", progress)
-    clean = task if cfg.clean else None
-    kept = kept_solutions(revisions, cfg.keep, clean)
+    revisions = sample_revisions(sample, policy, task, failed, critiques, cfg.shown_tokens, e.group, e.temperature,
+                                 e.max_tokens, seed, f"round {r + 1}/{e.rounds}: revisions", progress)
+    clean = task if e.clean else None
+    kept = kept_solutions(revisions, e.keep, clean)
     fixed = {x.problem.id for x in kept}  # one first attempt a problem: the id names the failed attempt
     taught = []
     for g in revisions if cfg.teacher else []:
@@ -217,10 +214,10 @@ def _sample_round(policy, task, cfg: RiseConfig, r: int, state: dict, metrics: M
 
 def held_out_revision(policy, task, cfg: RiseConfig, state: dict, metrics: Metrics, progress: bool = False,
                       critiques: Critiques | None = None) -> None:
-    """Write greedy accuracy on ``cfg.eval_problems`` problems of ``cfg.eval_split``, at once and
-    after one greedy revision of the failed answers, with the training compute spent so far."""
+    """Write greedy accuracy on ``eval_problems`` problems of ``eval_split`` (``cfg.expert``'s), at
+    once and after one greedy revision of the failed answers, with the training compute spent so far."""
     policy.reset_cache()
-    problems = task.problems(cfg.eval_split, cfg.eval_problems)
+    problems = task.problems(cfg.expert.eval_split, cfg.expert.eval_problems)
     first = [g[0] for g in rollouts(policy, task, problems, 1, temperature=0.0)]
     failed = [a for a in first if not a.correct]
     revised = sample_revisions(rollouts, policy, task, failed, critiques, cfg.shown_tokens, 1, 0.0, 0, 0)

@@ -258,14 +258,9 @@ def train_rm(cfg: RMConfig, resume: bool = False, progress: bool = True, stop_af
     task, policy, train, held, mc = prepare(cfg, progress)
     del policy
 
-    optimizer_of = cfg.optim.optimizer
-    if resume:
-        model, tokenizer, optimizer, state = run.restore(optimizer_of)
-    else:
-        torch.manual_seed(cfg.seed)
-        model, tokenizer = initial_model(cfg, model_path(cfg.policy))
-        optimizer = optimizer_of(model)
-        state = {"step": 0, "micro_batches": 0, "tokens": 0, "wall_time_s": 0.0}
+    model, tokenizer, optimizer, state = run.start(lambda: initial_model(cfg, model_path(cfg.policy)),
+                                                   cfg.optim.optimizer, cfg.seed,
+                                                   {"step": 0, "micro_batches": 0, "tokens": 0, "wall_time_s": 0.0})
     model.train()
     data = build_data(cfg, task, tokenizer, train, mc, model.cfg.max_seq_len)
     value = cfg.kind in ("orm", "prm")

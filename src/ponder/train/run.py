@@ -4,7 +4,7 @@ Every trainer's loop is its own (it reads top to bottom in the trainer's file); 
 the ``Run`` they write through:
 
     run = Run(cfg.out, cfg, resume=resume, stop_after=stop_after)
-    model, tokenizer, optimizer, state = run.restore(optimizer_of) if resume else ...
+    model, tokenizer, optimizer, state = run.start(load, optimizer_of, cfg.seed, {"step": 0, ...})
     with run.steps(total, state["step"], "sft") as bar:
         while state["step"] < total:
             ...one optimizer step...
@@ -80,7 +80,7 @@ class Run:
         if not resume and has_checkpoint(self.checkpoint):
             raise UserError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
         self.out.mkdir(parents=True, exist_ok=True)
-        self.progress, self.stop_after = progress, stop_after
+        self.resume, self.progress, self.stop_after = resume, progress, stop_after
         self.checkpoint_every = config.checkpoint_every
         self.config = (record or config).to_json()
         if not resume:
@@ -98,6 +98,16 @@ class Run:
              at: Path | None = None, meta: dict | None = None) -> None:
         """An atomic checkpoint (``at``: another than the run's own, e.g. a second network's)."""
         save_checkpoint(at or self.checkpoint, model, tokenizer, optimizer, state, meta or self.meta, files)
+
+    def start(self, load: Callable[[], tuple], optimizer_of: Callable, seed: int, state: dict):
+        """(model, tokenizer, optimizer, state) to train: the checkpoint's when the run resumes; else
+        ``load()``'s model and tokenizer, made after seeding torch with ``seed`` (so fresh weights are
+        the seed's), a new optimizer and ``state`` (the trainer's counters at their start)."""
+        if self.resume:
+            return self.restore(optimizer_of)
+        torch.manual_seed(seed)
+        model, tokenizer = load()
+        return model, tokenizer, optimizer_of(model), state
 
     def restore(self, optimizer_of: Callable, at: Path | None = None):
         """(model, tokenizer, optimizer, state) from the checkpoint, the RNG states restored;

@@ -237,16 +237,10 @@ def train_selfplay(cfg: SelfPlayConfig, resume: bool = False, progress: bool = T
     vckpt = run.out / "value" / "checkpoint"
     value_optim = replace(cfg.optim, lr=cfg.value_lr)
     policy_opt, value_opt = cfg.optim.optimizer, value_optim.optimizer
-    if resume:
-        model, tokenizer, optimizer, state = run.restore(policy_opt)
-        episodes = [json.loads(line) for line in (run.read(TARGETS) or "").splitlines()]
-    else:
-        torch.manual_seed(cfg.seed)
-        model, tokenizer, _ = load_model(init)
-        optimizer = policy_opt(model)
-        state = {"step": 0, "round": 0, "sampled": -1, "micro_batches": 0, "tokens": 0, "trained_tokens": 0,
-                 "rollout_tokens": 0, "wall_time_s": 0.0}
-        episodes = []
+    model, tokenizer, optimizer, state = run.start(lambda: load_model(init)[:2], policy_opt, cfg.seed, {
+        "step": 0, "round": 0, "sampled": -1, "micro_batches": 0, "tokens": 0, "trained_tokens": 0,
+        "rollout_tokens": 0, "wall_time_s": 0.0})
+    episodes = [json.loads(line) for line in (run.read(TARGETS) or "").splitlines()] if resume else []
     vmodel, vtok, voptimizer, vstate = _value_network(cfg, task, run, resume, value_opt, vckpt)
     run.meta.update(init=str(cfg.init or init.name), value_init=cfg.value)
     vmeta = {**run.meta, "reward_kind": "prm", "trained_by": "self-play"}

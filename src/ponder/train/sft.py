@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
-import torch
 
 from ponder.errors import UserError
 from ponder.model import ModelConfig, Transformer, load_model
@@ -81,21 +80,18 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_
     written first); used to test exact resumption.
     """
     run = Run(cfg.out, cfg, resume=resume, progress=progress, stop_after=stop_after)
-    optimizer_of = cfg.optim.optimizer
-    if resume:
-        model, tokenizer, optimizer, state = run.restore(optimizer_of)
-    else:
-        torch.manual_seed(cfg.seed)
+
+    def fresh():  # the policy to start from, or a new transformer
         if cfg.init:
             from ponder.backends.nano import model_path
 
-            model, tokenizer, _ = load_model(model_path(cfg.init))
-        else:
-            tokenizer = nano_tokenizer()
-            numbers = tokenizer.number_range if cfg.digit_features else (0, 0)
-            model = Transformer(replace(cfg.model, vocab_size=len(tokenizer), number_tokens=numbers))
-        optimizer = optimizer_of(model)
-        state = {"step": 0, "micro_batches": 0, "tokens": 0, "trained_tokens": 0, "wall_time_s": 0.0}
+            return load_model(model_path(cfg.init))[:2]
+        tokenizer = nano_tokenizer()
+        numbers = tokenizer.number_range if cfg.digit_features else (0, 0)
+        return Transformer(replace(cfg.model, vocab_size=len(tokenizer), number_tokens=numbers)), tokenizer
+
+    model, tokenizer, optimizer, state = run.start(fresh, cfg.optim.optimizer, cfg.seed, {
+        "step": 0, "micro_batches": 0, "tokens": 0, "trained_tokens": 0, "wall_time_s": 0.0})
     model.train()
 
     t_data = time.perf_counter()
