@@ -128,3 +128,93 @@ def test_sweep_resumes_and_report_draws_it(tmp_path):
     report = run_ponder("report", str(out), "--out", str(tmp_path / "report"))
     assert "majority" in report.stdout
     assert (tmp_path / "report" / "index.html").is_file() and list((tmp_path / "report").glob("*.png"))
+
+
+def hostile_files(tmp_path):
+    """Files a careless or hostile user might point ponder at."""
+    import shutil
+    import struct
+
+    from ponder.backends.nano import model_path
+
+    (tmp_path / "binary.jsonl").write_bytes(b"\xff\xfe\x00binary")
+    (tmp_path / "null.jsonl").write_text('{"numbers": null, "target": 5}\n')
+    (tmp_path / "deep.jsonl").write_text("[" * 5000 + "\n")
+    (tmp_path / "ok.jsonl").write_text('{"numbers": [4, 6, 10], "target": 34}\n')
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    shipped = model_path("nano-sft")
+    for name in ("json", "truncated", "header", "shapes", "key"):
+        shutil.copytree(shipped, tmp_path / name)
+    (tmp_path / "json" / "ponder.json").write_text("{not json")
+    weights = (tmp_path / "truncated" / "model.safetensors")
+    weights.write_bytes(weights.read_bytes()[:5000])
+    weights = (tmp_path / "header" / "model.safetensors")
+    weights.write_bytes(struct.pack("<Q", 10 ** 15) + weights.read_bytes()[8:])
+    for name, change in (("shapes", {"d_model": 384}), ("key", {"colour": "red"})):
+        doc = json.loads((tmp_path / name / "ponder.json").read_text())
+        doc["model"].update(change)
+        (tmp_path / name / "ponder.json").write_text(json.dumps(doc))
+
+
+HOSTILE = [  # (command line, what the one line must say); {d} is a folder of hostile_files
+    ("solve '² 3 7 9 -> 66'", "whole non-negative numbers"),
+    ("solve '" + "9" * 5000 + " 3 7 9 -> 66'", "at most 12 digits"),
+    ("solve '25 3 7 9 -> 66 -> 5'", "one target"),
+    ("solve '4 6 10 -> 34' --task countdown-3 --temperature nan", "--temperature must be a number"),
+    ("solve '4 6 10 -> 34' --task countdown-3 --strategy majority --set n=abc", "--set n must be an integer"),
+    ("solve '4 6 10 -> 34' --task countdown-3 --strategy majority --set n=-5", "--set n must be an integer"),
+    ("solve '4 6 10 -> 34' --task countdown-3 --strategy beam --set width=0", "--set width must be an integer"),
+    ("solve '4 6 10 -> 34' --task countdown-3 --strategy sample --set temperature=1e30", "--set temperature"),
+    ("eval --task countdown-3 --problems {d}/binary.jsonl", "not UTF-8"),
+    ("eval --task countdown-3 --problems {d}/null.jsonl", '"numbers", a list'),
+    ("eval --task countdown-3 --problems {d}/deep.jsonl", "nested too deeply"),
+    ("eval --task countdown-3 --problems {d}/ok.jsonl --output {d}/adir", "is a directory"),
+    ("eval --task countdown-3 --problems {d}/ok.jsonl --output {d}/afile/x.jsonl", "is a file"),
+    ("eval --task countdown-3 --problems {d}/ok.jsonl --output ''", "needs a file name"),
+    ("train sft --set examples=0 --out {d}/run", "examples must be at least 1"),
+    ("train sft --set steps=abc --out {d}/run", "steps must be an integer"),
+    ("train ei --set lr=nan --out {d}/run", "lr must be a number"),
+    ("train sft --out {d}/afile", "is a file"),
+    ("serve --port 99999", "from 0 to 65535"),
+    ("serve --log-level bogus", "invalid choice"),
+    ("serve --timeout nan", "--timeout"),
+    ("solve '4 6 10 -> 34' --task countdown-3 --model {d}/json", "is not a ponder model description"),
+    ("solve '4 6 10 -> 34' --task countdown-3 --model {d}/truncated", "not a readable safetensors file"),
+    ("solve '4 6 10 -> 34' --task countdown-3 --model {d}/header", "not a readable safetensors file"),
+    ("solve '4 6 10 -> 34' --task countdown-3 --model {d}/shapes", "does not match the model"),
+    ("solve '4 6 10 -> 34' --task countdown-3 --model {d}/key", "unexpected keyword argument 'colour'"),
+    ("export hf --model {d}/truncated --out {d}/hf", "not a readable safetensors file"),
+    ("solve '4 6 10 -> 34' --task countdown-3 --strategy best-of-n --reward {d}/json", "not a ponder model"),
+]
+
+
+@pytest.mark.shipped("nano-sft")
+def test_hostile_invocations_get_one_line_and_exit_2(tmp_path, capsys):
+    """Each was a traceback, a hang or a silent acceptance (issue 31). Run in this process: a
+    traceback fails the test as it would have reached the user."""
+    import shlex
+
+    from ponder.cli import main
+
+    hostile_files(tmp_path)
+    for line, message in HOSTILE:
+        argv = shlex.split(line.replace("{d}", str(tmp_path)))
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse's --help and the like
+            code = e.code
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and err[0].startswith("ponder: error:") and message in err[0], (line, err)
+
+
+def test_a_port_in_use_is_a_one_line_error(capsys):
+    import socket
+
+    from ponder.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["serve", "--port", str(taken.getsockname()[1]), "--task", "countdown-3"]) == 2
+    assert "cannot listen on 127.0.0.1" in capsys.readouterr().err

@@ -41,10 +41,18 @@ def test_an_optional_field_is_dropped_where_the_strategy_has_none_and_refused_ot
      "budget must be a positive number of tokens, got 0"),
     (StrategyRequest(samples=4), "samples", "--n does not apply to strategy greedy",
      "samples does not apply to strategy greedy"),
-    (StrategyRequest(strategy="majority", samples=0), "samples", "--n must be at least 1, got 0",
-     "samples must be at least 1, got 0"),
-    (StrategyRequest(strategy="majority", temperature=-1), "temperature", "--temperature must be >= 0, got -1",
-     "temperature must be >= 0, got -1"),
+    (StrategyRequest(strategy="majority", samples=0), "samples", "--n must be an integer from 1 to 1024, got 0",
+     "samples must be an integer from 1 to 1024, got 0"),
+    (StrategyRequest(strategy="majority", temperature=-1), "temperature",
+     "--temperature must be a number from 0 to 2, got -1", "temperature must be a number from 0 to 2, got -1"),
+    (StrategyRequest(strategy="sample", temperature=float("nan")), "temperature",
+     "--temperature must be a number from 0 to 2, got nan", "temperature must be a number from 0 to 2, got nan"),
+    (StrategyRequest(strategy="beam", options={"expand": 1.5}), "options.expand",
+     "--set expand must be an integer from 1 to 64, got 1.5", "strategy_options.expand must be an integer"),
+    (StrategyRequest(strategy="auto", options={"confident": "x"}), "options.confident",
+     '--set confident must be a number from 0 to 1, got "x"', "strategy_options.confident must be a number"),
+    (StrategyRequest(strategy="mcts", options={"choose": None}), "options.choose",
+     "--set choose must be given, got null", "strategy_options.choose must be given"),
     (StrategyRequest(effort="extreme"), "effort", "--effort must be one of low, medium, high, auto, got 'extreme'",
      "reasoning_effort must be one of low, medium, high, auto, got 'extreme'"),
     (StrategyRequest(strategy="beam", options={"wide": 3}), "options.wide",
@@ -71,3 +79,7 @@ def test_a_caller_may_limit_the_reward_models_by_name():
     with pytest.raises(RequestError) as e:
         StrategyRequest(strategy="best-of-n", reward="/etc/passwd").plan(rewards=["genrm-cot", "orm"])
     assert e.value.field == "reward" and "choose one of: genrm-cot, orm" in str(e.value)
+
+
+def test_null_is_taken_where_a_field_may_be_none():
+    assert StrategyRequest(strategy="revise", options={"rounds": None}).plan().strategy.rounds is None

@@ -153,12 +153,62 @@ def test_stream_order_and_usage(client):
     ({"messages": chat(), "reward": "/etc/passwd"}, 400, "reward"),
     ({"messages": chat("1 2 -> 999")}, 400, None),  # the task refuses the problem
     ({"messages": chat(), "stream": "yes"}, 400, "stream"),
+    # hostile input: each was a 500, or a 200 for nonsense, or one request failing its neighbours
+    (b"[" * 100_000, 400, None),  # nesting the parser would recurse into
+    (b'{"messages": [{"role": "user", "content": "4 6 10 -> 34"}], "temperature": NaN}', 400, "temperature"),
+    ({"messages": chat("9" * 5000 + " 6 10 -> 34")}, 400, None),  # past int()'s digit limit
+    ({"messages": chat("\u00b2 6 10 -> 34")}, 400, None),  # a digit to str.isdigit, not to int()
+    ({"messages": chat("4 6 10 -> 34 -> 5")}, 400, None),
+    ({"messages": chat(), "reasoning_effort": ""}, 400, "reasoning_effort"),
+    ({"messages": chat(), "budget": 10 ** 400}, 400, "budget"),
+    ({"messages": chat(), "strategy": "sample", "strategy_options": {"temperature": 1e30}}, 400, "strategy_options"),
+    ({"messages": chat(), "strategy": "majority", "strategy_options": {"n": "abc"}}, 400, "strategy_options"),
+    ({"messages": chat(), "strategy": "majority", "strategy_options": {"n": -5}}, 400, "strategy_options"),
+    ({"messages": chat(), "strategy": "sample", "strategy_options": {"top_p": 0}}, 400, "strategy_options"),
+    ({"messages": chat(), "strategy": "beam", "strategy_options": {"expand": 1.5}}, 400, "strategy_options"),
+    ({"messages": chat(), "strategy": "beam", "strategy_options": {"width": 0}}, 400, "strategy_options"),
+    ({"messages": chat(), "strategy": "auto", "strategy_options": {"confident": "x"}}, 400, "strategy_options"),
+    ({"messages": chat(), "strategy": "greedy", "strategy_options": {"temperature": -1}}, 400, "strategy_options"),
 ])
 def test_bad_requests_get_openai_errors(server, body, status, param):
-    code, _, answer = post(server, "/v1/chat/completions", body, raw=b"{not json" if body is None else None)
+    raw = b"{not json" if body is None else body if isinstance(body, bytes) else None
+    code, _, answer = post(server, "/v1/chat/completions", body, raw=raw)
     assert code == status
     error = answer["error"]
     assert error["message"] and error["type"] and error["param"] == param
+    assert len(error["message"]) < 300  # the input is quoted short, never whole
+
+
+def test_a_chunked_upload_is_refused_as_it_comes_in(server):
+    """No Content-Length to check first: the body limit (100,000 bytes here) holds as it streams."""
+    import http.client
+    from urllib.parse import urlparse
+
+    url = urlparse(server)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    conn.putrequest("POST", "/v1/chat/completions")
+    for name, value in (("Authorization", f"Bearer {KEY}"), ("Content-Type", "application/json"),
+                        ("Transfer-Encoding", "chunked")):
+        conn.putheader(name, value)
+    conn.endheaders()
+    sent = 0
+    try:
+        for _ in range(100):  # up to 6.4 MB, 64 kB a chunk
+            conn.send(b"%x\r\n%s\r\n" % (1 << 16, b" " * (1 << 16)))
+            sent += 1 << 16
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server stopped reading: refused
+    else:
+        conn.send(b"0\r\n\r\n")
+    response = conn.getresponse()
+    assert response.status == 413 and "max-body" in json.loads(response.read())["error"]["message"]
+    assert post(server, "/v1/chat/completions", {"messages": chat(), "max_tokens": 8})[0] == 200  # still serving
+
+
+def test_health_tells_a_caller_without_the_key_only_that_it_is_up(server):
+    assert json.loads(urllib.request.urlopen(server + "/health", timeout=10).read()) == {"status": "ok"}
+    with_key = urllib.request.Request(server + "/health", headers={"Authorization": f"Bearer {KEY}"})
+    assert json.loads(urllib.request.urlopen(with_key, timeout=10).read())["model"] == "nano-rl"
 
 
 def test_auth_and_size_limits(server):
@@ -288,6 +338,62 @@ def test_scheduler_batches_jobs_and_closes_cancelled_ones():
                 break
             time.sleep(0.05)
         assert "loop" in closed and sched.metrics["cancelled"] == 1 and sched.load == (0, 0)
+    finally:
+        sched.stop()
+
+
+def test_a_request_that_breaks_the_model_fails_alone():
+    """A hostile call in every round of a batch: the batched call fails, each job's calls are sent
+    again alone, and only the hostile jobs fail; the others end as if they had run alone."""
+    import threading
+
+    from ponder.search.base import Generate
+    from ponder.serve.scheduler import Job, JobEnded, JobFailed, Scheduler, UnitDone
+    from ponder.types import Completion, SamplingParams
+
+    class Fragile:  # a policy that fails a whole call when one prompt in it is "poison"
+        name, max_context, batches = "fragile", 64, []
+
+        def generate(self, prompts, params):
+            self.batches.append(list(prompts))
+            if "poison" in prompts:
+                raise OverflowError("Overflow when unpacking long long")
+            return [[Completion(p.upper(), (0,), "stop", 1)] for p in prompts]
+
+    def calls(texts):
+        out = []
+        for text in texts:
+            [[c]] = yield Generate((text,), (SamplingParams(),))
+            out.append(c.text)
+        return out
+
+    events, ended = {}, threading.Semaphore(0)
+
+    def job(name, texts):
+        def post(event):
+            if isinstance(event, UnitDone):
+                events[name] = event.result
+            if isinstance(event, (JobEnded, JobFailed)):
+                events.setdefault(name + "/end", event)
+                ended.release()
+        return Job([calls(texts)], post, time.monotonic() + 60, [None])
+
+    policy = Fragile()
+    sched = Scheduler(policy, max_active=8, max_queue=8)
+    good = {f"good{i}": [f"g{i}r{r}" for r in range(3)] for i in range(3)}
+    hostile = {f"hostile{k}": [f"h{k}r{r}" for r in range(k)] + ["poison"] for k in range(3)}  # poison in round k
+    for name, texts in {**good, **hostile}.items():
+        sched.submit(job(name, texts))
+    sched.start()
+    try:
+        for _ in range(6):
+            assert ended.acquire(timeout=10)
+        for name, texts in good.items():
+            assert isinstance(events[name + "/end"], JobEnded) and events[name] == [t.upper() for t in texts]
+        for name in hostile:
+            assert isinstance(events[name + "/end"], JobFailed) and events[name + "/end"].error.status == 500
+        poisoned = [b for b in policy.batches if "poison" in b and len(b) > 1]
+        assert len(poisoned) == 3  # a hostile call was batched with others in each of the three rounds
     finally:
         sched.stop()
 

@@ -6,6 +6,7 @@ be hashed, compared in tests and passed between threads without surprises.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 
 
@@ -63,6 +64,8 @@ class SamplingParams:
     def __post_init__(self) -> None:
         if self.n < 1:
             raise ValueError(f"n must be at least 1, got {self.n}")
+        if not (math.isfinite(self.temperature) and math.isfinite(self.top_p)):
+            raise ValueError(f"temperature and top_p must be finite, got {self.temperature} and {self.top_p}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if self.top_k < 0:

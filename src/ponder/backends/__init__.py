@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ponder.backends.base import Policy
 from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
-from ponder.errors import UserError
+from ponder.errors import UserError, read_json
 
 BACKENDS = {
     "nano": "ponder.backends.nano",
@@ -49,12 +49,10 @@ def is_hf_checkpoint(path: Path) -> bool:
     """Whether ``path`` is a Hugging Face checkpoint directory rather than one of ponder's: its
     config.json names a model type or an architecture (a ponder training run's config.json does
     not), and it has no ponder.json."""
-    import json
-
     if not (path / "config.json").is_file() or (path / "ponder.json").is_file():
         return False
     try:
-        config = json.loads((path / "config.json").read_text())
+        config = read_json(path / "config.json", "a Hugging Face config")
     except (OSError, ValueError):
         return False
     return isinstance(config, dict) and ("model_type" in config or "architectures" in config)

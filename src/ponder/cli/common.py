@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from ponder.errors import UserError
 
@@ -18,6 +19,31 @@ class Parser(argparse.ArgumentParser):
 
 
 # --------------------------------------------------------------------------- shared options
+
+
+def output_file(text: str) -> str:
+    """An argument naming a file to write: checked when the command line is read, not after the
+    work it would hold (argparse ``type``)."""
+    path = Path(text)
+    if not text.strip():
+        raise argparse.ArgumentTypeError("needs a file name, got nothing")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; give a file name")
+    blocking = next((p for p in path.parents if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} cannot be written: {blocking} is a file, not a directory")
+    return text
+
+
+def output_dir(text: str) -> str:
+    """An argument naming a directory to write into (argparse ``type``)."""
+    path = Path(text)
+    if not text.strip():
+        raise argparse.ArgumentTypeError("needs a directory name, got nothing")
+    blocking = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} cannot be a directory: {blocking} is a file")
+    return text
 
 
 def add_model(p: argparse.ArgumentParser) -> None:

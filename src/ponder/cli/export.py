@@ -6,7 +6,7 @@ serve, and train after them; one module per run of that list keeps the order.)
 
 from __future__ import annotations
 
-from ponder.cli.common import Parser
+from ponder.cli.common import Parser, output_dir
 
 
 def add_parsers(sub) -> None:
@@ -14,7 +14,7 @@ def add_parsers(sub) -> None:
     esub = p.add_subparsers(dest="format", required=True, parser_class=Parser)
     e = esub.add_parser("hf", help="as a Hugging Face LlamaForCausalLM checkpoint with its tokenizer (needs ponder[hf])")
     e.add_argument("--model", metavar="PATH_OR_NAME", help="model directory or shipped policy (default: nano-rl)")
-    e.add_argument("--out", required=True, metavar="DIR", help="directory to write (must be new or empty)")
+    e.add_argument("--out", required=True, metavar="DIR", type=output_dir, help="directory to write (must be new or empty)")
     e.add_argument("--force", action="store_true", help="replace --out if it holds files")
     e.set_defaults(func=cmd_export_hf)
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from ponder.cli.common import add_model
 from ponder.errors import UserError
+
+
+def port(text: str) -> int:
+    """A TCP port number (argparse ``type``)."""
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, got {text!r}")
+    return int(text)
 
 
 def add_parsers(sub) -> None:
@@ -27,7 +35,7 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("serve", help="an OpenAI-compatible reasoning server: reasoning_effort, hidden reasoning, "
                                      "streaming (needs ponder[serve])")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--port", type=port, default=8000, help="port (default: 8000)")
     add_model(p)
     p.add_argument("--task", default="countdown", help="the task of every problem asked (default: countdown)")
     p.add_argument("--upstream", metavar="URL", help="proxy mode: the policy is this OpenAI-compatible endpoint "
@@ -43,7 +51,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (default: 1 MiB)")
     p.add_argument("--max-budget", type=int, default=20000,
                    help="largest thinking budget a request may ask for, and the budget of one that sets none (default: 20000)")
-    p.add_argument("--log-level", default="warning", help="uvicorn's log level (default: warning)")
+    p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug", "trace"),
+                   help="uvicorn's log level (default: warning)")
     p.set_defaults(func=cmd_serve)
 
 

@@ -6,8 +6,8 @@ import json
 import sys
 import time
 
-from ponder.cli.common import (add_model, add_problem_source, add_strategy, load_reward, plan_of, policy_of,
-                               problems_of, task_of)
+from ponder.cli.common import (add_model, add_problem_source, add_strategy, load_reward, output_file, plan_of,
+                               policy_of, problems_of, task_of)
 
 
 def add_parsers(sub) -> None:
@@ -22,7 +22,7 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("eval", help="accuracy of a strategy on many problems, verified by rule")
     add_problem_source(p)
-    p.add_argument("--output", metavar="FILE", help="write one JSON line per problem (id, answer, correct, tokens)")
+    p.add_argument("--output", metavar="FILE", type=output_file, help="write one JSON line per problem (id, answer, correct, tokens)")
     _add_run_options(p, cmd_eval)
 
 

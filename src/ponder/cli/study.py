@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from ponder.cli.common import add_model, add_problem_source, load_reward, plan_of, policy_of, problems_of
+from ponder.cli.common import (add_model, add_problem_source, load_reward, output_dir, output_file, plan_of, policy_of,
+                               problems_of)
 from ponder.errors import UserError
 
 
@@ -21,7 +22,7 @@ def add_parsers(sub) -> None:
                    help="without --budgets: budgets as multiples of greedy's cost on these problems (default: 1,4,16,64)")
     p.add_argument("--reward", metavar="NAME_OR_PATH", help="reward model for every strategy that needs one "
                    "(default: genrm-cot for outcome judges, prm for tree search, critic for revise)")
-    p.add_argument("--output", metavar="FILE", help="sweep file (JSONL; points already in it are skipped)")
+    p.add_argument("--output", metavar="FILE", type=output_file, help="sweep file (JSONL; points already in it are skipped)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     add_model(p)
@@ -30,12 +31,12 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("report", help="plots (PNG) and an HTML page from sweep files or training runs")
     p.add_argument("sweeps", nargs="+", metavar="SWEEP.jsonl|RUN",
                    help="sweep files (ponder sweep), or training run directories / their metrics.jsonl")
-    p.add_argument("--out", default="runs/report", metavar="DIR", help="where to write (default: runs/report)")
+    p.add_argument("--out", default="runs/report", metavar="DIR", type=output_dir, help="where to write (default: runs/report)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="the o1 story in a minute: puzzles at rising effort, accuracy against thinking compute")
     p.add_argument("--problems", type=int, default=100, help="problems for the accuracy curve (default: 100)")
-    p.add_argument("--out", default="runs/demo", metavar="DIR", help="where the plot goes (default: runs/demo)")
+    p.add_argument("--out", default="runs/demo", metavar="DIR", type=output_dir, help="where the plot goes (default: runs/demo)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("strategies", help="list the test-time strategies and effort levels")
@@ -43,7 +44,7 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("problems", help="write problems of a task and split as JSONL")
     add_problem_source(p)
-    p.add_argument("--output", metavar="FILE", help="file to write (default: standard output)")
+    p.add_argument("--output", metavar="FILE", type=output_file, help="file to write (default: standard output)")
     p.set_defaults(func=cmd_problems)
 
 

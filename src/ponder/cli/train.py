@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ponder.cli.common import Parser, overrides_of
+from ponder.cli.common import Parser, output_dir, overrides_of
+from ponder.errors import read_json
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def add_parsers(sub) -> None:
     for name, trainer in TRAINERS.items():
         t = tsub.add_parser(name, help=trainer.help)
         t.add_argument("--recipe", default=trainer.recipe, help=f"named recipe (default: {trainer.recipe})")
-        t.add_argument("--out", metavar="DIR", help="run directory (default: runs/RECIPE, or runs/KIND for rm)")
+        t.add_argument("--out", metavar="DIR", type=output_dir, help="run directory (default: runs/RECIPE, or runs/KIND for rm)")
         t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
         t.add_argument("--seed", type=int)
         t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any recipe field (JSON values)")
@@ -90,7 +90,7 @@ def cmd_train(args) -> int:
     kind = overrides.get("kind")  # a reward model's: its recipe section, its default run directory
     out = args.out or f"runs/{kind or args.recipe}"
     if args.resume and (Path(out) / "config.json").is_file():
-        cfg = build(config, {**json.loads((Path(out) / "config.json").read_text()), **overrides})
+        cfg = build(config, {**read_json(Path(out) / "config.json", "a run's config"), **overrides})
     else:
         cfg = load_recipe(args.recipe, config, section=kind, out=out, **overrides)
     t0 = time.perf_counter()

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ponder.errors import UserError
+from ponder.errors import UserError, read_json
 from ponder.model.tokenizer import Tokenizer
 from ponder.model.transformer import ModelConfig, Transformer
 
@@ -46,15 +46,44 @@ def load_model(path: str | Path) -> tuple[Transformer, Tokenizer, dict]:
     path = Path(path)
     if not (path / META).is_file() or not (path / WEIGHTS).is_file():
         raise UserError(f"no ponder model at {path} (expected {META} and {WEIGHTS})")
-    doc = json.loads((path / META).read_text())
-    cfg = ModelConfig(**doc["model"])
+    doc = read_json(path / META, "a ponder model description")
+    try:
+        cfg = ModelConfig(**doc["model"])
+        tokenizer = Tokenizer.from_dict(doc["tokenizer"])
+    except (ValueError, KeyError, TypeError) as e:  # a missing or unknown key, a value out of range
+        raise UserError(f"{path / META} does not describe a ponder model ({type(e).__name__}: {e})") from None
+    check_shapes(path / WEIGHTS, cfg)
     model = Transformer(cfg)
     state = {k: v.float() for k, v in load_file(str(path / WEIGHTS)).items()}
     if cfg.tie_embeddings:
         state["lm_head.weight"] = state["embed_tokens.weight"]
     model.load_state_dict(state)
     model.eval()
-    return model, Tokenizer.from_dict(doc["tokenizer"]), doc.get("meta", {})
+    return model, tokenizer, doc.get("meta", {})
+
+
+def check_shapes(weights: Path, cfg: ModelConfig) -> None:
+    """Raise ``UserError`` unless ``weights`` holds exactly the tensors, of the shapes, that ``cfg``'s
+    model has: read from the file's header and a model built on the meta device, so a corrupt file
+    or a config that asks for a huge model costs no memory."""
+    from safetensors import safe_open
+
+    try:
+        with torch.device("meta"):
+            want = {k: tuple(v.shape) for k, v in Transformer(cfg).state_dict().items()}
+    except (ValueError, TypeError, RuntimeError, AssertionError) as e:
+        raise UserError(f"{weights.parent / META} has an impossible model config ({e})") from None
+    if cfg.tie_embeddings:
+        want.pop("lm_head.weight", None)
+    try:
+        with safe_open(str(weights), "pt") as f:
+            have = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:  # safetensors' own error type for a truncated or malformed file, or OSError
+        raise UserError(f"{weights} is not a readable safetensors file ({e})") from None
+    for name in sorted(want.keys() | have.keys()):
+        if want.get(name) != have.get(name):
+            raise UserError(f"{weights} does not match the model in {META}: {name} is "
+                            f"{have.get(name, 'missing')} in the file, {want.get(name, 'not in the model')} in the config")
 
 
 def _rmtree(p: Path) -> None:

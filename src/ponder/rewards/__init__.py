@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ponder.backends import is_hf_checkpoint
-from ponder.errors import UserError
+from ponder.errors import UserError, read_json
 from ponder.rewards.base import AGGREGATORS, RewardModel, aggregate, kind_loader, register_kind
 from ponder.rewards.oracle import OracleReward
 
@@ -66,9 +66,7 @@ def get_reward(name: str, task=None, **options) -> RewardModel:
         if not where and name not in SHIPPED and not path.exists():
             raise UserError(f"unknown reward {name!r}; choose one of: {', '.join(reward_names())} (or a model directory)")
         raise UserError(f"no reward model at {path}")
-    import json
-
-    kind = json.loads((path / "ponder.json").read_text()).get("meta", {}).get("reward_kind")
+    kind = read_json(path / "ponder.json", "a ponder model description").get("meta", {}).get("reward_kind")
     loader = kind_loader(kind)
     if loader is None:
         raise UserError(f"{path} is not a reward model (it records no reward kind); train one with: ponder train rm")

@@ -25,14 +25,13 @@ Every token read is counted in ``usage.reward_tokens``.
 from __future__ import annotations
 
 import bisect
-import json
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
 from ponder.backends.hf import DTYPES, context_length, dtype_kwarg, hf_directory, require_transformers
-from ponder.errors import UserError
+from ponder.errors import UserError, read_json
 from ponder.rewards.base import RewardModel
 from ponder.rewards.value import padded_batches
 from ponder.types import Problem, Usage
@@ -124,7 +123,7 @@ class HFReward(RewardModel):
         the architecture)."""
         path = hf_directory(path)
         transformers = require_transformers()
-        kind = judge_kind(json.loads((path / "config.json").read_text()))
+        kind = judge_kind(read_json(path / "config.json", "a Hugging Face config"))
         auto = (transformers.AutoModelForSequenceClassification if kind == "outcome"
                 else transformers.AutoModelForTokenClassification)
         if dtype not in DTYPES:

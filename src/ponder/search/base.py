@@ -18,8 +18,9 @@ how many came from the prefix cache, but they are not thinking.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import ClassVar, Generator, Hashable, Sequence, TypeVar
+from typing import ClassVar, Generator, Hashable, Sequence, TypeVar, get_args, get_type_hints
 
+from ponder.checks import value_problem
 from ponder.errors import UserError
 from ponder.tasks import get_task
 from ponder.types import Candidate, Completion, Problem, SamplingParams, SearchResult, Usage
@@ -38,14 +39,47 @@ def strategy_names() -> list[str]:
 
 
 def get_strategy(name: str, **options) -> "Strategy":
+    """The strategy ``name`` with ``options`` for its fields, each checked by its declared type and
+    bounds (``OptionError``) before the strategy's own checks run."""
     try:
         cls = _REGISTRY[name]
     except KeyError:
         raise UserError(f"unknown strategy {name!r}; choose one of: {', '.join(strategy_names())}") from None
+    hints = get_type_hints(cls)
+    for key, value in options.items():
+        if key in hints and (problem := option_problem(hints[key], {**LIMITS, **cls.limits}.get(key), value)):
+            raise OptionError(key, problem)
     try:
         return cls(**options)
     except (TypeError, ValueError) as e:  # an unknown option, or one a strategy's checks refuse
         raise UserError(f"strategy {name}: {e}") from None
+
+
+LIMITS: dict[str, tuple[float, float]] = {
+    "n": (1, 1024), "width": (1, 256), "expand": (1, 64), "parallel": (1, 64), "batch": (1, 256),
+    "probe": (1, 256), "agree": (1, 1024), "simulations": (1, 100_000), "rounds": (1, 64), "waits": (0, 64),
+    "verdicts": (1, 64), "max_parts": (1, 32), "plan_tokens": (1, 4096), "part_tokens": (1, 4096),
+    "verify_tokens": (0, 4096), "temperature": (0, 2), "top_p": (0.001, 1), "prune": (0, 1), "accept": (0, 1),
+    "confident": (0, 1), "c_puct": (0, 100), "balance": (1e-3, 100)}
+"""Bounds of strategy fields by name (a name means the same in every strategy that has it; a
+strategy's ``limits`` may say otherwise). A field not named here: integers 1 to 10,000, numbers 0
+to 1,000, text up to ``checks.TEXT_LIMIT`` characters."""
+
+
+class OptionError(UserError):
+    """A strategy option of the wrong type or out of bounds: ``option`` names it, and ``message``
+    says what is wrong with ``{field}`` where the caller puts its own name for it."""
+
+    def __init__(self, option: str, message: str):
+        self.option, self.message = option, message
+        super().__init__(message.replace("{field}", option))
+
+
+def option_problem(hint, limits: tuple[float, float] | None, value) -> str | None:
+    """What is wrong with ``value`` for a strategy field declared as ``hint`` within ``limits``
+    (integers 1 to 10,000 and numbers 0 to 1,000 where none are set); None when nothing is."""
+    kinds = set(get_args(hint)) or {hint}
+    return value_problem(hint, value, limits or ((1, 10_000) if int in kinds and float not in kinds else (0, 1000)))
 
 
 @dataclass(frozen=True)
@@ -195,6 +229,8 @@ class Strategy:
     reward_kind: ClassVar[str | None] = None
     """The reward model it needs: None, "outcome" (judges finished texts) or "process" (values
     partial ones); the command line picks a shipped default for each."""
+    limits: ClassVar[dict[str, tuple[float, float]]] = {}
+    """Bounds of its fields where they differ from ``LIMITS``."""
 
     def __call__(self, problem: Problem, policy, reward=None, budget: int | None = None, seed: int = 0,
                  task=None) -> SearchResult:

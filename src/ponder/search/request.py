@@ -20,11 +20,15 @@ from dataclasses import dataclass, fields
 from typing import Mapping, Sequence
 
 from ponder.errors import UserError
-from ponder.search.base import Strategy, get_strategy
+from ponder.search.base import OptionError, Strategy, get_strategy
 from ponder.search.effort import EFFORTS
 
 DEFAULT_REWARDS = {"outcome": "genrm-cot", "process": "prm", "critic": "critic"}
 """The shipped reward model a strategy uses when none is named, by the kind it needs."""
+
+
+REQUEST_FIELDS = {"samples": "n", "temperature": "temperature"}
+"""The request's own fields that set a strategy field, by name."""
 
 
 class RequestError(UserError):
@@ -95,12 +99,10 @@ class StrategyRequest:
         if budget is not None and budget < 1:
             raise RequestError("budget", f"{{field}} must be a positive number of tokens, got {budget}")
         known = self._fields(name)
-        for field, key, least in (("samples", "n", 1), ("temperature", "temperature", 0)):
+        for field, key in REQUEST_FIELDS.items():
             value = getattr(self, field)
             if value is None:
                 continue
-            if value < least:
-                raise RequestError(field, f"{{field}} must be {'at least 1' if least else '>= 0'}, got {value}")
             if key in known:
                 chosen[key] = value
             elif field not in self.optional:
@@ -112,6 +114,8 @@ class StrategyRequest:
             chosen[key] = value
         try:
             strategy = get_strategy(name, **chosen)
+        except OptionError as e:  # a value of the wrong type or out of bounds: named as the caller gave it
+            raise RequestError(self._source(e.option), e.message) from None
         except UserError as e:
             raise RequestError("options", str(e)) from None
         if reward is None and strategy.reward_kind:
@@ -122,6 +126,12 @@ class StrategyRequest:
         if rewards is not None and reward is not None and reward not in rewards:
             raise RequestError("reward", f"unknown {{field}} {reward!r}; choose one of: {', '.join(rewards)}")
         return Plan(strategy, reward, budget, None if self.strategy else self.effort)
+
+    def _source(self, key: str) -> str:
+        """The request's field that set the strategy's field ``key``."""
+        if key in (self.options or {}):
+            return f"options.{key}"
+        return next((f for f, k in REQUEST_FIELDS.items() if k == key and getattr(self, f) is not None), "options")
 
     @staticmethod
     def _fields(name: str) -> set[str]:

@@ -152,8 +152,10 @@ class Adaptive(_Parallel):
     are one answer (and at least ``batch`` samples were drawn)."""
 
     name = "adaptive"
+    limits = {"agree": (0.01, 2)}
     batch: int = 4
     agree: float = 0.75
+    """The share of the answers so far that must be one answer to stop (above 1: never, sample ``n``)."""
 
     def search(self, s: Search) -> Calls:
         def enough(candidates: list[Candidate]) -> bool:

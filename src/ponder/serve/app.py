@@ -15,7 +15,10 @@ another ponder in ``--upstream`` mode) can use the policy itself.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
+import math
+import socket
 import threading
 from collections import Counter
 from contextlib import asynccontextmanager
@@ -62,7 +65,8 @@ class ServeConfig:
     """Largest thinking budget (and max_tokens) a request may ask for; also the budget of one that sets none."""
 
     def __post_init__(self):
-        if self.max_queue < 1 or self.max_active < 1 or self.timeout <= 0 or self.max_body < 1 or self.max_budget < 1:
+        if not (self.max_queue >= 1 and self.max_active >= 1 and 0 < self.timeout < math.inf and self.max_body >= 1
+                and self.max_budget >= 1):
             raise UserError("--max-queue, --max-active, --timeout, --max-body and --max-budget must be positive")
 
 
@@ -240,7 +244,7 @@ class Guard:
 
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         error = None
-        if cfg.api_key and route not in OPEN_ROUTES and headers.get("authorization") != f"Bearer {cfg.api_key}":
+        if route not in OPEN_ROUTES and not authorized(cfg, headers):
             error = ApiError(401, "a valid API key is required: send it as 'Authorization: Bearer KEY'",
                              code="invalid_api_key")
         size = headers.get("content-length", "")
@@ -248,12 +252,39 @@ class Guard:
             error = ApiError(413, f"the request body is {size} bytes; this server takes at most {cfg.max_body} "
                                   f"(--max-body)")
         if error is None:
-            return await self.app(scope, receive, counted)
+            return await self.app(scope, bounded(receive, cfg.max_body), counted)
         if error.status == 413 and int(size) <= 8 * cfg.max_body:  # read it all, so the client hears the 413
             while (await receive()).get("more_body"):  # rather than a reset connection mid-upload
                 pass
         await JSONResponse(error.body(), error.status, headers=error.headers)(scope, receive, counted)
 
+
+
+def authorized(cfg: ServeConfig, headers: dict[str, str]) -> bool:
+    """Whether a request may use the API: no key is set, or it sent the key (compared in constant
+    time, so the time taken says nothing of how much of a guess was right)."""
+    if not cfg.api_key:
+        return True
+    sent = headers.get("authorization", "").encode("utf-8", "replace")
+    return hmac.compare_digest(sent, f"Bearer {cfg.api_key}".encode())
+
+
+def bounded(receive, limit: int):
+    """``receive`` that refuses a body over ``limit`` bytes as it streams in (a chunked upload has
+    no Content-Length to check first): the route reading it gets a 413."""
+    received = 0
+
+    async def receive_bounded():
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise ApiError(413, f"the request body is over {limit} bytes; this server takes at most "
+                                    f"{limit} (--max-body)")
+        return message
+
+    return receive_bounded
 
 
 def create_app(server: Server) -> FastAPI:
@@ -295,16 +326,16 @@ def add_error_handlers(app: FastAPI) -> None:
 
 async def body_of(server: Server, request: Request) -> dict:
     """The request's JSON body, at most ``--max-body`` bytes."""
-    raw = await request.body()
-    if len(raw) > server.cfg.max_body:
-        raise ApiError(413, f"the request body is over {server.cfg.max_body} bytes (--max-body)")
-    return parse_json(raw)
+    raw = await request.body()  # the guard has bounded it to --max-body as it came in
+    return parse_json(raw) if len(raw) < 1 << 16 else await asyncio.to_thread(parse_json, raw)
 
 
 def add_info_routes(app: FastAPI, server: Server) -> None:
     """/health, /metrics, /v1/models and /tokenize: what the server is, not what it thinks."""
     @app.get("/health")
-    async def health():
+    async def health(request: Request):
+        if not authorized(server.cfg, {k.lower(): v for k, v in request.headers.items()}):
+            return {"status": "ok"}  # what is served is for callers with the key
         return {"status": "ok", "model": server.name, "task": server.task.name}
 
     @app.get("/metrics")
@@ -460,6 +491,12 @@ def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000, log_level
     """Run the server until interrupted."""
     import uvicorn
 
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:  # say so now, not in uvicorn's words
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((host, port))
+        except OSError as e:
+            raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     server = Server(cfg)
     print(f"ponder serve: {server.name} on task {server.task.name} at http://{host}:{port}/v1 "
           f"(effort {cfg.effort} by default{', API key required' if cfg.api_key else ''})", flush=True)

@@ -9,11 +9,13 @@ server. A bad input raises ``ApiError``; the app turns it into OpenAI's error bo
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 
 from ponder.search.request import RequestError, StrategyRequest
+from ponder.tasks.base import shorten
 from ponder.types import SamplingParams
 
 MAX_CHOICES = 8
@@ -44,13 +46,33 @@ def error_body(message: str, kind: str = "invalid_request_error", param: str | N
 
 
 def parse_json(raw: bytes) -> dict:
+    if nesting(raw) > MAX_DEPTH:
+        raise ApiError(400, f"the request body nests arrays and objects more than {MAX_DEPTH} deep")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise ApiError(400, f"the request body is not valid JSON ({e})") from None
     if not isinstance(body, dict):
         raise ApiError(400, f"the request body must be a JSON object, got {type(body).__name__}")
     return body
+
+
+MAX_DEPTH = 32
+"""Deepest nesting of arrays and objects a request body may have."""
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def nesting(raw: bytes, limit: int = MAX_DEPTH) -> int:
+    """How deep the brackets of a JSON text nest (brackets inside strings not counted), counted up
+    to one past ``limit``: checked before the parser, which would recurse that deep."""
+    depth = deepest = 0
+    for bracket in _BRACKET.finditer(_STRING.sub(b"", raw)):
+        depth += 1 if bracket.group() in b"[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+    return deepest
 
 
 def _number(body: dict, name: str, lo: float, hi: float, default=None, integer: bool = True):
@@ -59,10 +81,10 @@ def _number(body: dict, name: str, lo: float, hi: float, default=None, integer: 
         return default
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds):
-        raise ApiError(400, f"{name} must be {'an integer' if integer else 'a number'}, got {json.dumps(value)}",
-                       name)
+        raise ApiError(400, f"{name} must be {'an integer' if integer else 'a number'}, got "
+                            f"{shorten(json.dumps(value))}", name)
     if not lo <= value <= hi:
-        raise ApiError(400, f"{name} must be between {lo:g} and {hi:g}, got {value}", name)
+        raise ApiError(400, f"{name} must be between {lo:g} and {hi:g}, got {shorten(str(value))}", name)
     return value
 
 
@@ -80,6 +102,11 @@ def _text(body: dict, name: str, default: str | None = None) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ApiError(400, f"{name} must be a string, got {json.dumps(value)}", name)
     return value
+
+
+def _or(value, default):
+    """``value``, or ``default`` where the body left it out or sent null (but not where it sent "")."""
+    return default if value is None else value
 
 
 def _stops(body: dict) -> tuple[str, ...]:
@@ -173,7 +200,7 @@ def parse_chat(body: dict, default_effort: str, max_budget: int) -> ChatRequest:
     if not isinstance(overrides, dict):
         raise ApiError(400, "strategy_options must be an object of strategy fields", "strategy_options")
     search = StrategyRequest(
-        strategy=_text(body, "strategy"), effort=_text(body, "reasoning_effort") or default_effort,
+        strategy=_text(body, "strategy"), effort=_or(_text(body, "reasoning_effort"), default_effort),
         reward=_text(body, "reward"), budget=_number(body, "budget", 1, max_budget),
         samples=_number(body, "samples", 1, 256), temperature=_number(body, "temperature", 0, 2, integer=False),
         options=overrides, optional=("temperature",))

@@ -254,16 +254,32 @@ class Scheduler:
         self.metrics["batched_jobs"] += len({key[0] for key, _ in calls})
         try:
             replies = generate_together(self.policy, calls)
-        except Exception as e:  # an upstream's refusal (proxy mode), or a bug: fail these jobs, keep serving
-            status = 502 if isinstance(e, UserError) else 500
-            for job in {id(j): j for j in self.active if any(k[0] == id(j) for k, _ in calls)}.values():
-                self._finish(job, JobFailed(ApiError(status, f"the model failed: {e}", kind="server_error")))
-            return
+        except Exception:  # one job's call may have failed them all: each job's calls again, alone
+            replies = self._one_job_at_a_time(calls)
         self.metrics["completion_tokens"] += sum(len(c.token_ids) for _, rows in replies for row in rows for c in row)
         by_id = {id(j): j for j in self.active}
         for (jid, u), reply in replies:
             if jid in by_id and by_id[jid] in self.active:
                 self._advance(by_id[jid], u, reply)
+
+    def _one_job_at_a_time(self, calls: list) -> list:
+        """The replies to ``calls`` with each job's calls sent on their own, after a batched call
+        failed: a job whose own calls fail (an upstream's refusal in proxy mode: 502; anything else:
+        500) ends with that error, and the other jobs go on as if nothing had happened."""
+        by_job: dict[int, list] = {}
+        for key, call in calls:
+            by_job.setdefault(key[0], []).append((key, call))
+        jobs = {id(j): j for j in self.active}
+        replies = []
+        for jid, mine in by_job.items():
+            self.metrics["generate_calls"] += 1
+            try:
+                replies += generate_together(self.policy, mine)
+            except Exception as e:
+                status = 502 if isinstance(e, UserError) else 500
+                if jid in jobs:
+                    self._finish(jobs[jid], JobFailed(ApiError(status, f"the model failed: {e}", kind="server_error")))
+        return replies
 
     def _advance(self, job: Job, u: int, reply: Any) -> None:
         try:

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 from ponder.errors import UserError
-from ponder.tasks.base import ANSWER_PREFIX, StepCheck, Task, final_answer, typed_numbers
+from ponder.tasks.base import ANSWER_PREFIX, StepCheck, Task, final_answer, shorten, typed_numbers, whole_number
 from ponder.types import Problem
 from ponder.utils import stable_hash
 
@@ -115,9 +115,10 @@ class ArithmeticTask(Task):
             if not m:
                 raise UserError(f"arith takes 'A + B' or 'A * B', got {numbers!r}")
             numbers, op = [m[1], m[3]], m[2]
-        if len(numbers) != 2 or not all(str(x).isdigit() for x in numbers):
-            raise UserError(f"arith takes two whole non-negative numbers, got {numbers!r}")
-        return self._problem(int(numbers[0]), op, int(numbers[1]), id)
+        if len(numbers) != 2:
+            raise UserError(f"arith takes two whole non-negative numbers, got {shorten(repr(numbers))}")
+        a, b = (whole_number(x, "arith") for x in numbers)
+        return self._problem(a, op, b, id)
 
     def parse_user_input(self, words: list[str], numbers: list[str] | None = None, target=None,
                          cli: bool = True) -> Problem:

@@ -170,6 +170,26 @@ def parse_problem(task: Task, words: list[str], numbers: list[str] | None = None
     return task.parse_user_input(words, numbers, target, cli)
 
 
+MAX_DIGITS = 12
+"""Most digits of a number in a problem: more than any task takes, far less than a denial of service."""
+
+
+def whole_number(x, task: str) -> int:
+    """``x`` (an int, or text of the digits 0-9) as a whole non-negative number of at most
+    ``MAX_DIGITS`` digits; ``UserError`` naming ``task`` otherwise."""
+    text = str(x).strip() if isinstance(x, (int, str)) and not isinstance(x, bool) else ""
+    if not (text.isascii() and text.isdigit()):
+        raise UserError(f"{task} takes whole non-negative numbers, got {shorten(repr(x))}")
+    if len(text) > MAX_DIGITS:
+        raise UserError(f"{task} takes numbers of at most {MAX_DIGITS} digits, got one of {len(text)}")
+    return int(text)
+
+
+def shorten(text: str, most: int = 60) -> str:
+    """``text``, cut to ``most`` characters with an ellipsis (for quoting input in a message)."""
+    return text if len(text) <= most else text[:most - 1] + "…"
+
+
 def typed_numbers(words: list[str], numbers: list[str] | None = None) -> list[str]:
     """What a user typed, split at spaces and commas, then the extra ``numbers``."""
     return " ".join(words).replace(",", " ").split() + list(numbers or [])
@@ -182,6 +202,8 @@ def numbers_and_target(words: list[str], numbers: list[str] | None = None, targe
     raw = typed_numbers(words, numbers)
     if "->" in raw:  # "25 3 7 9 -> 66"
         at = raw.index("->")
+        if len(raw) > at + 2 or raw.count("->") > 1:
+            raise UserError(f'write one target after "->", e.g. "25 3 7 9 -> 66"; got {shorten(" ".join(raw))}')
         if target is None and at + 1 < len(raw):
             target = raw[at + 1]
         raw = raw[:at]
@@ -202,16 +224,21 @@ def load_problems(path: str | Path, task: Task) -> list[Problem]:
     if not path.is_file():
         raise UserError(f"problem file not found: {path}")
     problems = []
-    with path.open() as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                problems.append(_row_problem(task, json.loads(line), lineno))
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            except UserError as e:
-                raise UserError(f"{path}:{lineno}: {e}") from None
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}): a problem file is JSON lines") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            problems.append(_row_problem(task, json.loads(line), lineno))
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+        except RecursionError:
+            raise UserError(f"{path}:{lineno}: JSON nested too deeply to be a problem") from None
+        except UserError as e:
+            raise UserError(f"{path}:{lineno}: {e}") from None
     if not problems:
         raise UserError(f"{path}: no problems in file")
     return problems
@@ -224,8 +251,8 @@ def _row_problem(task: Task, row, lineno: int) -> Problem:
     id = str(row.get("id", lineno))
     if task.free_text:
         return task.problem_from_row(row, id)
-    if "numbers" not in row:
-        raise UserError('expected an object with "numbers" (and "target")')
+    if not isinstance(row.get("numbers"), list):
+        raise UserError(f'expected an object with "numbers", a list (and "target"), got {shorten(json.dumps(row))}')
     return task.make_problem(row["numbers"], row.get("target"), id)
 
 

@@ -15,8 +15,9 @@ trainers that sample attempts (how long one may be, and the Ray workers that may
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from typing import ClassVar
+from typing import ClassVar, get_type_hints
 
+from ponder.checks import value_problem
 from ponder.errors import UserError
 from ponder.train.optim import make_optimizer, warmup_constant, warmup_cosine
 
@@ -71,6 +72,10 @@ def over(base: Section, values: dict) -> Section:
     for name, given in nested.items():
         if given:
             direct[name] = over(subs[name], given)
+    hints = get_type_hints(type(base))
+    for key, value in direct.items():
+        if key not in subs and (problem := value_problem(hints.get(key), value)):
+            raise UserError(f"{type(base).__name__}: {problem.replace('{field}', key)}")
     try:
         return replace(base, **direct)
     except TypeError as e:

@@ -66,8 +66,7 @@ class SFTConfig(RunConfig):
         if isinstance(self.model, dict):
             self.model = ModelConfig(**self.model)
         self.eval_tasks = tuple(self.eval_tasks)
-        if self.steps < 1:
-            raise UserError("steps must be at least 1")
+        self.at_least(1, "steps", "examples")
         if self.micro_tokens < self.model.max_seq_len:
             raise UserError(f"micro_tokens ({self.micro_tokens}) must hold one sequence of max_seq_len ({self.model.max_seq_len})")
         self.check_batching()

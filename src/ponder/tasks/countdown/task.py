@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ponder.errors import UserError
-from ponder.tasks.base import ANSWER_PREFIX, StepCheck, Task, final_answer, numbers_and_target
+from ponder.tasks.base import ANSWER_PREFIX, StepCheck, Task, final_answer, numbers_and_target, whole_number
 from ponder.tasks.countdown.checker import check_steps
 from ponder.tasks.countdown.notation import (
     DEAD_END, FRACTION_BAR, PROMPT_ARROW, evaluate_expression, expression, fmt, fmt_state, parse_step, solution_path, step_line,
@@ -125,12 +125,7 @@ class CountdownTask(Task):
             if self.targets[0] != self.targets[1]:
                 raise UserError(f"{self.name} needs a target")
             target = self.targets[0]
-        values = []
-        for x in list(numbers) + [target]:
-            if isinstance(x, bool) or not isinstance(x, (int, str)) or not str(x).strip().isdigit():
-                raise UserError(f"{self.name} takes whole non-negative numbers, got {x!r}")
-            values.append(int(x))
-        *nums, target = values
+        *nums, target = [whole_number(x, self.name) for x in list(numbers) + [target]]
         lo, hi = self.numbers_range
         if not 2 <= len(nums) <= 6:
             raise UserError(f"{self.name} takes 2 to 6 numbers, got {len(nums)}")
