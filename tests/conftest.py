@@ -125,3 +125,11 @@ def assert_resumes_exactly(train, config_of, tmp_path, stop_after: int) -> None:
         train(config_of(tmp_path / "b"), progress=False)
     resumed = train(config_of(tmp_path / "b"), resume=True, progress=False)
     assert_same_parameters(whole, resumed)
+    assert metric_steps(tmp_path / "b") == metric_steps(tmp_path / "a")  # the redone steps' rows once
+
+
+def metric_steps(run) -> list:
+    """The ``step`` of every row of a run's metrics, in order."""
+    import json
+
+    return [json.loads(line).get("step") for line in (run / "metrics.jsonl").read_text().splitlines()]

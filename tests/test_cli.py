@@ -218,3 +218,23 @@ def test_a_port_in_use_is_a_one_line_error(capsys):
         taken.listen()
         assert main(["serve", "--port", str(taken.getsockname()[1]), "--task", "countdown-3"]) == 2
     assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
+
+
+@needs_default
+def test_eval_output_is_never_truncated_and_resumes_to_the_same_rows(tmp_path, capsys):
+    from ponder.cli import main
+
+    problems = tmp_path / "p.jsonl"
+    assert main(["problems", "--task", "countdown-3", "--split", "test", "--limit", "6", "--output", str(problems)]) == 0
+    whole, parts = tmp_path / "whole.jsonl", tmp_path / "parts.jsonl"
+    command = ["eval", "--task", "countdown-3", "--problems", str(problems), "--json"]
+    assert main(command + ["--output", str(whole)]) == 0
+    assert main(command + ["--output", str(parts), "--limit", "3"]) == 0
+    with parts.open("a") as f:
+        f.write('{"id": "half a row')  # what a crash mid-write leaves
+    capsys.readouterr()
+    assert main(command + ["--output", str(parts)]) == 2  # a rerun would lose what is there
+    assert "already holds results" in capsys.readouterr().err
+    assert main(command + ["--output", str(parts), "--resume"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 6
+    assert parts.read_text() == whole.read_text()

@@ -94,3 +94,16 @@ def test_sigterm_stops_between_steps_and_the_run_resumes_exactly(tmp_path, monke
     assert json.loads((tmp_path / "b" / "checkpoint" / "trainer.json").read_text())["step"] == 2
     resumed = train_sft(tiny_config(tmp_path / "b"), resume=True, progress=False)
     assert_same_parameters(whole, resumed)
+
+
+def test_resume_trains_in_the_directory_given_even_when_the_run_was_copied(tmp_path):
+    """A run directory copied elsewhere resumes there (--out), not into the directory its
+    config.json names."""
+    import shutil
+
+    from ponder.cli import main
+
+    train_sft(tiny_config(tmp_path / "first"), progress=False, stop_after=2)
+    shutil.copytree(tmp_path / "first", tmp_path / "copy", symlinks=True)
+    assert main(["train", "sft", "--out", str(tmp_path / "copy"), "--resume"]) == 0
+    assert (tmp_path / "copy" / "model").is_dir() and not (tmp_path / "first" / "model").exists()

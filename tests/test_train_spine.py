@@ -129,3 +129,82 @@ def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tmp_path):
             run.end_step(2, last=False, save=lambda: saved.append(2))
     assert saved == ["step 2 done", 2]
     assert signal.getsignal(signal.SIGINT) is before  # the handler is given back
+
+
+class Crash(BaseException):
+    """A crash: nothing catches it, as nothing runs after a kill."""
+
+
+def filesystem_steps(monkeypatch, crash_at: int | None) -> list[str]:
+    """Count every file-system step a checkpoint save takes (writes, syncs, renames, links,
+    deletions), and crash at the ``crash_at``-th (1-based). Returns the names of the steps seen."""
+    import os
+    import pathlib
+    import shutil
+    import tempfile
+
+    seen: list[str] = []
+
+    def counted(owner, name):
+        real = getattr(owner, name)
+
+        def step(*a, **k):
+            seen.append(name)
+            if len(seen) == crash_at:
+                raise Crash(name)
+            return real(*a, **k)
+        monkeypatch.setattr(owner, name, step)
+
+    for owner, name in ((os, "replace"), (os, "fsync"), (shutil, "rmtree"), (tempfile, "mkdtemp"),
+                        (torch, "save"), (pathlib.Path, "write_text"), (pathlib.Path, "symlink_to"),
+                        (pathlib.Path, "mkdir")):
+        counted(owner, name)
+    from ponder.model import io
+    counted(io, "save_file")  # safetensors, imported by name there
+    return seen
+
+
+def test_a_crash_at_any_step_of_a_save_leaves_a_checkpoint_that_resumes_exactly(tmp_path, tiny_model, tokenizer,
+                                                                                monkeypatch):
+    """Kill a save at each of its steps in turn, with an older checkpoint there and without one:
+    the checkpoint found afterwards is always whole, the old or the new one, bit for bit; and the
+    next save works."""
+    from ponder.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+
+    def save(path, step):
+        with torch.no_grad():
+            for p in tiny_model.parameters():
+                p.fill_(step)
+        optimizer = make_optimizer(tiny_model, 1e-3, 0.0)
+        save_checkpoint(path, tiny_model, tokenizer, optimizer, {"step": step}, files={"buffer.jsonl": f"{step}\n"})
+
+    def found(path):
+        if find_checkpoint(path) is None:
+            return None
+        model, _, _, state = load_checkpoint(path, lambda m: make_optimizer(m, 1e-3, 0.0))
+        step = state["step"]
+        assert all(torch.equal(p, torch.full_like(p, step)) for p in model.parameters())  # whole, and its own
+        assert (find_checkpoint(path) / "buffer.jsonl").read_text() == f"{step}\n"
+        return step
+
+    covered = {}
+    for earlier in (False, True):
+        for k in range(1, 1000):
+            path = tmp_path / f"{earlier}-{k}" / "checkpoint"
+            if earlier:
+                save(path, 1)
+            with monkeypatch.context() as m:
+                steps = filesystem_steps(m, k)
+                try:
+                    save(path, 2)
+                except Crash:
+                    pass
+                else:  # k is past the last step: every step has been crashed at
+                    break
+            assert found(path) in ((1, 2) if earlier else (None, 2)), (earlier, k, steps[-1])
+            save(path, 3)  # what a crash left does not stop the next save
+            assert found(path) == 3
+            kept = [p.name for p in path.with_name("checkpoints").iterdir()]
+            assert len(kept) <= 2 and all(name.isdigit() for name in kept), kept  # no temporaries left behind
+        covered[earlier] = k - 1
+    assert min(covered.values()) >= 10, covered  # the steps of a save: writes, syncs, renames, link, pruning

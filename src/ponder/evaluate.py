@@ -42,18 +42,26 @@ class EvalReport:
 
 
 def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, budget: int | None = None,
-             seed: int = 0, progress: bool = False, chunk: int = 256, output: str | Path | None = None) -> EvalReport:
+             seed: int = 0, progress: bool = False, chunk: int = 256, output: str | Path | None = None,
+             resume: bool = False) -> EvalReport:
     """Solve every problem with ``strategy`` and verify each answer by rule.
 
     Problems go to the strategy in chunks, so long runs show progress; with ``output``, one JSON
     line per problem is appended as soon as its chunk is done, so a crash loses at most a chunk.
+    An ``output`` that already holds rows is refused, unless ``resume``: then the problems it has
+    are skipped (their rows count in the report) and the rest appended. A problem's row does not
+    depend on which others run beside it, so a resumed file equals one written in one go (the
+    usage totals cover this session's problems only).
     """
-    records: list[dict] = []
+    records = done_rows(Path(output), problems, resume) if output else []
     usage = Usage()
     started = time.perf_counter()
-    sink = Path(output).open("w") if output else None
+    finished = {r["id"] for r in records}
+    problems = [p for p in problems if p.id not in finished]
+    sink = Path(output).open("a") if output else None
     try:
-        with tqdm(total=len(problems), desc=f"{strategy.name} on {task.name}", unit="problem", disable=not progress) as bar:
+        with tqdm(total=len(problems) + len(records), initial=len(records), desc=f"{strategy.name} on {task.name}",
+                  unit="problem", disable=not progress) as bar:
             for start in range(0, len(problems), chunk):
                 batch = problems[start:start + chunk]
                 for p, r in zip(batch, strategy.run(batch, policy, reward, budget, seed, task=task)):
@@ -76,8 +84,39 @@ def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, b
             sink.close()
     n = len(records)
     seconds = time.perf_counter() - started
+    ran = max(1, len(problems))
     return EvalReport(
         task=task.name, strategy=strategy.name, n=n,
         accuracy=sum(r["correct"] for r in records) / n if n else 0.0,
         tokens_per_problem=sum(r["tokens"] for r in records) / n if n else 0.0,
-        seconds_per_problem=seconds / n if n else 0.0, usage=usage, records=records)
+        seconds_per_problem=seconds / ran if problems else 0.0, usage=usage, records=records)
+
+
+def done_rows(path: Path, problems: Sequence[Problem], resume: bool) -> list[dict]:
+    """The rows already in ``path`` (an ``evaluate`` output) to keep: none when it is new or empty;
+    with ``resume``, its whole rows of these problems (a line a crash cut short is dropped);
+    without, a ``UserError``, since writing would mix two runs or lose one."""
+    from ponder.errors import UserError
+
+    if not path.exists() or path.stat().st_size == 0:
+        return []
+    if not resume:
+        raise UserError(f"{path} already holds results: add --resume to continue it (the problems in it are "
+                        f"skipped), or choose another --output")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):  # cut short by a crash: rewritten
+        path.write_text("".join(lines[:-1]))
+        lines = lines[:-1]
+    wanted = {p.id for p in problems}
+    rows = []
+    for lineno, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise UserError(f"{path}:{lineno}: not a row ponder eval wrote; choose another --output") from None
+        if not isinstance(row, dict) or row.get("id") not in wanted:
+            raise UserError(f"{path}:{lineno}: a row for another problem than these; --resume continues the same "
+                            f"command (same --task, --split, --limit, --problems)")
+        rows.append(row)
+    return rows

@@ -23,6 +23,8 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("eval", help="accuracy of a strategy on many problems, verified by rule")
     add_problem_source(p)
     p.add_argument("--output", metavar="FILE", type=output_file, help="write one JSON line per problem (id, answer, correct, tokens)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue --output: skip the problems already in it and append the rest")
     _add_run_options(p, cmd_eval)
 
 
@@ -98,7 +100,7 @@ def cmd_eval(args) -> int:
     problems = problems_of(args, task)
     strategy, reward_name, budget, policy, reward = _load_run(args, task)
     report = evaluate(task, problems, policy, strategy, reward, budget=budget, seed=args.seed,
-                      progress=not args.json and sys.stderr.isatty(), output=args.output)
+                      progress=not args.json and sys.stderr.isatty(), output=args.output, resume=args.resume)
     summary = {**report.summary(), "reward": reward_name, "budget": budget, "effort": args.effort,
                "split": None if args.problems else args.split, "problems": args.problems,
                "model": str(args.model or "default")}

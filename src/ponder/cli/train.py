@@ -90,7 +90,8 @@ def cmd_train(args) -> int:
     kind = overrides.get("kind")  # a reward model's: its recipe section, its default run directory
     out = args.out or f"runs/{kind or args.recipe}"
     if args.resume and (Path(out) / "config.json").is_file():
-        cfg = build(config, {**read_json(Path(out) / "config.json", "a run's config"), **overrides})
+        recorded = read_json(Path(out) / "config.json", "a run's config")
+        cfg = build(config, {**recorded, **overrides, "out": out})  # where it is now, if it was moved
     else:
         cfg = load_recipe(args.recipe, config, section=kind, out=out, **overrides)
     t0 = time.perf_counter()

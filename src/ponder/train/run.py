@@ -14,9 +14,10 @@ the ``Run`` they write through:
     return run.finish(model, tokenizer)
 
 The directory holds ``config.json`` (the config, to resume with), ``metrics.jsonl`` (one JSON line a
-row, flushed as written), ``checkpoint/`` (weights, optimizer, RNG and the trainer's state, written
-atomically: ``ponder.train.checkpoint``) and, at the end, ``model/`` with the recipe, commit and
-figures of the run in its metadata. Ctrl-C or SIGTERM asks for a stop that ``end_step`` honours once
+row, flushed as written), ``checkpoint`` (weights, optimizer, RNG and the trainer's state: a link
+to the newest of ``checkpoints/``, each written whole or not at all, ``ponder.train.checkpoint``) and,
+at the end, ``model/`` with the recipe, commit and figures of the run in its metadata. A resumed run
+cuts ``metrics.jsonl`` back to the rows its checkpoint had seen, so the steps it redoes appear once. Ctrl-C or SIGTERM asks for a stop that ``end_step`` honours once
 the step is done, after writing a checkpoint, so a resumed run ends with the same parameters as one
 that never stopped.
 """
@@ -34,18 +35,30 @@ from tqdm import tqdm
 
 from ponder.errors import UserError
 from ponder.model import save_model
-from ponder.train.checkpoint import StopRequests, has_checkpoint, load_checkpoint, save_checkpoint
+from ponder.train.checkpoint import (StopRequests, clean_temporaries, find_checkpoint, has_checkpoint, load_checkpoint,
+                                    save_checkpoint, store_of)
+
+
+METRICS_ROWS = "metrics.rows"
+"""In a checkpoint: how many rows ``metrics.jsonl`` had when it was written."""
 
 
 class Metrics:
-    """A run's ``metrics.jsonl``: one JSON line a row, flushed as it is written."""
+    """A run's ``metrics.jsonl``: one JSON line a row, flushed as it is written. ``rows`` counts
+    them; ``keep`` cuts the file to its first rows (what a resumed run has not redone)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, keep: int | None = None):
+        lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+        if keep is not None and keep < len(lines):
+            path.write_text("".join(lines[:keep]))
+            lines = lines[:keep]
+        self.rows = len(lines)
         self.f = path.open("a")
 
     def write(self, row: dict) -> None:
         self.f.write(json.dumps(row) + "\n")
         self.f.flush()
+        self.rows += 1
 
 
 def git_commit() -> str:
@@ -80,12 +93,14 @@ class Run:
         if not resume and has_checkpoint(self.checkpoint):
             raise UserError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
         self.out.mkdir(parents=True, exist_ok=True)
+        clean_temporaries(store_of(self.checkpoint))  # what a crash mid-save left
         self.resume, self.progress, self.stop_after = resume, progress, stop_after
         self.checkpoint_every = config.checkpoint_every
         self.config = (record or config).to_json()
         if not resume:
             (self.out / "config.json").write_text(json.dumps(self.config, indent=1))
-        self.metrics = Metrics(self.out / "metrics.jsonl")
+        rows = self.read(METRICS_ROWS) if resume else "0"  # a new run starts its own; a resumed one cuts what it redoes
+        self.metrics = Metrics(self.out / "metrics.jsonl", keep=int(rows) if rows else None)
         self.meta = {"recipe": config.recipe, "config": self.config, "commit": git_commit(), "torch": torch.__version__}
         self._stop: StopRequests | None = None
 
@@ -96,7 +111,9 @@ class Run:
 
     def save(self, model, tokenizer, optimizer, state: dict, files: dict[str, str] | None = None,
              at: Path | None = None, meta: dict | None = None) -> None:
-        """An atomic checkpoint (``at``: another than the run's own, e.g. a second network's)."""
+        """An atomic checkpoint (``at``: another than the run's own, e.g. a second network's), with
+        the count of metrics rows so far (a resumed run cuts the rows it redoes)."""
+        files = {**(files or {}), METRICS_ROWS: str(self.metrics.rows)}
         save_checkpoint(at or self.checkpoint, model, tokenizer, optimizer, state, meta or self.meta, files)
 
     def start(self, load: Callable[[], tuple], optimizer_of: Callable, seed: int, state: dict):
@@ -116,8 +133,8 @@ class Run:
 
     def read(self, name: str) -> str | None:
         """A file the trainer wrote beside its checkpoint (``save(files=...)``), None if absent."""
-        path = self.checkpoint / name
-        return path.read_text() if path.exists() else None
+        found = find_checkpoint(self.checkpoint)
+        return (found / name).read_text() if found is not None and (found / name).exists() else None
 
     def finish(self, model, tokenizer, name: str = "model", meta: dict | None = None, **saving) -> Path:
         """Write the final model to ``out/name`` with the run's metadata (and ``meta`` over it)."""
