@@ -28,8 +28,22 @@ class Point:
 
 def read_rows(path: str | Path) -> list[dict]:
     """The rows of a sweep file (none when there is no file yet)."""
+    from ponder.errors import UserError
+
     path = Path(path)
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    if not path.is_file():
+        return []
+    rows = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        try:
+            row = json.loads(line) if line.strip() else None
+        except ValueError:
+            raise UserError(f"{path}:{lineno}: not a row of a sweep file") from None
+        if row is not None and not (isinstance(row, dict) and {"task", "strategy", "budget"} <= row.keys()):
+            raise UserError(f"{path}:{lineno}: not a row of a sweep file")
+        if row is not None:
+            rows.append(row)
+    return rows
 
 
 def row_key(r: dict) -> tuple:

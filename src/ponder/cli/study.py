@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -55,11 +56,12 @@ FIXED = ("greedy", "sample")
 
 
 def _numbers(text: str, flag: str, kind=int) -> list:
+    items = [x.strip() for x in text.split(",")]
     try:
-        values = [kind(x) for x in text.replace(",", " ").split()]
+        values = [kind(x) for x in items]
     except ValueError:
         raise UserError(f"{flag} takes numbers separated by commas, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
+    if not values or any(not (0 < v < math.inf) for v in values):
         raise UserError(f"{flag} takes positive numbers, got {text!r}")
     return values
 
@@ -71,7 +73,9 @@ def cmd_sweep(args) -> int:
 
     task = get_task(args.task)
     problems = problems_of(args, task)
-    names = [n.strip() for n in args.strategies.split(",") if n.strip()]
+    names = [n.strip() for n in args.strategies.split(",")]
+    if not all(names):
+        raise UserError(f"--strategies takes strategy names separated by commas, got {args.strategies!r}")
     plans = {n: plan_of(args, strategy=n) for n in names}
     strategies = {n: plan.strategy for n, plan in plans.items()}
     rewards_for = {n: plan.reward if plan.strategy.reward_kind else None for n, plan in plans.items()}
@@ -81,7 +85,7 @@ def cmd_sweep(args) -> int:
     rewards = {name: load_reward(name, task) for name in set(rewards_for.values()) if name}
     progress = sys.stderr.isatty()
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
-    budgets = _numbers(args.budgets, "--budgets") if args.budgets else None
+    budgets = _numbers(args.budgets, "--budgets") if args.budgets is not None else None
     first = []
     if budgets is None:  # multiples of what greedy decoding spends on these problems
         greedy = Point("greedy", None, None)

@@ -25,7 +25,7 @@ def load_rows(paths: Sequence[str | Path]) -> list[dict]:
         path = Path(p)
         if not path.is_file():
             raise UserError(f"sweep file not found: {path}")
-        for k, line in enumerate(path.read_text().splitlines(), 1):
+        for k, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
             if not line.strip():
                 continue
             try:

@@ -40,7 +40,7 @@ def load_run(path: str | Path) -> tuple[str, list[dict]]:
     if not file.is_file():
         raise UserError(f"metrics file not found: {file}")
     rows = []
-    for k, line in enumerate(file.read_text().splitlines(), 1):
+    for k, line in enumerate(file.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         if line.strip():
             try:
                 rows.append(json.loads(line))

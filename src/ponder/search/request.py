@@ -87,14 +87,15 @@ class StrategyRequest:
     def plan(self, rewards: Sequence[str] | None = None) -> Plan:
         """Decide what runs, or raise ``RequestError``. ``rewards``: the reward names this caller may
         use (None: any name or directory)."""
-        name, chosen, reward, budget = self.strategy or "greedy", {}, self.reward, self.budget
+        name = "greedy" if self.strategy is None else self.strategy  # "" is a name, and no strategy's
+        chosen, reward, budget = {}, self.reward, self.budget
         if self.effort is not None:
             if self.effort not in EFFORTS:
                 raise RequestError("effort", f"{{field}} must be one of {', '.join(EFFORTS)}, got {self.effort!r}")
             level = EFFORTS[self.effort]
             if self.strategy is None:
                 name, chosen = level.strategy, dict(level.options)
-                reward = reward or level.reward
+                reward = level.reward if reward is None else reward
             budget = budget if budget is not None else level.budget
         if budget is not None and budget < 1:
             raise RequestError("budget", f"{{field}} must be a positive number of tokens, got {budget}")
@@ -123,8 +124,8 @@ class StrategyRequest:
         if reward == "oracle":
             raise RequestError("reward", "the oracle is the rule verifier: strategies may not use it "
                                          "(ponder report draws it as the ceiling)")
-        if rewards is not None and reward is not None and reward not in rewards:
-            raise RequestError("reward", f"unknown {{field}} {reward!r}; choose one of: {', '.join(rewards)}")
+        if reward == "" or (rewards is not None and reward is not None and reward not in rewards):
+            raise RequestError("reward", f"unknown {{field}} {reward!r}; choose one of: {', '.join(rewards or ['a name'])}")
         return Plan(strategy, reward, budget, None if self.strategy else self.effort)
 
     def _source(self, key: str) -> str:

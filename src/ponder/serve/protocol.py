@@ -196,7 +196,7 @@ def parse_chat(body: dict, default_effort: str, max_budget: int) -> ChatRequest:
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise ApiError(400, "stream_options must be an object", "stream_options")
-    overrides = body.get("strategy_options") or {}
+    overrides = _or(body.get("strategy_options"), {})
     if not isinstance(overrides, dict):
         raise ApiError(400, "strategy_options must be an object of strategy fields", "strategy_options")
     search = StrategyRequest(

@@ -96,6 +96,8 @@ class Run:
         clean_temporaries(store_of(self.checkpoint))  # what a crash mid-save left
         self.resume, self.progress, self.stop_after = resume, progress, stop_after
         self.checkpoint_every = config.checkpoint_every
+        if not self.checkpoint_every >= 1:
+            raise UserError(f"checkpoint_every must be at least 1, got {self.checkpoint_every}")
         self.config = (record or config).to_json()
         if not resume:
             (self.out / "config.json").write_text(json.dumps(self.config, indent=1))
