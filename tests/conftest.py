@@ -110,8 +110,10 @@ def assert_same_parameters(path_a, path_b) -> None:
 
     a, _, _ = load_model(path_a)
     b, _, _ = load_model(path_b)
-    for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
-        assert torch.equal(pa, pb), name
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for name in sa:
+        assert torch.equal(sa[name], sb[name]), name
 
 
 def assert_resumes_exactly(train, config_of, tmp_path, stop_after: int) -> None:

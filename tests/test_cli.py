@@ -189,7 +189,7 @@ HOSTILE = [  # (command line, what the one line must say); {d} is a folder of ho
 ]
 
 
-@pytest.mark.shipped("nano-sft")
+@pytest.mark.shipped("nano-rl", "nano-sft")
 def test_hostile_invocations_get_one_line_and_exit_2(tmp_path, capsys):
     """Each was a traceback, a hang or a silent acceptance (issue 31). Run in this process: a
     traceback fails the test as it would have reached the user."""
@@ -211,7 +211,11 @@ def test_hostile_invocations_get_one_line_and_exit_2(tmp_path, capsys):
 def test_a_port_in_use_is_a_one_line_error(capsys):
     import socket
 
+    from conftest import needs_module
     from ponder.cli import main
+
+    needs_module("uvicorn")
+    needs_module("fastapi")
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

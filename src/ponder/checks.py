@@ -20,24 +20,27 @@ def value_problem(hint, value, bounds: tuple[float, float] | None = None) -> str
     kinds = set(get_args(hint)) if get_origin(hint) in (Union, UnionType) else {hint}
     if not kinds <= {int, float, bool, str, type(None)}:
         return None  # a tuple, a list, a config of its own: its own checks apply
-    got = repr(value) if isinstance(value, float) else json.dumps(value, default=repr)[:40]
     if value is None:
         return None if type(None) in kinds else "{field} must be given, got null"
     if bool in kinds:
-        return None if isinstance(value, bool) else f"{{field}} must be true or false, got {got}"
+        return None if isinstance(value, bool) else f"{{field}} must be true or false, got {quoted(value)}"
     if str in kinds:
         if not isinstance(value, str):
-            return f"{{field}} must be text, got {got}"
+            return f"{{field}} must be text, got {quoted(value)}"
         return None if len(value) <= TEXT_LIMIT else f"{{field}} must be at most {TEXT_LIMIT} characters long"
     integer = int in kinds and float not in kinds
     if not integer and float not in kinds:
         return None
     kind = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
-        return f"{{field}} must be {'an integer' if integer else 'a number'}{within(bounds)}, got {got}"
-    if bounds is not None and not bounds[0] <= value <= bounds[1]:
-        return f"{{field}} must be {'an integer' if integer else 'a number'}{within(bounds)}, got {got}"
+    if (isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value)
+            or (bounds is not None and not bounds[0] <= value <= bounds[1])):
+        return f"{{field}} must be {'an integer' if integer else 'a number'}{within(bounds)}, got {quoted(value)}"
     return None
+
+
+def quoted(value) -> str:
+    """``value`` as a message quotes it: short, floats as Python writes them (``nan``, ``1e+30``)."""
+    return repr(value) if isinstance(value, float) else json.dumps(value, default=repr)[:40]
 
 
 def within(bounds: tuple[float, float] | None) -> str:

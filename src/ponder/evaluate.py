@@ -84,12 +84,11 @@ def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, b
             sink.close()
     n = len(records)
     seconds = time.perf_counter() - started
-    ran = max(1, len(problems))
     return EvalReport(
         task=task.name, strategy=strategy.name, n=n,
         accuracy=sum(r["correct"] for r in records) / n if n else 0.0,
         tokens_per_problem=sum(r["tokens"] for r in records) / n if n else 0.0,
-        seconds_per_problem=seconds / ran if problems else 0.0, usage=usage, records=records)
+        seconds_per_problem=seconds / len(problems) if problems else 0.0, usage=usage, records=records)
 
 
 def done_rows(path: Path, problems: Sequence[Problem], resume: bool) -> list[dict]:

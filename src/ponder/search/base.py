@@ -45,7 +45,7 @@ def get_strategy(name: str, **options) -> "Strategy":
         cls = _REGISTRY[name]
     except KeyError:
         raise UserError(f"unknown strategy {name!r}; choose one of: {', '.join(strategy_names())}") from None
-    hints = get_type_hints(cls)
+    hints = get_type_hints(cls) if options else {}
     for key, value in options.items():
         if key in hints and (problem := option_problem(hints[key], {**LIMITS, **cls.limits}.get(key), value)):
             raise OptionError(key, problem)
@@ -66,13 +66,21 @@ strategy's ``limits`` may say otherwise). A field not named here: integers 1 to 
 to 1,000, text up to ``checks.TEXT_LIMIT`` characters."""
 
 
-class OptionError(UserError):
-    """A strategy option of the wrong type or out of bounds: ``option`` names it, and ``message``
-    says what is wrong with ``{field}`` where the caller puts its own name for it."""
+class FieldError(UserError):
+    """A value refused, with ``field`` naming it and a ``message`` written with ``{field}`` where each
+    surface puts its own name for it (``worded``)."""
 
-    def __init__(self, option: str, message: str):
-        self.option, self.message = option, message
-        super().__init__(message.replace("{field}", option))
+    def __init__(self, field: str, message: str):
+        self.field, self.message = field, message
+        super().__init__(self.worded(field))
+
+    def worded(self, name: str) -> str:
+        """The message with the field called ``name`` (``--budget``, ``strategy_options.width``)."""
+        return self.message.replace("{field}", name)
+
+
+class OptionError(FieldError):
+    """A strategy option of the wrong type or out of bounds; ``field`` is the option's name."""
 
 
 def option_problem(hint, limits: tuple[float, float] | None, value) -> str | None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from typing import Mapping, Sequence
 
 from ponder.errors import UserError
-from ponder.search.base import OptionError, Strategy, get_strategy
+from ponder.search.base import FieldError, OptionError, Strategy, get_strategy
 from ponder.search.effort import EFFORTS
 
 DEFAULT_REWARDS = {"outcome": "genrm-cot", "process": "prm", "critic": "critic"}
@@ -31,23 +31,9 @@ REQUEST_FIELDS = {"samples": "n", "temperature": "temperature"}
 """The request's own fields that set a strategy field, by name."""
 
 
-class RequestError(UserError):
+class RequestError(FieldError):
     """A request ``plan()`` refuses. ``field`` is the request's field at fault (``options.KEY``
-    for a strategy option, ``options`` for the options together); the message is written with
-    ``{field}`` where a surface puts its own name for it."""
-
-    def __init__(self, field: str, message: str):
-        self.field, self.message = field, message
-        super().__init__(self.worded(field))
-
-    def worded(self, name: str) -> str:
-        """The message with the field called ``name`` (``--budget``, ``strategy_options.width``)."""
-        return self.message.replace("{field}", name)
-
-    @property
-    def option(self) -> str | None:
-        """The strategy option at fault, for a field ``options.KEY``."""
-        return self.field.partition(".")[2] or None
+    for a strategy option, ``options`` for the options together)."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +102,7 @@ class StrategyRequest:
         try:
             strategy = get_strategy(name, **chosen)
         except OptionError as e:  # a value of the wrong type or out of bounds: named as the caller gave it
-            raise RequestError(self._source(e.option), e.message) from None
+            raise RequestError(self._source(e.field), e.message) from None
         except UserError as e:
             raise RequestError("options", str(e)) from None
         if reward is None and strategy.reward_kind:
@@ -124,9 +110,11 @@ class StrategyRequest:
         if reward == "oracle":
             raise RequestError("reward", "the oracle is the rule verifier: strategies may not use it "
                                          "(ponder report draws it as the ceiling)")
-        if reward == "" or (rewards is not None and reward is not None and reward not in rewards):
-            raise RequestError("reward", f"unknown {{field}} {reward!r}; choose one of: {', '.join(rewards or ['a name'])}")
-        return Plan(strategy, reward, budget, None if self.strategy else self.effort)
+        if reward == "":
+            raise RequestError("reward", "{field} must name a reward model, got an empty name")
+        if rewards is not None and reward is not None and reward not in rewards:
+            raise RequestError("reward", f"unknown {{field}} {reward!r}; choose one of: {', '.join(rewards)}")
+        return Plan(strategy, reward, budget, self.effort if self.strategy is None else None)
 
     def _source(self, key: str) -> str:
         """The request's field that set the strategy's field ``key``."""

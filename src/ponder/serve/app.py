@@ -324,7 +324,7 @@ def add_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(f"{request.method} is not allowed on {request.url.path}"), 405)
 
 
-async def body_of(server: Server, request: Request) -> dict:
+async def body_of(request: Request) -> dict:
     """The request's JSON body, at most ``--max-body`` bytes."""
     raw = await request.body()  # the guard has bounded it to --max-body as it came in
     return parse_json(raw) if len(raw) < 1 << 16 else await asyncio.to_thread(parse_json, raw)
@@ -334,7 +334,7 @@ def add_info_routes(app: FastAPI, server: Server) -> None:
     """/health, /metrics, /v1/models and /tokenize: what the server is, not what it thinks."""
     @app.get("/health")
     async def health(request: Request):
-        if not authorized(server.cfg, {k.lower(): v for k, v in request.headers.items()}):
+        if not authorized(server.cfg, request.headers):  # case-insensitive, as the guard's lower-cased dict
             return {"status": "ok"}  # what is served is for callers with the key
         return {"status": "ok", "model": server.name, "task": server.task.name}
 
@@ -349,7 +349,7 @@ def add_info_routes(app: FastAPI, server: Server) -> None:
 
     @app.post("/tokenize")
     async def tokenize(request: Request):
-        body = await body_of(server, request)
+        body = await body_of(request)
         text = body.get("prompt")
         if not isinstance(text, str):
             raise ApiError(400, "prompt must be a string", "prompt")
@@ -370,7 +370,7 @@ def add_completion_routes(app: FastAPI, server: Server) -> None:
 
 async def chat_completion(server: Server, request: Request):
     """A chat request's searches, whole or streamed."""
-    body = await body_of(server, request)
+    body = await body_of(request)
     check_model(body, server.name)
     req = parse_chat(body, server.cfg.effort, server.cfg.max_budget)
     units, traces, info = await asyncio.to_thread(server.plan, req)
@@ -393,7 +393,7 @@ async def chat_completion(server: Server, request: Request):
 
 async def text_completion(server: Server, request: Request):
     """A completions request: one policy call continues every prompt, whole or (at once) streamed."""
-    body = await body_of(server, request)
+    body = await body_of(request)
     check_model(body, server.name)
     req = parse_completion(body, server.policy.max_context)
     lengths = await asyncio.to_thread(lambda: [server.policy.count_tokens(p) + 1 for p in req.prompts])

@@ -51,6 +51,7 @@ from ponder.train.data import ScoredExamples, micro_batches
 from ponder.train.optim import accumulated_step, collate_scored, token_logprobs
 from ponder.train.rm import loss_of, value_examples
 from ponder.train.rollout import held_out_accuracy
+from ponder.train.checkpoint import has_checkpoint
 from ponder.train.run import Metrics, Run
 
 TARGETS = "targets.jsonl"
@@ -302,7 +303,7 @@ def _value_network(cfg: SelfPlayConfig, task, run: Run, resume: bool, optimizer_
     from ponder.rewards import get_reward
     from ponder.rewards.value import ValueReward
 
-    if resume and (at / "trainer.json").exists():
+    if resume and has_checkpoint(at):
         return run.restore(optimizer_of, at=at)
     start = get_reward(cfg.value, task)
     if not isinstance(start, ValueReward):
