@@ -13,23 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from math import comb
 from pathlib import Path
+
+from ponder.rewards.metrics import mcnemar_exact
 
 
 def read(path: str) -> dict[str, bool]:
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     return {str(r["id"]): bool(r["correct"]) for r in rows}
-
-
-def mcnemar_exact(gained: int, lost: int) -> float:
-    """Two-sided exact p-value: the chance of a split at least this uneven among the problems on
-    which the two disagree, if each disagreement were a fair coin."""
-    n = gained + lost
-    if n == 0:
-        return 1.0
-    tail = sum(comb(n, k) for k in range(min(gained, lost) + 1)) / 2**n
-    return min(1.0, 2 * tail)
 
 
 def main(argv=None) -> int:

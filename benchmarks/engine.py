@@ -5,9 +5,18 @@
    prompts, same greedy tokens). Prints the ratio.
 2. Training tokens/s of SFT steps (forward, backward, AdamW) and the FLOP/s they achieve, next to
    the FLOP/s this machine reaches on a plain large matmul.
+3. With ``--context N``: decoding where reasoning decodes, after a prompt and N tokens of trace,
+   for two architectures side by side (``--models``: by default the shipped nano-rl, full
+   multi-head attention, against the nano-v2 recipe's grouped-query attention, fresh weights:
+   the speed of a step does not depend on what the weights are). A decode step reads every
+   weight once and the keys and values of every cached token; the bytes it reads per second are
+   set against this machine's memory bandwidth, measured in the same run as a STREAM-like copy
+   of 512 MB (bytes read plus bytes written, per second). Near that figure, decoding is as fast
+   as the memory lets it be.
 
     python benchmarks/engine.py                 # the shipped model
     python benchmarks/engine.py --model DIR --new-tokens 128 --repeats 3
+    python benchmarks/engine.py --context 1000   # only this: old and new architecture at a 1k context
 
 Timings on shared machines vary from run to run: the script reports medians, and the ratios
 (measured in the same run) are the figures to compare.
@@ -106,6 +115,77 @@ def bench_training(model_cfg, seq_len: int, micro_tokens: int, repeats: int) -> 
     print(f"machine matmul (2048^3, fp32): {peak / 1e9:.1f} GFLOP/s   -> training reaches {achieved / peak:.0%} of it")
 
 
+def copy_bandwidth(megabytes: int = 512, repeats: int = 5) -> float:
+    """Bytes per second a plain copy moves (read plus written): the memory's practical limit."""
+    src = torch.ones(megabytes * 2 ** 20 // 4)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    return 2 * src.numel() * 4 / min(median_time(lambda: dst.copy_(src), 1) for _ in range(repeats))
+
+
+def model_of(spec: str):
+    """A model directory or shipped name, or ``recipe:NAME`` for that recipe's architecture with fresh weights."""
+    from dataclasses import replace
+
+    from ponder.backends.nano import model_path
+    from ponder.model import Transformer
+    from ponder.train.recipes import load_recipe
+    from ponder.train.sft import SFTConfig
+    from ponder.train.vocab import nano_tokenizer
+
+    if spec.startswith("recipe:"):
+        cfg = load_recipe(spec.removeprefix("recipe:"), SFTConfig).model
+        tokenizer = nano_tokenizer()
+        torch.manual_seed(0)
+        return Transformer(replace(cfg, vocab_size=len(tokenizer), number_tokens=tokenizer.number_range)).eval(), tokenizer
+    model, tokenizer, _ = load_model(model_path(spec))
+    return model, tokenizer
+
+
+def context_prompt(tokenizer, context: int) -> tuple[int, ...]:
+    """A Countdown prompt and the start of a search trace, ``context`` tokens in all."""
+    from ponder.tasks import get_task
+
+    task = get_task("countdown")
+    for p in task.problems("test", 200):
+        ids = tokenizer.encode(task.prompt(p) + task.full_search(p), bos=True)
+        if len(ids) >= context:
+            return tuple(ids[:context])
+    raise SystemExit(f"no test problem has a search of {context} tokens")
+
+
+def bench_context(specs: list[str], batches: list[int], context: int, new_tokens: int, repeats: int) -> None:
+    bandwidth = copy_bandwidth()
+    print(f"\n== decoding after {context} tokens of prompt and trace: {new_tokens} new tokens a sample, "
+          f"sampled at temperature 1 ==")
+    print(f"memory bandwidth (copy, read + write): {bandwidth / 1e9:.1f} GB/s")
+    print(f"{'model':<28}{'batch':>6}{'tok/s':>9}{'vs first':>10}{'ms/step':>9}{'KV MB/step':>12}"
+          f"{'read GB/s':>11}{'of copy':>9}")
+    first: dict[int, float] = {}
+    for spec in specs:
+        model, tokenizer = model_of(spec)
+        cfg = model.cfg
+        label = f"{spec} (kv {cfg.n_kv_heads}/{cfg.n_heads})"
+        prompt = context_prompt(tokenizer, context)
+        weights = sum(p.numel() for p in model.parameters()) * 4
+        for batch in batches:
+            engine = Engine(model, max_batch=batch, prefix_cache_tokens=0)
+
+            def run(tokens: int) -> float:
+                request = Request(prompt, n=batch, temperature=1.0, max_tokens=tokens, seed=1)
+                return median_time(lambda: engine.generate([request]), repeats)
+
+            run(2)  # warm up, and size the cache
+            short = run(8)
+            step = (run(8 + new_tokens) - short) / new_tokens  # the prompt's cost cancels
+            tokens_s = batch / step
+            kv = cfg.n_layers * 2 * batch * cfg.n_kv_heads * cfg.head_dim * 4 * (context + 8 + new_tokens // 2)
+            read = (kv + weights) / step
+            first.setdefault(batch, tokens_s)
+            print(f"{label:<28}{batch:>6}{tokens_s:>9.0f}{tokens_s / first[batch]:>9.2f}x{step * 1e3:>9.1f}"
+                  f"{kv / 1e6:>12.1f}{read / 1e9:>11.1f}{read / bandwidth:>9.0%}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(DEFAULT_MODEL))
@@ -113,7 +193,14 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seq-len", type=int, default=256)
+    ap.add_argument("--context", type=int, help="only decoding after this many tokens, for --models side by side")
+    ap.add_argument("--models", nargs="+", default=["nano-rl", "recipe:nano-v2"],
+                    help="with --context: model directories, shipped names or recipe:NAME (default: nano-rl recipe:nano-v2)")
     args = ap.parse_args()
+    if args.context:
+        print(f"torch threads {torch.get_num_threads()}")
+        bench_context(args.models, [int(b) for b in args.batches.split(",")], args.context, args.new_tokens, args.repeats)
+        return
     model, tokenizer, meta = load_model(args.model)
     print(f"model {args.model}: {model.num_params() / 1e6:.2f}M parameters, torch threads {torch.get_num_threads()}")
     bench_decoding(model, tokenizer, [int(b) for b in args.batches.split(",")], args.new_tokens, args.repeats)

@@ -12,8 +12,11 @@ model closes):
    (no verifier), the policy's mean single-sample accuracy, and the oracle's pass@16 (the
    ceiling), with the share of the majority-to-oracle gap each reward model closes, how many
    of its picks have no answer at all, and the accuracy of a vote weighted by its scores;
-3. step-level agreement of the PRM (score >= 0.5) with the exact prefix outcomes (a faultless
-   search from the step must reach the answer within the policy's context);
+3. step-level judgement of each process reward model (the PRM; the oracle as a check) against the
+   exact prefix outcomes (a faultless search from the step must reach the answer within the
+   policy's context): agreement (score >= 0.5), AUROC over steps, and ProcessBench's first-error
+   F1 (Zheng et al. 2024): the first step scored under 0.5 must be the first whose exact outcome
+   is lost, on traces that have one, and none may be flagged on traces that have none;
 4. cost: reward tokens and seconds per scored solution;
 5. with ``--mc``: agreement of Monte Carlo step labels with the exact prefix outcomes, as a
    function of the number of rollouts k (the PRM's training labels, read from the cache that
@@ -21,6 +24,7 @@ model closes):
 
     python benchmarks/rewards.py                           # the shipped reward models
     python benchmarks/rewards.py --rewards orm prm=runs/prm/model --problems 32 --json out.json
+    python benchmarks/rewards.py --model DIR --style direct --rewards oracle prm   # direct traces
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ from collections import defaultdict
 
 from ponder.backends.nano import NanoPolicy
 from ponder.rewards import aggregate, get_reward
-from ponder.rewards.metrics import auroc, best_of, majority
+from ponder.rewards.metrics import auroc, best_of, first_below, first_error_f1, majority
+from ponder.search.base import trace_styles
 from ponder.tasks import get_task
-from ponder.train.samples import problem_of, sampled_solutions
+from ponder.train.samples import exact_outcomes, problem_of, sampled_solutions
 
 AGGREGATES = {"prm": ("last", "min", "product", "mean")}
 
@@ -52,6 +57,7 @@ def main() -> None:
     ap.add_argument("--split", default="test", help="problems from this split (default: test)")
     ap.add_argument("--problems", type=int, default=128)
     ap.add_argument("--samples", type=int, default=16)
+    ap.add_argument("--style", default="", help="the trace style the policy is asked for (default: its task's)")
     ap.add_argument("--problem-seed", type=int, default=7)
     ap.add_argument("--rewards", nargs="+", default=["oracle", "orm", "prm", "genrm", "genrm-cot", "critic"])
     ap.add_argument("--mc", action="store_true", help="also report Monte Carlo label agreement against k")
@@ -60,8 +66,10 @@ def main() -> None:
 
     task = get_task(args.task)
     policy = NanoPolicy.load(args.model, max_batch=256)
+    if args.style and args.style not in trace_styles(policy):
+        raise SystemExit(f"{args.model} was not trained on the {args.style!r} style (its metadata's trace_styles)")
     problems = task.problems(args.split, args.problems, seed=args.problem_seed)
-    rows = sampled_solutions(policy, task, problems, args.samples, chunk=len(problems))
+    rows = sampled_solutions(policy, task, problems, args.samples, chunk=len(problems), style=args.style)
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         groups[r["problem"]["id"]].append(r)
@@ -113,10 +121,12 @@ def main() -> None:
             print(f"{name:<12}{how:<9}{entry['auroc']:>7.3f}{entry['auroc_within_problem']:>9.3f}{bon:>12.3f}"
                   f"{closed:>12.2f}{no_answer:>11}{entry['weighted_vote']:>10.3f}{tokens:>12.0f}"
                   f"{seconds / len(rows):>9.3f}")
-        if name.split("=")[0] == "prm":
-            report["prm_step_agreement"] = step_agreement(task, policy, rows, scores)
-            print(f"{'':<12}step agreement with exact prefix outcomes: {report['prm_step_agreement']['agreement']:.3f}"
-                  f" over {report['prm_step_agreement']['steps']} steps")
+        if rm.kind == "process":
+            steps = report["rewards"][f"{name}/last"]["steps"] = step_judgement(task, policy, rows, scores)
+            print(f"{'':<12}steps against exact prefix outcomes: agreement {steps['agreement']:.3f}, AUROC "
+                  f"{steps['auroc']:.3f} over {steps['steps']} steps; first-error F1 {steps['f1']:.3f} (found on "
+                  f"{steps['erroneous']:.3f} of {steps['traces_with_error']} traces with one, none flagged on "
+                  f"{steps['correct']:.3f} of {steps['traces_without']} without)")
 
     if args.mc:
         report["monte_carlo"] = mc_agreement(task, policy)
@@ -137,21 +147,21 @@ def weighted_vote(task, group, scores) -> bool:
     return bool(totals) and bool(first[max(totals, key=totals.get)]["correct"])
 
 
-def exact_outcomes(task, policy, row) -> list[bool]:
-    """Exact prefix outcomes of a solution, the faultless continuation held to the policy's context."""
-    problem = problem_of(row)
-    room = policy.max_context - policy.count_tokens(task.prompt(problem)) - 1
-    return task.prefix_outcomes(problem, row["text"], room=room, count=lambda line: policy.count_tokens(line) + 1)
-
-
-def step_agreement(task, policy, rows, scores) -> dict:
-    """PRM scores (>= 0.5) against exact prefix outcomes, over every step of every solution."""
-    agree = n = 0
+def step_judgement(task, policy, rows, scores) -> dict:
+    """A process reward model's step scores against the exact prefix outcomes: agreement (score >=
+    0.5) and AUROC over every step of every solution, and the first-error F1 over solutions."""
+    flat, exact, found, actual = [], [], [], []
     for r in rows:
-        for s, e in zip(scores[id(r)], exact_outcomes(task, policy, r)):
-            agree += (s >= 0.5) == e
-            n += 1
-    return {"agreement": agree / n if n else 0.0, "steps": n}
+        truth = exact_outcomes(policy, task, r)
+        step_scores = scores[id(r)][:len(truth)]  # (a finished text's last score judges the whole)
+        truth = truth[:len(step_scores)]
+        flat += step_scores
+        exact += truth
+        found.append(first_below(step_scores))
+        actual.append(first_below([float(e) for e in truth]))
+    agree = sum((s >= 0.5) == e for s, e in zip(flat, exact))
+    return {"agreement": agree / len(flat) if flat else 0.0, "auroc": auroc(flat, exact), "steps": len(flat),
+            **first_error_f1(found, actual)}
 
 
 def mc_agreement(task, policy) -> dict:
@@ -166,7 +176,7 @@ def mc_agreement(task, policy) -> dict:
     train, _ = split_rows(rows, cfg.holdout, cfg.seed)
     train = train[:cfg.mc_solutions]
     mc = monte_carlo_rows(policy, task, train, cfg.mc_rollouts, cfg.mc_steps, cfg.temperature, cfg.seed)
-    bounded = [exact_outcomes(task, policy, r) for r in train]
+    bounded = [exact_outcomes(policy, task, r) for r in train]
     unbounded = [task.prefix_outcomes(problem_of(r), r["text"]) for r in train]
     out = {}
     print(f"\nMonte Carlo step labels vs exact prefix outcomes ({sum(map(len, mc))} steps of {len(train)} "

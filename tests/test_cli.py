@@ -36,11 +36,28 @@ needs_default = pytest.mark.shipped("nano-rl")
     (["train", "grpo", "--init", "nano-large", "--out", "/nonexistent/run"], "one of: nano-rl, nano-sft"),
     (["eval", "--model", "nano-large", "--limit", "1"], "one of: nano-rl, nano-sft"),
 ])
-def test_user_mistakes_get_one_line_and_exit_2(args, message):
-    proc = run_ponder(*args, check=False)
-    assert proc.returncode == 2, proc.stderr
+def test_user_mistakes_get_one_line_and_exit_2(args, message, capsys):
+    code, err = in_process(args, capsys)
+    assert code == 2 and len(err) == 1 and err[0].startswith("ponder: error:") and message in err[0], err
+
+
+def in_process(argv, capsys) -> tuple[int, list[str]]:
+    """``ponder *argv`` run in this process (as the entry point does): its exit code and the lines
+    it wrote to stderr. The entry point itself is tested in a subprocess below."""
+    from ponder.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_the_entry_point_exits_2_with_one_line():
+    proc = run_ponder("solve", "--numbers", "25", "3", "x", "--target", "66", check=False)
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ponder: error:") and message in lines[0], proc.stderr
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("ponder: error:"), proc.stderr
 
 
 def test_problems_command_writes_a_file_eval_can_read(tmp_path):
@@ -99,9 +116,9 @@ def test_help_is_fast_and_clean():
     (["sweep", "--strategies", "greedy,telepathy"], "unknown strategy"),
     (["report", "/nonexistent.jsonl"], "not found"),
 ])
-def test_search_mistakes_are_one_line_errors(args, message):
-    proc = run_ponder(*args, check=False)
-    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+def test_search_mistakes_are_one_line_errors(args, message, capsys):
+    code, err = in_process(args, capsys)
+    assert code == 2 and len(err) == 1 and message in err[0], err
 
 
 @needs_default
@@ -141,6 +158,7 @@ def hostile_files(tmp_path):
     (tmp_path / "null.jsonl").write_text('{"numbers": null, "target": 5}\n')
     (tmp_path / "deep.jsonl").write_text("[" * 5000 + "\n")
     (tmp_path / "ok.jsonl").write_text('{"numbers": [4, 6, 10], "target": 34}\n')
+    (tmp_path / "array.jsonl").write_text("[1]\n")
     (tmp_path / "adir").mkdir()
     (tmp_path / "afile").write_text("x")
     shipped = model_path("nano-sft")
@@ -169,6 +187,7 @@ HOSTILE = [  # (command line, what the one line must say); {d} is a folder of ho
     ("eval --task countdown-3 --problems {d}/binary.jsonl", "not UTF-8"),
     ("eval --task countdown-3 --problems {d}/null.jsonl", '"numbers", a list'),
     ("eval --task countdown-3 --problems {d}/deep.jsonl", "nested too deeply"),
+    ("report {d}/array.jsonl", "not a sweep row"),
     ("eval --task countdown-3 --problems {d}/ok.jsonl --output {d}/adir", "is a directory"),
     ("eval --task countdown-3 --problems {d}/ok.jsonl --output {d}/afile/x.jsonl", "is a file"),
     ("eval --task countdown-3 --problems {d}/ok.jsonl --output ''", "needs a file name"),

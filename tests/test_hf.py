@@ -21,7 +21,6 @@ from ponder.rewards import get_reward  # noqa: E402
 from ponder.rewards.hf import HFReward, last_tokens, positive_probability, step_ends  # noqa: E402
 from ponder.search import get_strategy  # noqa: E402
 from ponder.tasks import get_task  # noqa: E402
-from ponder.train.vocab import nano_tokenizer  # noqa: E402
 from ponder.types import SamplingParams  # noqa: E402
 
 pytestmark = pytest.mark.shipped("nano-rl", "nano-sft")
@@ -88,8 +87,8 @@ def test_logits_match_ponder_in_float32(exported):
     assert worst <= 1e-4, worst
 
 
-def test_tokenizer_encodes_and_decodes_like_ponder(exported):
-    ours = nano_tokenizer()
+def test_tokenizer_encodes_and_decodes_like_ponder(exported, nano):
+    ours = nano.tokenizer  # the exported model's own (a fresh model's has words added since)
     theirs = transformers.AutoTokenizer.from_pretrained(exported, local_files_only=True)
     for text in traces() + ["countdown 25 3 7 9 -> 66\n", "25+3=28", "ü 123456 007", "1⁄3 (4 * (5 - 2))"]:
         assert theirs(text)["input_ids"] == ours.encode(text, bos=True), text

@@ -28,6 +28,17 @@ def test_tokens_to_reach_best_of_n():
     assert list(lines(rows)["best-of-n"][i]["tokens_per_problem"] for i in range(3)) == [500, 3900, 15000]
 
 
+def test_the_page_plots_against_tokens_and_seconds_with_intervals(tmp_path):
+    from ponder.report import write_html
+
+    rows = [{**row("greedy", 100, 0.5, 900), "seconds_per_problem": 0.2},
+            {**row("majority", 100, 0.64, 3600, 4000), "seconds_per_problem": 0.9}]
+    page = write_html(rows, tmp_path).read_text()
+    title = "countdown--test-unseen--100-problems"
+    assert (tmp_path / f"{title}.png").stat().st_size and (tmp_path / f"{title}-seconds.png").stat().st_size
+    assert "40.4–59.6%" in page and "54.2–72.7%" in page  # Wilson 95% intervals of 50/100 and 64/100
+
+
 def write_run(path, evals):
     """A training run's metrics.jsonl: a step line, a rollout line and evaluations at (step, accuracy, flops)."""
     import json

@@ -13,7 +13,7 @@ from ponder.model import ModelConfig, Transformer, save_model
 from ponder.model.transformer import resize_vocab, with_value_head
 from ponder.rewards import OracleReward, RewardModel, aggregate, get_reward
 from ponder.rewards import base as reward_base
-from ponder.rewards.metrics import auroc, best_of, majority
+from ponder.rewards.metrics import auroc, best_of, first_below, first_error_f1, majority, wilson
 from ponder.rewards.montecarlo import StepLabel, agreement, choose_steps, monte_carlo_labels, prefix_text
 from ponder.rewards.value import encode_lines
 from ponder.tasks import get_task
@@ -48,6 +48,24 @@ def test_auroc_best_of_and_majority():
     assert auroc([0.3, 0.4], [True, True]) == 0.5  # one class only
     assert best_of([0.2, 0.9, 0.9]) == 1
     assert majority(["a", "b", None, "b"]) == 1 and majority([None, None]) is None
+
+
+def test_wilson_interval():
+    assert wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4) and wilson(0, 0) == (0.0, 1.0)
+    assert wilson(100, 100)[1] == pytest.approx(1.0)
+
+
+def test_first_error_f1_is_processbench_s_harmonic_mean():
+    assert first_below([0.9, 0.7, 0.4, 0.8]) == 2 and first_below([0.6, 0.5]) is None and first_below([]) is None
+    # four traces with an error (first wrong steps 1, 2, 0, 3), found exactly in two; two without,
+    # one of them flagged wrongly: 2/4 and 1/2, harmonic mean 1/2
+    m = first_error_f1([1, 0, 0, None, None, 4], [1, 2, 0, 3, None, None])
+    assert (m["erroneous"], m["correct"], m["f1"]) == (0.5, 0.5, 0.5)
+    assert (m["traces_with_error"], m["traces_without"]) == (4, 2)
+    m = first_error_f1([2, None], [2, None])
+    assert m["f1"] == 1.0
+    assert first_error_f1([None, None], [1, None])["f1"] == 0.0  # never flagging finds no error
 
 
 # --------------------------------------------------------------------------- exact prefix outcomes
@@ -236,6 +254,28 @@ def test_every_kind_trains_saves_and_scores(tmp_path, monkeypatch, tiny_policy, 
     assert rm.usage.reward_tokens > 0
     rows = [json.loads(line) for line in (tmp_path / kind / "metrics.jsonl").read_text().splitlines()]
     assert "train/loss" in rows[0] and "eval/auroc" in rows[-1]
+
+
+def test_a_value_model_learns_exact_labels_of_every_step_of_both_styles_and_tasks(tmp_path, monkeypatch, tiny_policy):
+    from ponder.model import load_model
+    from ponder.train.rm import prepare, train_rm
+
+    monkeypatch.setenv("PONDER_CACHE", str(tmp_path / "cache"))
+    model, tok, _ = load_model(tiny_policy)
+    both = save_model(tmp_path / "both", model, tok, {"trace_styles": ["direct", "search"]})
+    cfg = tiny_rm(tmp_path, both, "prm", labels="exact", tasks=("countdown-3", "game24"), styles=("", "direct"))
+    _, policy, train, held, labels = prepare(cfg, progress=False)
+    assert {(r["problem"]["task"], r.get("style", "")) for r in train + held} == {
+        (t, s) for t in ("countdown-3", "game24") for s in ("", "direct")}
+    from ponder.train.samples import exact_outcomes
+    for r in train:  # every step, labelled with its exact outcome
+        task = get_task(r["problem"]["task"])
+        assert labels[id(r)] == dict(enumerate(map(float, exact_outcomes(policy, task, r))))
+        assert len(labels[id(r)]) == len(task.steps(r["text"]))
+    path = train_rm(cfg, progress=False)
+    assert load_model(path)[2]["train_steps"] == sum(map(len, labels.values()))
+    with pytest.raises(UserError, match="not trained on the 'direct' style"):
+        prepare(tiny_rm(tmp_path / "x", tiny_policy, "prm", styles=("direct",)), progress=False)
 
 
 def test_resume_continues_exactly(tmp_path, monkeypatch, tiny_policy):

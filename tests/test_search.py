@@ -9,6 +9,7 @@ import json
 import pytest
 
 from ponder.backends.nano import NanoPolicy
+from ponder.errors import UserError
 from ponder.rewards import RewardModel, get_reward
 from ponder.search import get_strategy, strategy_names
 from ponder.search.revise import keep_before
@@ -177,6 +178,53 @@ def test_auto_goes_on_when_the_budget_leaves_its_best_answer_unscored(task, prob
     assert r.answer is not None
     assert r.usage.reward_tokens == 40 and r.usage.thinking_tokens <= 100, r.usage
     assert len(r.candidates) == 5 and sum(c.score is None for c in r.candidates) == 3
+
+
+class Remembering(Scripted):
+    """A scripted policy that keeps the prompts it is given, trained (says its metadata) on ``styles``."""
+
+    def __init__(self, texts, styles):
+        super().__init__(texts)
+        self.meta, self.prompts = {"trace_styles": list(styles)}, []
+
+    def generate(self, prompts, params):
+        self.prompts += prompts
+        return super().generate(prompts, params)
+
+
+@pytest.mark.parametrize("name", ["beam", "tot", "dvts", "rebase", "best-first", "mcts"])
+def test_tree_search_asks_for_direct_steps_when_the_policy_was_trained_on_them(name, task, problems):
+    lines = ["2 + 3 = 5 | 5 7\n", "answer: 2 + 3\n"]
+    for styles, style in ((["search", "direct"], "direct"), (["search"], "")):
+        policy = Remembering(lines, styles)
+        get_strategy(name)(problems[0], policy, ScriptedValues(), budget=400, seed=0, task=task)
+        assert policy.prompts and all(p.startswith(task.prompt(problems[0], style)) for p in policy.prompts)
+        assert all(("direct" in p) == (style == "direct") for p in policy.prompts)
+    with pytest.raises(UserError, match="style must be one of direct, search"):
+        get_strategy(name, style="sideways")
+
+
+class ScriptedValues(RewardModel):
+    """A process reward model that values every partial text 0.5 and scores every finished one 1."""
+
+    name = "halves"
+    kind = "process"
+
+    def __init__(self):
+        from ponder.types import Usage
+
+        self.usage = Usage()
+
+    def estimate(self, tokens):
+        return 1
+
+    def values(self, problem, texts):
+        self.usage.reward_tokens += len(texts)
+        return [0.5 for _ in texts]
+
+    def score(self, problem, texts):
+        self.usage.reward_tokens += len(texts)
+        return [[1.0] for _ in texts]
 
 
 def test_parallel_sampling_cuts_no_text_short_to_fit_more(task, problems):

@@ -63,6 +63,7 @@ def test_training_lowers_the_loss_and_writes_a_model(tmp_path):
     assert len(losses) == 12 and losses[-1] < losses[0] - 0.5
     model, _, meta = load_model(path)
     assert meta["steps"] == 12 and meta["commit"] and meta["config"]["steps"] == 12
+    assert meta["trace_styles"] == ["cot", "search"]  # what its prompts can ask for, from its mix
 
 
 def test_resume_continues_exactly(tmp_path):

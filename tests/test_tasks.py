@@ -8,10 +8,10 @@ import pytest
 from ponder.errors import UserError
 from ponder.model import Tokenizer
 from ponder.tasks import WORDS as TASK_WORDS
-from ponder.tasks import Task, get_task, load_problems, save_problems, task_names
+from ponder.tasks import CountdownTask, Task, get_task, load_problems, save_problems, task_names
 from ponder.tasks.base import parse_problem
 from ponder.tasks.countdown.checker import check_steps
-from ponder.tasks.countdown.notation import evaluate_expression, parse_step
+from ponder.tasks.countdown.notation import evaluate_expression, expression, parse_step
 from ponder.tasks.countdown.rules import moves, solvable, solve
 from ponder.train.vocab import nano_tokenizer
 from ponder.types import Problem
@@ -105,11 +105,42 @@ def test_splits_are_disjoint_and_reproducible():
         assert get_task(f"countdown-{k}").heldout_targets == held
 
 
-def test_game24_test_split_has_500_unseen_puzzles():
+def test_game24_splits_share_no_puzzle_and_tot_holds_tree_of_thoughts_puzzles():
     task = get_task("game24")
-    test, train = task.problems("test", 10_000), task.problems("train", 10_000)
-    assert len(test) >= 500
-    assert not {p.numbers for p in test} & {p.numbers for p in train}
+    splits = {split: task.problems(split, 10_000) for split in task.splits}
+    assert [len(splits[s]) for s in ("train", "val", "test", "tot")] == [710, 59, 493, 100]
+    numbers = [{p.numbers for p in problems} for problems in splits.values()]
+    assert len(set().union(*numbers)) == sum(map(len, numbers)) == 1362  # a partition of every puzzle
+    tot = splits["tot"]
+    assert [p.id for p in tot] == [f"tot-{rank}" for rank in range(901, 1001)]
+    assert tot[0].numbers == (4, 5, 6, 10) and all(p.target == 24 for p in tot)
+    assert all(task.check(p, expression(p.numbers, task.solution(p))) for p in tot)
+
+
+def test_no_recipe_trains_or_validates_on_a_tot_puzzle():
+    """Every trainer draws its problems through ``Task.problems`` of train (and val to choose
+    settings), so no recipe's problem can be a Tree of Thoughts puzzle: each belongs to ``tot``
+    in Game of 24 and to no split at all in every other Countdown task."""
+    import tomllib
+    from importlib.resources import files
+
+    from ponder.tasks.countdown.task import benchmark_puzzles
+
+    tot = {numbers for (numbers, _), name in benchmark_puzzles().items() if name == "tot"}
+    assert len(tot) == 100
+    named = set()
+    for recipe in files("ponder.recipes").iterdir():
+        if recipe.name.endswith(".toml"):
+            r = tomllib.loads(recipe.read_text())
+            parts = r["mix"] if isinstance(r.get("mix"), list) else []  # (rm's mix is a share)
+            named |= {part["task"] for part in parts} | {r.get("task")} | set(r.get("eval_tasks", ())) | set(r.get("tasks", ()))
+    tasks = [get_task(name) for name in sorted(named - {None}) if isinstance(get_task(name), CountdownTask)]
+    assert {"game24", "countdown", "countdown-3", "countdown-5"} <= {t.name for t in tasks}
+    for task in tasks:
+        for numbers in tot:
+            assert task._split_of(numbers, 24) in ("tot", "reserved")
+        if task.enumerable:  # every problem of its train and val splits, drawn
+            assert not {p.numbers for s in ("train", "val") for p in task.problems(s, 10_000)} & tot
 
 
 def test_difficulty_knob():

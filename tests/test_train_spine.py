@@ -62,6 +62,34 @@ def test_a_config_comes_back_from_its_json_nested_or_flat(config):
     assert build(config, flat).to_json() == cfg.to_json()
 
 
+TRAINER_OF = {"nano": SFTConfig, "grpo": GRPOConfig, "ei": ExpertConfig, "r3": R3Config, "rise": RiseConfig,
+              "rm": RMConfig, "selfplay": SelfPlayConfig}
+
+
+def test_every_recipe_is_a_valid_config_of_its_trainer():
+    from ponder.train.recipes import load_recipe, recipe_names
+
+    for name in recipe_names():
+        config = TRAINER_OF[name.split("-")[0]]
+        sections = config.SECTIONS or (None,)
+        for section in sections:  # the reward-model recipe: one config per kind
+            cfg = load_recipe(name, config, section=section, **({"kind": section} if section else {}))
+            assert isinstance(cfg, config)
+
+
+def test_a_run_passes_on_what_its_starting_model_can_do(tmp_path, tiny_model, tokenizer):
+    from ponder.model import save_model
+
+    init = save_model(tmp_path / "init", tiny_model, tokenizer, {"trace_styles": ["direct", "search"], "steps": 9})
+    run = Run(tmp_path / "run", SFTConfig(out=str(tmp_path / "run")), resume=False, progress=False)
+    run.inherit(init)
+    assert run.meta["trace_styles"] == ["direct", "search"] and "steps" not in run.meta
+    run.save(tiny_model, tokenizer, make_optimizer(tiny_model, 1e-3, 0.0), {"step": 1})
+    resumed = Run(tmp_path / "run", SFTConfig(out=str(tmp_path / "run")), resume=True, progress=False)
+    resumed.inherit(tmp_path / "gone")  # the starting model moved away: the checkpoint remembers
+    assert resumed.meta["trace_styles"] == ["direct", "search"]
+
+
 def test_the_schedules():
     assert warmup_constant(0, lr=1.0, warmup=4) == 0.25 and warmup_constant(9, lr=1.0, warmup=4) == 1.0
     assert warmup_constant(0, lr=1.0, warmup=0) == 1.0

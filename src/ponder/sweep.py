@@ -1,9 +1,10 @@
 """A sweep: strategies x budgets on one problem set, one JSON line per point.
 
 Each point is an ``evaluate`` run (every answer checked by rule) of one policy, written to the
-sweep file as soon as it ends, with the policy's name, so sweeps of several policies can share a
-file. Run the same sweep again and the points already in the file are skipped, so an interrupted
-sweep resumes where it stopped. ``ponder report`` turns the file into plots.
+sweep file as soon as it ends, with the policy's name (so sweeps of several policies can share a
+file) and the ids of the problems it solved (so two points can be compared problem by problem).
+Run the same sweep again and the points already in the file are skipped, so an interrupted sweep
+resumes where it stopped. ``ponder report`` turns the file into plots.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def run_sweep(task, problems: Sequence, source: str, policy, points: Sequence[Po
         report = evaluate(task, problems, policy, strategies[point.strategy], rewards.get(point.reward),
                           budget=point.budget, seed=seed, progress=progress)
         row = {**report.summary(), "model": policy.name, "source": source, "seed": seed, "reward": point.reward,
-               "budget": point.budget}
+               "budget": point.budget, "solved": sorted(r["id"] for r in report.records if r["correct"])}
         with path.open("a") as f:
             f.write(json.dumps(row) + "\n")
         rows.append(row)

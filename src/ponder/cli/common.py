@@ -73,7 +73,8 @@ def add_strategy(p: argparse.ArgumentParser, effort: str | None = None) -> None:
 
 def add_problem_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="countdown", help="task name (default: countdown)")
-    p.add_argument("--split", default="test", help="train, val, test, or test-unseen (held-out targets)")
+    p.add_argument("--split", default="test", help="train, val, test, test-unseen (Countdown's held-out targets) "
+                                                   "or tot (Game of 24: Tree of Thoughts' 100 puzzles)")
     p.add_argument("--limit", type=int, help="number of problems (default: 200, or the whole file)")
     p.add_argument("--problems", metavar="FILE", help='JSONL file, one {"id", "numbers", "target"} per line')
     p.add_argument("--problem-seed", type=int, default=0, help="which draw of the split to take")

@@ -41,6 +41,13 @@ def save_model(path: str | Path, model: Transformer, tokenizer: Tokenizer, meta:
     return path
 
 
+def read_meta(path: str | Path) -> dict:
+    """The metadata of the model directory ``path`` (what its run recorded), without its weights."""
+    doc = read_json(Path(path) / META, "a ponder model description")
+    meta = doc.get("meta") if isinstance(doc, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
 def load_model(path: str | Path) -> tuple[Transformer, Tokenizer, dict]:
     """Load a model directory written by ``save_model``; returns (model in eval mode, tokenizer, meta)."""
     path = Path(path)

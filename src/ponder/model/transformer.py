@@ -118,9 +118,14 @@ class Attention(nn.Module):
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (B, Hkv, S, Dh): past and new
             mask = cache.mask  # (B, 1, T, S) bool, True where attention is allowed
-        if self.n_kv_heads != self.n_heads:
-            k = k.repeat_interleave(self.n_heads // self.n_kv_heads, dim=1)
-            v = v.repeat_interleave(self.n_heads // self.n_kv_heads, dim=1)
+        group = self.n_heads // self.n_kv_heads
+        if group > 1 and T == 1:
+            # a decode step: the heads of a group are queries of one key/value head, so the cache
+            # is read once per group, not copied once per head
+            y = F.scaled_dot_product_attention(q.view(B, self.n_kv_heads, group, self.head_dim), k, v, attn_mask=mask)
+            return self.o_proj(y.reshape(B, 1, -1))
+        if group > 1:
+            k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and T > 1)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))
 

@@ -1,8 +1,9 @@
 """The test-time scaling plot: accuracy against thinking tokens per problem, one line per strategy.
 
 The x axis is what each point really spent (tokens per problem, log scale), not the budget it was
-given. The oracle ceiling, dashed, is the share of problems where some candidate the sampling
-strategies considered was right (checked by rule): what a perfect judge would pick from them.
+given; a second plot puts the seconds per problem there instead. Each point carries its 95%
+interval (Wilson). The oracle ceiling, dashed, is the share of problems where some candidate the
+sampling strategies considered was right (checked by rule): what a perfect judge would pick from them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def load_rows(paths: Sequence[str | Path]) -> list[dict]:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 raise UserError(f"{path}:{k}: not a JSON line") from None
-            if not {"task", "strategy", "accuracy", "tokens_per_problem"} <= row.keys():
+            if not isinstance(row, dict) or not {"task", "strategy", "accuracy", "tokens_per_problem"} <= row.keys():
                 raise UserError(f"{path}:{k}: not a sweep row (ponder sweep writes them)")
             rows.append(row)
     if not rows:
@@ -82,7 +83,22 @@ def tokens_to_reach(rows: list[dict], reference: str = "best-of-n") -> tuple[flo
                   for name, pts in lines(rows).items()}
 
 
-def plot_scaling(rows: list[dict], path: str | Path, title: str) -> Path:
+AXES = {"tokens_per_problem": "thinking tokens per problem (generated + reward model), log scale",
+        "seconds_per_problem": "seconds per problem on this machine, log scale"}
+"""What a scaling plot's x axis may show: a row's key, and its label."""
+
+
+def interval(r: dict) -> tuple[float, float]:
+    """A row's 95% interval of accuracy (Wilson), in percent; the point itself when it has no count."""
+    from ponder.rewards.metrics import wilson
+
+    if not r.get("n"):
+        return 100 * r["accuracy"], 100 * r["accuracy"]
+    lo, hi = wilson(r.get("correct", round(r["accuracy"] * r["n"])), r["n"])
+    return 100 * lo, 100 * hi
+
+
+def plot_scaling(rows: list[dict], path: str | Path, title: str, x: str = "tokens_per_problem") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -91,15 +107,20 @@ def plot_scaling(rows: list[dict], path: str | Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(8.5, 5.4), dpi=120)
     colours = plt.get_cmap("tab20").colors
     for i, (name, pts) in enumerate(lines(rows).items()):
-        ax.plot([r["tokens_per_problem"] for r in pts], [100 * r["accuracy"] for r in pts], label=name,
-                color=colours[(2 * i) % 20 + (i // 10) % 2], marker="os^Dv<>ph*"[i % 10], ms=4)
-    top = ceiling(rows)
+        pts = sorted((r for r in pts if r.get(x)), key=lambda r: r[x])
+        ys = [100 * r["accuracy"] for r in pts]
+        spans = [interval(r) for r in pts]
+        ax.errorbar([r[x] for r in pts], ys, yerr=[[y - lo for y, (lo, _) in zip(ys, spans)],
+                                                   [hi - y for y, (_, hi) in zip(ys, spans)]],
+                    label=name, color=colours[(2 * i) % 20 + (i // 10) % 2], marker="os^Dv<>ph*"[i % 10], ms=4,
+                    capsize=2, elinewidth=0.8)
+    top = sorted((r for r in ceiling(rows) if r.get(x)), key=lambda r: r[x])
     if top:
-        ax.plot([r["tokens_per_problem"] for r in top], [100 * r["ceiling"] for r in top], "k--", lw=1.2,
+        ax.plot([r[x] for r in top], [100 * r["ceiling"] for r in top], "k--", lw=1.2,
                 label=f"oracle ceiling ({top[0]['strategy']}'s samples)")
     ax.set_xscale("log")
-    ax.set_xlabel("thinking tokens per problem (generated + reward model), log scale")
-    ax.set_ylabel("accuracy, % (checked by rule)")
+    ax.set_xlabel(AXES[x])
+    ax.set_ylabel("accuracy, % (checked by rule; bars: 95% interval)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
@@ -129,19 +150,23 @@ def write_html(rows: list[dict], out_dir: str | Path) -> Path:
     for title, task_rows in by_task(rows).items():
         png = plot_scaling(task_rows, out / f"{_slug(title)}.png", title)
         parts.append(f"<h2>{html.escape(title)}</h2><img src='{png.name}' width='720'>")
+        if any(r.get("seconds_per_problem") for r in task_rows):
+            timed = plot_scaling(task_rows, out / f"{_slug(title)}-seconds.png", title, x="seconds_per_problem")
+            parts.append(f"<img src='{timed.name}' width='720'>")
         goal, reach = tokens_to_reach(task_rows)
         if goal is not None:
             parts.append(f"<p>Tokens per problem to reach best-of-N's best accuracy ({goal:.1%}):</p><table>"
                          "<tr><th>strategy</th><th>tokens</th></tr>" + "".join(
                              f"<tr><td>{html.escape(k)}</td><td>{'not reached' if v is None else f'{v:,.0f}'}</td></tr>"
                              for k, v in reach.items()) + "</table>")
-        parts.append("<table><tr><th>strategy</th><th>budget</th><th>accuracy</th><th>ceiling</th>"
+        parts.append("<table><tr><th>strategy</th><th>budget</th><th>accuracy</th><th>95% interval</th><th>ceiling</th>"
                      "<th>tokens / problem</th><th>s / problem</th><th>prompt recomputed</th></tr>")
         for name, pts in lines(task_rows).items():
             for r in pts:
                 ceil = f"{r['ceiling']:.1%}" if r.get("ceiling") is not None else ""
+                lo, hi = interval(r)
                 parts.append(f"<tr><td>{html.escape(name)}</td><td>{r.get('budget') or '-'}</td>"
-                             f"<td>{r['accuracy']:.1%}</td><td>{ceil}</td><td>{r['tokens_per_problem']:,.0f}</td>"
+                             f"<td>{r['accuracy']:.1%}</td><td>{lo:.1f}–{hi:.1f}%</td><td>{ceil}</td><td>{r['tokens_per_problem']:,.0f}</td>"
                              f"<td>{r.get('seconds_per_problem', 0):.2f}</td><td>{r.get('recomputed', 0):.1%}</td></tr>")
         parts.append("</table>")
     page = out / "index.html"

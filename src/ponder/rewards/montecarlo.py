@@ -68,19 +68,19 @@ def choose_steps(n_steps: int, most: int | None, rng: random.Random) -> list[int
 def monte_carlo_labels(policy, task, items: Sequence[tuple[Problem, str]], k: int = 4,
                        steps_per_text: int | None = None, temperature: float = 1.0, seed: int = 0,
                        usage: Usage | None = None, progress: bool = False,
-                       chunk: int = 64) -> list[list[StepLabel]]:
+                       chunk: int = 64, style: str = "") -> list[list[StepLabel]]:
     """Label steps of each (problem, solution) by ``k`` rollouts of ``policy`` from each prefix.
 
     ``steps_per_text`` caps how many steps of a solution are labelled (rollouts cost about
     ``k`` times the solution's remaining length each). Rollouts run in batches of ``chunk``
-    prefixes of like length, each with all the room the context leaves it.
-    Every token spent is added to ``usage``.
+    prefixes of like length, each with all the room the context leaves it, asked for ``style``
+    (the style the solutions were written in). Every token spent is added to ``usage``.
     """
     rng = random.Random(seed)
     jobs = []  # (item index, step, prompt text, prefix)
     for i, (problem, text) in enumerate(items):
         steps = task.steps(text)
-        prompt = task.prompt(problem)
+        prompt = task.prompt(problem, style)
         for s in choose_steps(len(steps), steps_per_text, rng):
             prefix = prefix_text(text, steps, s)
             jobs.append((i, s, prompt + prefix, prefix))

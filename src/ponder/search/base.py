@@ -113,6 +113,8 @@ class Search:
     def __init__(self, problem: Problem, task, policy, reward, budget: int | None, seed: int):
         self.problem, self.task, self.policy, self.reward = problem, task, policy, reward
         self.budget, self.seed = budget, seed
+        self.style = ""
+        """The trace style the prompt asks for ("": the task's default; see ``ask_for``)."""
         self.prompt = task.prompt(problem)
         self.prompt_tokens = policy.count_tokens(self.prompt) + 1  # with <bos>
         self.stop: str = task.stop
@@ -125,6 +127,14 @@ class Search:
         self._reward_cost: list[int] = [0, 0]  # reward tokens spent, texts scored
         self.calls = 0
         """Policy calls so far (strategies vary their sampling seed by it)."""
+
+    def ask_for(self, style: str) -> None:
+        """Ask the policy for reasoning in ``style`` (before any call), when the task writes it and
+        the policy was trained on it (its metadata's ``trace_styles``); else keep the default."""
+        if style in self.task.TRACE_STYLES and style in trace_styles(self.policy):
+            self.style = style
+            self.prompt = self.task.prompt(self.problem, style)
+            self.prompt_tokens = self.policy.count_tokens(self.prompt) + 1
 
     # -- compute
 
@@ -289,6 +299,14 @@ def generate_together(policy, calls: Sequence[tuple[Key, Generate]]) -> list[tup
         replies.append((key, out[at:at + len(call.prompts)]))
         at += len(call.prompts)
     return replies
+
+
+def trace_styles(policy) -> tuple[str, ...]:
+    """The trace styles a policy was trained to write when its prompt asks (its metadata's
+    ``trace_styles``; a policy that records none writes only its task's default). One list for
+    all its tasks: a style is asked of every task that writes it."""
+    styles = (getattr(policy, "meta", None) or {}).get("trace_styles", ())
+    return tuple(s for s in styles if isinstance(s, str)) if isinstance(styles, list | tuple) else ()
 
 
 def task_of(problem: Problem, task=None):

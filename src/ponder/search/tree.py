@@ -21,7 +21,11 @@ their prefixes, so the policy's and the value model's prefix caches compute each
   ``visits`` (follow the most visited children, finishing the line greedily if needed) or
   ``value`` (the best finished line).
 
-Without ``width`` (or ``simulations``), the tree's size comes from the budget.
+Every tree strategy asks for ``direct`` lines by default (``style``): one operation each, with the
+numbers it leaves, so a line is a step of the problem and a path to an answer costs tens of tokens
+(``PATH_TOKENS``). A policy not trained on that style gets its task's default prompt, and its
+lines are those of its written-out search. Without ``width`` (or ``simulations``), the tree's size
+comes from the budget.
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ from ponder.types import Candidate, SamplingParams
 LINE_TOKENS = 64
 """Most tokens one step (a line) may take."""
 
-PATH_TOKENS = 1500
-"""What one root-to-answer line of reasoning costs, roughly: its tokens (about 700 for a Countdown
-search) written by the policy and read by the value model. Sizes a tree from a budget."""
+PATH_TOKENS = {"direct": 100, "": 1500}
+"""What one root-to-answer line of reasoning costs, roughly, by the style it is written in: its
+tokens written by the policy and read by the value model (a direct Countdown-4 path: three step
+lines and the answer, about 45 tokens; a written-out search: about 700). Sizes a tree from a budget."""
 
 
 @dataclass(eq=False)
@@ -154,7 +159,19 @@ def finish(s: Search, root: Node, finished: list[Node], what: str) -> object:
 
 def sized(s: Search, per: int, default: int) -> int:
     """How many parallel lines of reasoning the budget pays for, ``per`` children each."""
-    return default if s.budget is None else max(1, s.budget // (PATH_TOKENS * per))
+    return default if s.budget is None else max(1, s.budget // (path_tokens(s) * per))
+
+
+def path_tokens(s: Search) -> int:
+    return PATH_TOKENS.get(s.style, PATH_TOKENS[""])
+
+
+STYLES = ("direct", "search")
+
+
+def check_style(style: str) -> None:
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {', '.join(STYLES)}, got {style!r}")
 
 
 @register
@@ -169,8 +186,15 @@ class Beam(Strategy):
     temperature: float = 1.0
     prune: float = 0.0
     """Drop children valued below this (Tree of Thoughts' "impossible")."""
+    style: str = "direct"
+    """The trace style to ask for: ``direct`` (one operation a line) or ``search``; a policy not
+    trained on it writes its task's default."""
+
+    def __post_init__(self) -> None:
+        check_style(self.style)
 
     def search(self, s: Search) -> Calls:
+        s.ask_for(self.style)
         width = self.width or self.sized(s)
         root = Node("")
         frontier, finished = [root], []
@@ -261,8 +285,13 @@ class BestFirst(Strategy):
     accept: float = 0.5
     """Stop at the first finished line scoring at least this."""
     temperature: float = 1.0
+    style: str = "direct"
+
+    def __post_init__(self) -> None:
+        check_style(self.style)
 
     def search(self, s: Search) -> Calls:
+        s.ask_for(self.style)
         root = Node("")
         heap: list[tuple[float, int, Node]] = [(0.0, 0, root)]
         finished: list[Node] = []
@@ -297,14 +326,18 @@ class MCTS(Strategy):
     choose: str = "visits"
     """``visits``: the most visited path (finished greedily if it stops short); ``value``: the best finished line."""
     temperature: float = 1.0
+    style: str = "direct"
 
     def __post_init__(self) -> None:
+        check_style(self.style)
         if self.choose not in ("visits", "value"):
             raise ValueError(f"choose must be 'visits' or 'value', got {self.choose!r}")
 
     def search(self, s: Search) -> Calls:
+        s.ask_for(self.style)
         sims = self.simulations or (64 if s.budget is None else s.budget // 16)  # a simulation writes 16 tokens or more
-        reserve = s.policy.max_context // 2 if s.budget is not None else 0  # to finish the chosen line
+        # kept to finish the chosen line: what a path costs, at most half the context
+        reserve = min(s.policy.max_context // 2, path_tokens(s)) if s.budget is not None else 0
         root = Node("")
         yield from self.simulate(s, root, sims, reserve)
         finished = [n for n in all_nodes(root) if n.done]

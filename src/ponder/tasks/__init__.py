@@ -9,7 +9,7 @@ register("countdown", lambda: CountdownTask())
 for _k in range(3, 7):
     register(f"countdown-{_k}", lambda k=_k: CountdownTask(name=f"countdown-{k}", k=k))
 register("game24", lambda: CountdownTask(name="game24", k=4, numbers_range=(1, 13), targets=(24, 24),
-                                         rational=True, heldout_fraction=0.0, spell_out=False))
+                                         rational=True, heldout_fraction=0.0, spell_out=False, benchmark="tot"))
 register("math", lambda: MathTask())
 register("arith", lambda: ArithmeticTask())
 for _d in range(1, 7):

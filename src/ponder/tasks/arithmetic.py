@@ -125,7 +125,7 @@ class ArithmeticTask(Task):
         """``"482 * 37"`` as typed (a target is not asked for: it is the result)."""
         return self.make_problem(" ".join(typed_numbers(words, numbers)))
 
-    def prompt(self, problem: Problem) -> str:
+    def prompt(self, problem: Problem, style: str = "") -> str:
         a, b = problem.numbers
         op = problem.question.split()[1]
         return f"{self.name.split('-')[0]} {digits(a)} {op} {digits(b)}\n"
@@ -139,9 +139,6 @@ class ArithmeticTask(Task):
 
     def check(self, problem: Problem, answer: str | None) -> bool:
         return bool(answer) and answer.strip().replace(" ", "").isdigit() and int(answer.replace(" ", "")) == problem.target
-
-    def verify(self, problem: Problem, text: str) -> float:
-        return float(self.check(problem, self.answer(text)))
 
     def summary(self, problem: Problem, text: str) -> str:
         columns = sum(bool(_COLUMN.match(line)) for line in self.steps(text))

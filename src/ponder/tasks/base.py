@@ -69,8 +69,9 @@ class Task:
         raw, target = numbers_and_target(words, numbers, target, cli)
         return self.make_problem(raw, target)
 
-    def prompt(self, problem: Problem) -> str:
-        """The text the model continues. It ends with a newline."""
+    def prompt(self, problem: Problem, style: str = "") -> str:
+        """The text the model continues, asking for a trace in ``style`` (one of ``TRACE_STYLES``;
+        "" for the default). It ends with a newline."""
         raise NotImplementedError
 
     def steps(self, text: str) -> list[str]:
@@ -92,7 +93,7 @@ class Task:
 
     def verify(self, problem: Problem, text: str) -> float:
         """1.0 when the completion's answer is correct, else 0.0."""
-        raise NotImplementedError
+        return float(self.check(problem, self.answer(text)))
 
     def summary(self, problem: Problem, text: str) -> str:
         """A short account of the reasoning in a completion, shown instead of the reasoning."""

@@ -442,7 +442,7 @@ class MathTask(Task):
 
     # -- what the model reads and writes
 
-    def prompt(self, problem: Problem) -> str:
+    def prompt(self, problem: Problem, style: str = "") -> str:
         return self.template.replace("{question}", problem.question)  # not format(): LaTeX has braces
 
     def _own(self, text: str) -> str:
@@ -464,9 +464,6 @@ class MathTask(Task):
 
     def check(self, problem: Problem, answer: str | None) -> bool:
         return equivalent(answer, problem.reference)
-
-    def verify(self, problem: Problem, text: str) -> float:
-        return float(self.check(problem, self.answer(text)))
 
     def summary(self, problem: Problem, text: str) -> str:
         n = len(self.steps(text))

@@ -96,7 +96,7 @@ def _build_shard(args) -> tuple[list[int], list[bool], list[int]]:
         pool = _POOLS[k]
         while True:
             problem = pool[rng.randrange(len(pool))]
-            ids, flags = encode_example(tokenizer, tasks[k].prompt(problem), tasks[k].trace(problem, parts[k].style, rng))
+            ids, flags = encode_example(tokenizer, tasks[k].prompt(problem, parts[k].style), tasks[k].trace(problem, parts[k].style, rng))
             if len(ids) <= max_len:
                 break
         tokens += ids
@@ -149,11 +149,14 @@ def build_examples(parts: tuple[MixPart, ...], n: int, seed: int, tokenizer: Tok
     for p in parts:  # fail early on a bad task name
         get_task(p.task)
     # problem pools: each is drawn in shards (distinct seeds) so several processes can share the work
+    # (parts that differ only in style or weight share theirs)
     shards = max(1, workers * 2)
-    pool_jobs = [(p.task, -(-p.problems // shards), seed * 1000 + s) for p in parts for s in range(shards)]
+    pools = list(dict.fromkeys((p.task, p.problems) for p in parts))
+    pool_jobs = [(task, -(-n // shards), seed * 1000 + s) for task, n in pools for s in range(shards)]
     with tqdm(total=len(pool_jobs), desc="drawing problems", unit="shard", disable=not progress) as bar:
         drawn = _run(_pool_shard, pool_jobs, workers, bar)
-    _POOLS[:] = [sum(drawn[k * shards:(k + 1) * shards], [])[:p.problems] for k, p in enumerate(parts)]
+    drawn_pools = {(task, n): sum(drawn[k * shards:(k + 1) * shards], [])[:n] for k, (task, n) in enumerate(pools)}
+    _POOLS[:] = [drawn_pools[p.task, p.problems] for p in parts]
     chunk = max(1, min(2000, n // (workers * 4) or 1))
     jobs = [(parts, seed, s, min(n, s + chunk), tokenizer.to_dict(), max_len) for s in range(0, n, chunk)]
     with tqdm(total=n, desc="writing traces", unit="ex", disable=not progress) as bar:
@@ -171,12 +174,13 @@ def build_examples(parts: tuple[MixPart, ...], n: int, seed: int, tokenizer: Tok
 
 
 def _source_digest() -> str:
-    """A digest of the code that writes problems and traces: a cached dataset is only reused
-    while that code is unchanged."""
+    """A digest of the code that writes problems and traces (and of the benchmark puzzles kept
+    out of its splits): a cached dataset is only reused while they are unchanged."""
     import ponder.tasks
 
     h = hashlib.sha1()
-    for f in sorted(Path(ponder.tasks.__file__).parent.glob("*.py")):
+    root = Path(ponder.tasks.__file__).parent
+    for f in sorted(f for f in root.rglob("*") if f.suffix in (".py", ".jsonl")):  # the code and the benchmarks it keeps out
         h.update(f.read_bytes())
     return h.hexdigest()
 

@@ -118,6 +118,7 @@ def train_rounds(cfg: ExpertConfig, resume: bool, progress: bool, stop_after: in
     buffer = [[Rollout.from_json(json.loads(line)) for line in rnd.splitlines()]
               for rnd in (run.read(BUFFER) or "").split("\n\n") if rnd.strip()] if resume else []
     run.meta.update({"init": str(cfg.init or init.name), **(metadata or {})})
+    run.inherit(init)
     policy = NanoPolicy(model, tokenizer)
     sample_round = sample_round or _sample_round
 

@@ -236,6 +236,7 @@ def _train_grpo(cfg: GRPOConfig, resume: bool, progress: bool, stop_after: int |
         reference, _, _ = load_model(init)
         reference.eval().requires_grad_(False)
     run.meta["init"] = str(cfg.init or init.name)
+    run.inherit(init)
     policy = NanoPolicy(model, tokenizer)
     prm = step_scorer(cfg, task, policy) if cfg.process_reward else None
 

@@ -5,9 +5,12 @@ training problems (``ponder.train.samples``), labelled without a human:
 
 * ``orm``: a value head; every line of a solution is labelled with the rule verifier's verdict on
   its answer (Cobbe et al. 2021 label every token; a line is ponder's unit).
-* ``prm``: a value head; a few lines per solution are labelled with Monte Carlo values from
-  ``k`` rollouts of the policy (``ponder.rewards.montecarlo``), the end of the text with the
-  verdict (what every rollout from there would find).
+* ``prm``: a value head, the value model of a tree search. With ``labels = "mc"`` a few lines
+  per solution are labelled with Monte Carlo values from ``k`` rollouts of the policy
+  (``ponder.rewards.montecarlo``: Math-Shepherd, AlphaMath; no step checker); with ``labels =
+  "exact"`` every line gets its exact prefix outcome, whether a faultless search from there
+  still answers within the policy's context (the step checker's labels, in the role PRM800K's
+  human labels play). The end of the text is labelled with the verdict either way.
 * ``genrm``: the language model, taught to answer ``verify:`` with Yes/No and ``check:`` with a
   rationale and a verdict (each solution gets one of the two questions, chosen at random), on
   the policy's solutions and, with ``practice``, on solver solutions with mistaken answers.
@@ -52,15 +55,25 @@ class RMConfig(RunConfig):
     """The policy whose samples are judged: a model directory or a shipped policy's name (nano-rl,
     nano-sft); the shipped default (nano-rl) when None."""
     task: str = "countdown"
+    tasks: tuple[str, ...] = ()
+    """Several tasks the policy solves ``problems`` training problems of each (overrides ``task``)."""
+    styles: tuple[str, ...] = ("",)
+    """Trace styles the policy is asked for, its problems dealt out among them in turn ("": the
+    task's default; a style listed twice gets twice the share); each must be one the policy was
+    trained on (its ``trace_styles``)."""
     problems: int = 384
-    """Training problems the policy solves."""
+    """Training problems the policy solves (of each task)."""
     samples: int = 4
     """Solutions sampled per problem."""
     temperature: float = 1.0
     holdout: float = 0.1
     """Share of the problems kept out of training to measure AUROC on."""
+    labels: str = "mc"
+    """PRM: ``mc`` (Monte Carlo values of the policy's rollouts) or ``exact`` (every step's exact
+    prefix outcome)."""
     mc_solutions: int = 128
-    """PRM: solutions whose steps get Monte Carlo labels."""
+    """PRM: solutions whose steps get Monte Carlo labels, from each task and each entry of ``styles``
+    (a style listed twice gets twice as many)."""
     mc_rollouts: int = 8
     """PRM: rollouts per labelled step (k)."""
     mc_steps: int = 3
@@ -89,6 +102,11 @@ class RMConfig(RunConfig):
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise UserError(f"unknown reward model kind {self.kind!r}; choose one of: {', '.join(KINDS)}")
+        self.tasks, self.styles = tuple(self.tasks), tuple(self.styles)
+        if self.labels not in ("mc", "exact"):
+            raise UserError(f"labels must be mc or exact, got {self.labels!r}")
+        if not self.styles:
+            raise UserError('styles needs at least one trace style ("" for the task\'s default)')
         self.at_least(1, "problems", "samples", "mc_rollouts", "mc_steps")
         if self.practice < 0:
             raise UserError("practice must be at least 0")
@@ -113,14 +131,17 @@ def split_rows(rows: list[dict], holdout: float, seed: int) -> tuple[list[dict],
 
 
 def value_examples(rows, tokenizer, task, labels_of, max_len: int) -> ScoredExamples:
-    """``labels_of(row, n_scored) -> {scored line index: label}`` decides what each line learns."""
+    """``labels_of(row, n_scored) -> {scored line index: label}`` decides what each line learns.
+    Each row is read as its problem's task (``task`` when it names none) writes it, after that
+    task's default prompt: a value model reads every style after the same prompt."""
     from ponder.rewards.value import encode_lines
     from ponder.train.samples import problem_of
 
     data = ScoredExamples([], [])
     for row in rows:
         problem = problem_of(row)
-        ids, ends = encode_lines(tokenizer, task.prompt(problem), row["text"], task.steps(row["text"]))
+        writer = task_named(problem.task, task)
+        ids, ends = encode_lines(tokenizer, writer.prompt(problem), row["text"], writer.steps(row["text"]))
         ids = ids[:max_len]
         target = np.full(len(ids), np.nan, dtype=np.float32)
         for k, label in labels_of(row, len(ends)).items():
@@ -140,12 +161,13 @@ def judge_examples(rows, tokenizer, task, kind: str, seed: int, room: int, max_l
     data = ScoredExamples([], [])
     for row in rows:
         problem = problem_of(row)
-        prompt = task.prompt(problem)
+        writer = task_named(problem.task, task)
+        prompt = writer.prompt(problem)
         mode = rng.choice(("genrm", "genrm-cot")) if kind == "genrm" else "critic"
         if mode == "critic":
-            reasoning, verdict = judge.critique(task, problem, row["text"])
+            reasoning, verdict = judge.critique(writer, problem, row["text"])
         else:
-            reasoning, verdict = judge.rationale(task, problem, row["text"])
+            reasoning, verdict = judge.rationale(writer, problem, row["text"])
         verdict = bool(row["correct"])  # the rule verifier decides the label
         read = fit(tokenizer, prompt, row["text"], reading_room(tokenizer, prompt, max_len, room, context))
         asked, answer = judge_example(prompt, read, QUESTIONS[mode], reasoning, verdict)
@@ -157,6 +179,13 @@ def judge_examples(rows, tokenizer, task, kind: str, seed: int, room: int, max_l
         data.ids.append(np.asarray(ids, dtype=np.int64))
         data.targets.append(target)
     return data
+
+
+def task_named(name: str, default):
+    """The task ``name`` (``default`` when it is that task or no name is given)."""
+    from ponder.tasks import get_task
+
+    return default if not name or default is not None and name == default.name else get_task(name)
 
 
 def loss_of(model, x: torch.Tensor, y: torch.Tensor, value: bool) -> tuple[torch.Tensor, int]:
@@ -176,34 +205,56 @@ def loss_of(model, x: torch.Tensor, y: torch.Tensor, value: bool) -> tuple[torch
 
 
 def prepare(cfg: RMConfig, progress: bool = True):
-    """The policy's solutions (sampled or cached), split, and for the PRM their Monte Carlo labels."""
+    """The policy's solutions (sampled or cached), split, and for the PRM their step labels
+    (``{id(row): {step: label}}``)."""
     from ponder.backends.nano import NanoPolicy
+    from ponder.search.base import trace_styles
     from ponder.tasks import get_task
-    from ponder.train.samples import monte_carlo_rows, practice_rows, sampled_solutions
+    from ponder.train.samples import exact_outcomes, monte_carlo_rows, practice_rows, sampled_solutions
 
-    task = get_task(cfg.task)
+    tasks = [get_task(name) for name in cfg.tasks or (cfg.task,)]
     policy = NanoPolicy.load(cfg.policy, max_batch=128)
-    problems = task.problems("train", cfg.problems, seed=cfg.seed + 1)
-    rows = sampled_solutions(policy, task, problems, cfg.samples, cfg.temperature, cfg.seed, chunk=32, progress=progress)
-    train, held = split_rows(rows, cfg.holdout, cfg.seed)
+    for task in tasks:
+        for style in cfg.styles:
+            if style and style not in task.TRACE_STYLES:
+                raise UserError(f"{task.name} writes no {style!r} traces (its styles: {', '.join(task.TRACE_STYLES) or 'none'})")
+            if style and style != task.TRACE_STYLES[0] and style not in trace_styles(policy):
+                known = ", ".join(trace_styles(policy)) or "its tasks' defaults only"
+                raise UserError(f"the policy was not trained on the {style!r} style (it knows: {known})")
+        if cfg.kind == "prm" and cfg.labels == "exact" and not task.exact_outcomes:
+            raise UserError(f"{task.name} has no exact step outcomes: use labels = \"mc\"")
+    groups = []  # (task, style, rows) for each task and style
+    for task in tasks:
+        problems = task.problems("train", cfg.problems, seed=cfg.seed + 1)
+        for k, style in enumerate(cfg.styles):  # each problem solved in one style
+            groups.append((task, style, sampled_solutions(policy, task, problems[k::len(cfg.styles)], cfg.samples,
+                                                          cfg.temperature, cfg.seed, chunk=32, progress=progress,
+                                                          style=style)))
+    train, held = split_rows([r for _, _, rows in groups for r in rows], cfg.holdout, cfg.seed)
+    labels = None
+    if cfg.kind == "prm" and cfg.labels == "exact":
+        by_name = {task.name: task for task in tasks}
+        labels = {id(r): dict(enumerate(map(float, exact_outcomes(policy, by_name[r["problem"]["task"]], r))))
+                  for r in train}
+    elif cfg.kind == "prm":
+        labels = {}
+        kept = {id(r) for r in train}
+        for task, _, rows in groups:
+            rows = [r for r in rows if id(r) in kept][:cfg.mc_solutions]
+            mc = monte_carlo_rows(policy, task, rows, cfg.mc_rollouts, cfg.mc_steps, cfg.temperature, cfg.seed,
+                                  progress=progress)
+            labels.update({id(r): {s["step"]: s["successes"] / s["rollouts"] for s in lab} for r, lab in zip(rows, mc)})
     if cfg.practice:
-        train = train + practice_rows(task, cfg.practice, cfg.seed, progress=progress)
-    mc = None
-    if cfg.kind == "prm":
-        mc = monte_carlo_rows(policy, task, train[:cfg.mc_solutions], cfg.mc_rollouts, cfg.mc_steps,
-                              cfg.temperature, cfg.seed, progress=progress)
-    return task, policy, train, held, mc
+        train = train + [r for task in tasks for r in practice_rows(task, cfg.practice, cfg.seed, progress=progress)]
+    return tasks[0], policy, train, held, labels
 
 
-def build_data(cfg: RMConfig, task, tokenizer, train: list[dict], mc, max_len: int) -> ScoredExamples:
+def build_data(cfg: RMConfig, task, tokenizer, train: list[dict], step_labels, max_len: int) -> ScoredExamples:
     if cfg.kind == "orm":
         return value_examples(train, tokenizer, task, lambda row, n: {k: float(row["correct"]) for k in range(n)}, max_len)
     if cfg.kind == "prm":
-        by_text = {id(r): lab for r, lab in zip(train[:cfg.mc_solutions], mc)}
-
         def labels(row, n):
-            out = {s["step"]: s["successes"] / s["rollouts"] for s in by_text.get(id(row), [])}
-            out = {k: v for k, v in out.items() if k < n - 1}
+            out = {k: v for k, v in step_labels.get(id(row), {}).items() if k < n - 1}
             out[n - 1] = float(row["correct"])  # the end of the text: its value is the verdict
             return out
 
@@ -255,20 +306,21 @@ def train_rm(cfg: RMConfig, resume: bool = False, progress: bool = True, stop_af
     from ponder.backends.nano import model_path
 
     run = Run(cfg.out, cfg, resume=resume, progress=progress, stop_after=stop_after)
-    task, policy, train, held, mc = prepare(cfg, progress)
+    task, policy, train, held, step_labels = prepare(cfg, progress)
     del policy
 
     model, tokenizer, optimizer, state = run.start(lambda: initial_model(cfg, model_path(cfg.policy)),
                                                    cfg.optim.optimizer, cfg.seed,
                                                    {"step": 0, "micro_batches": 0, "tokens": 0, "wall_time_s": 0.0})
     model.train()
-    data = build_data(cfg, task, tokenizer, train, mc, model.cfg.max_seq_len)
+    data = build_data(cfg, task, tokenizer, train, step_labels, model.cfg.max_seq_len)
     value = cfg.kind in ("orm", "prm")
     steps = max(1, math.ceil(cfg.epochs * int(data.lengths().sum()) / cfg.tokens_per_step))
     stream = micro_batches(data.lengths(), cfg.micro_tokens, cfg.seed)
     for _ in range(state["micro_batches"]):
         next(stream)
     run.meta.update({"reward_kind": cfg.kind, "policy": str(cfg.policy or "default"), "train_solutions": len(train),
+                     "train_steps": sum(len(labels) for labels in (step_labels or {}).values()),
                      "train_correct": sum(r["correct"] for r in train), "train_practice": cfg.practice})
 
     def loss(x, y, labels):

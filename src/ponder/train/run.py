@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from ponder.errors import UserError
 from ponder.model import save_model
+from ponder.model.io import META, read_meta
 from ponder.train.checkpoint import (StopRequests, clean_temporaries, find_checkpoint, has_checkpoint, load_checkpoint,
                                     save_checkpoint, store_of)
 
@@ -72,6 +73,11 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         pass
     return "unknown"
+
+
+INHERITED = ("trace_styles",)
+"""Metadata a model passes on to the models trained from it: ``trace_styles``, the styles its
+prompt can ask for (``ponder.search.base.trace_styles``)."""
 
 
 class Run:
@@ -137,6 +143,14 @@ class Run:
         """A file the trainer wrote beside its checkpoint (``save(files=...)``), None if absent."""
         found = find_checkpoint(self.checkpoint)
         return (found / name).read_text() if found is not None and (found / name).exists() else None
+
+    def inherit(self, init: Path) -> None:
+        """Record in this run's model what the model it starts from says it can do (``INHERITED``);
+        a resumed run whose starting model has gone takes it from its checkpoint."""
+        saved = find_checkpoint(self.checkpoint) if self.resume else None
+        source = next((path for path in (Path(init), saved and saved / "model") if path and (path / META).is_file()), None)
+        found = read_meta(source) if source is not None else {}
+        self.meta.update({key: found[key] for key in INHERITED if key in found})
 
     def finish(self, model, tokenizer, name: str = "model", meta: dict | None = None, **saving) -> Path:
         """Write the final model to ``out/name`` with the run's metadata (and ``meta`` over it)."""

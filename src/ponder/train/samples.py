@@ -57,13 +57,14 @@ def _read_rows(path: Path) -> list[dict]:
 
 
 def sampled_solutions(policy, task, problems: list[Problem], samples: int, temperature: float = 1.0, seed: int = 0,
-                      chunk: int = 16, progress: bool = True) -> list[dict]:
+                      chunk: int = 16, progress: bool = True, style: str = "") -> list[dict]:
     """``samples`` solutions for each problem, as rows ``{"problem": {...}, "text": ...,
     "correct": bool, "tokens": int, "finish_reason": ...}`` (``problem_of(row)`` reads the
-    problem back). Sample i of a problem depends only on the seed and its prompt, not on how
-    the problems are batched."""
+    problem back), written in ``style`` when given (the prompt asks for it; the rows say
+    ``"style"``). Sample i of a problem depends only on the seed and its prompt, not on how the
+    problems are batched."""
     spec = {"policy": policy_digest(policy), "task": task.name, "samples": samples, "temperature": temperature,
-            "seed": seed, "context": policy.max_context,
+            "seed": seed, "context": policy.max_context, **({"style": style} if style else {}),
             "problems": hashlib.sha1(json.dumps([p.to_json() for p in problems]).encode()).hexdigest()[:16]}
     path = _cache_file("solutions", spec)
     rows = _read_rows(path)
@@ -73,13 +74,13 @@ def sampled_solutions(policy, task, problems: list[Problem], samples: int, tempe
                                       disable=not progress) as bar:
         for start in range(done, len(problems), chunk):
             batch = problems[start:start + chunk]
-            prompts = [task.prompt(p) for p in batch]
+            prompts = [task.prompt(p, style) for p in batch]
             room = max(policy.count_tokens(p) for p in prompts) + 1
             params = SamplingParams(n=samples, temperature=temperature, max_tokens=policy.max_context - room, seed=seed)
             for p, completions in zip(batch, policy.generate(prompts, params)):
                 for c in completions:
                     row = {"problem": p.to_json(), "text": c.text, "correct": task.verify(p, c.text) == 1.0,
-                           "tokens": len(c.token_ids), "finish_reason": c.finish_reason}
+                           "tokens": len(c.token_ids), "finish_reason": c.finish_reason, **({"style": style} if style else {})}
                     rows.append(row)
                     sink.write(json.dumps(row) + "\n")
             sink.flush()
@@ -111,6 +112,14 @@ def practice_rows(task, count: int, seed: int = 0, progress: bool = True) -> lis
     return rows
 
 
+def exact_outcomes(policy, task, row: dict) -> list[bool]:
+    """Every step's exact prefix outcome (``Task.prefix_outcomes``): would a faultless search from
+    the end of that step still answer, within what the policy's context leaves after its prompt?"""
+    problem = problem_of(row)
+    room = policy.max_context - policy.count_tokens(task.prompt(problem, row.get("style", ""))) - 1
+    return task.prefix_outcomes(problem, row["text"], room=room, count=lambda line: policy.count_tokens(line) + 1)
+
+
 def problem_of(row: dict) -> Problem:
     d = row["problem"]
     return Problem(id=d["id"], task=d["task"], numbers=tuple(d.get("numbers", ())), target=d.get("target"),
@@ -123,8 +132,9 @@ def monte_carlo_rows(policy, task, rows: list[dict], k: int, steps_per_text: int
     ``[{"step": i, "outcomes": [bool] * k}, ...]`` (``ponder.rewards.montecarlo``)."""
     from ponder.rewards.montecarlo import monte_carlo_labels
 
+    style = rows[0].get("style", "") if rows else ""  # rows of one style: their rollouts are asked for it
     spec = {"version": 2, "policy": policy_digest(policy), "task": task.name, "k": k, "steps": steps_per_text,
-            "temperature": temperature, "seed": seed,
+            "temperature": temperature, "seed": seed, **({"style": style} if style else {}),
             "rows": hashlib.sha1(json.dumps([r["text"] for r in rows]).encode()).hexdigest()[:16]}
     path = _cache_file("montecarlo", spec)
     done = _read_rows(path)
@@ -134,7 +144,7 @@ def monte_carlo_rows(policy, task, rows: list[dict], k: int, steps_per_text: int
             batch = rows[start:start + chunk]
             items = [(problem_of(r), r["text"]) for r in batch]
             labels = monte_carlo_labels(policy, task, items, k, steps_per_text, temperature, seed=seed + start,
-                                        chunk=16)
+                                        chunk=16, style=style)
             for lab in labels:
                 row = {"labels": [{"step": s.step, "outcomes": list(s.outcomes)} for s in lab]}
                 done.append(row)

@@ -241,6 +241,7 @@ def train_selfplay(cfg: SelfPlayConfig, resume: bool = False, progress: bool = T
     model, tokenizer, optimizer, state = run.start(lambda: load_model(init)[:2], policy_opt, cfg.seed, {
         "step": 0, "round": 0, "sampled": -1, "micro_batches": 0, "tokens": 0, "trained_tokens": 0,
         "rollout_tokens": 0, "wall_time_s": 0.0})
+    run.inherit(init)
     episodes = [json.loads(line) for line in (run.read(TARGETS) or "").splitlines()] if resume else []
     vmodel, vtok, voptimizer, vstate = _value_network(cfg, task, run, resume, value_opt, vckpt)
     run.meta.update(init=str(cfg.init or init.name), value_init=cfg.value)

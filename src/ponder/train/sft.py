@@ -119,9 +119,14 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_
                 return run.checkpoint
             if cfg.eval_every and state["step"] % cfg.eval_every == 0 and not last:
                 _evaluate(model, tokenizer, cfg, state, run)
+    if cfg.init:
+        from ponder.backends.nano import model_path
+
+        run.inherit(model_path(cfg.init, check=False))
+    styles = {*run.meta.get("trace_styles", ()), *(part.style for part in cfg.mix)}
     meta = dict(wall_time_s=round(state["wall_time_s"], 1), data_build_s=state["data_build_s"],
                 steps=state["step"], tokens=state["tokens"], trained_tokens=state["trained_tokens"],
-                params=model.num_params())
+                params=model.num_params(), trace_styles=sorted(styles))
     if cfg.eval_problems and cfg.eval_tasks:
         meta["eval"] = _evaluate(model, tokenizer, cfg, state, run)
     return run.finish(model, tokenizer, meta=meta)

@@ -18,10 +18,14 @@ FIRST = ("countdown", "game24", "arith", "answer:", "->", "carry", "\n", "✗", 
 """The words of the vocabulary the shipped models were trained with, in token-id order, written
 out rather than gathered so that renaming a constant cannot move an id (nothing writes ``✓``)."""
 
-NANO_WORDS = FIRST + tuple(w for w in dict.fromkeys((*TASK_WORDS, *REVISION_WORDS)) if w not in FIRST)
-"""``FIRST``, then any word a task or the revision format declares that it lacks."""
+LATER = ("direct",)
+"""Words declared since the shipped vocabulary was laid out. They come after its number tokens,
+so a fresh model's ids of every shipped token are the shipped ones (``Tokenizer.extended``)."""
+
+NANO_WORDS = FIRST + tuple(w for w in dict.fromkeys((*TASK_WORDS, *REVISION_WORDS)) if w not in FIRST + LATER)
+"""``FIRST``, then any word a task or the revision format declares that it lacks, but ``LATER``'s."""
 
 
 def nano_tokenizer() -> Tokenizer:
-    """The tokenizer of a fresh nano model."""
-    return Tokenizer(words=NANO_WORDS)
+    """The tokenizer of a fresh nano model: the shipped vocabulary, then ``LATER``."""
+    return Tokenizer(words=NANO_WORDS).extended(LATER)

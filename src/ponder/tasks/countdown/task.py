@@ -6,9 +6,11 @@ How the traces are written (``search`` and ``direct``) is told in the package do
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from ponder.errors import UserError
 from ponder.tasks.base import ANSWER_PREFIX, StepCheck, Task, final_answer, numbers_and_target, whole_number
@@ -22,10 +24,16 @@ from ponder.types import Problem
 from ponder.utils import stable_hash
 
 
-WORDS = ("countdown", "game24", ANSWER_PREFIX, PROMPT_ARROW, DEAD_END, FRACTION_BAR)
+WORDS = ("countdown", "game24", ANSWER_PREFIX, PROMPT_ARROW, DEAD_END, FRACTION_BAR, "direct")
 """The words and symbols Countdown and Game of 24 write as single tokens: the families' names
-(each prompt's first word), the answer marker, the arrow to the target, the dead end and the
-fraction bar."""
+(each prompt's first word), the answer marker, the arrow to the target, the dead end, the
+fraction bar and the word that asks for a direct trace."""
+
+BENCHMARKS = {"tot": Path(__file__).parent.parent / "data" / "game24_tot.jsonl"}
+"""Published puzzle sets that are splits of their own, kept out of every other split of every
+Countdown task. ``tot``: the 100 Game of 24 puzzles Tree of Thoughts (Yao et al. 2023) evaluates
+on, ranks 901-1000 of the 4nums.com list (``src/tot/data/24/24.csv`` of princeton-nlp's
+tree-of-thought-llm); GPT-4 with ToT solves 74% of them."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,9 @@ class CountdownTask(Task):
     targets: tuple[int, int] = (10, 100)
     rational: bool = False
     heldout_fraction: float = 0.1
+    benchmark: str = ""
+    """A split that holds a published puzzle set (``BENCHMARKS``) instead of hashed problems
+    (Game of 24: ``tot``). Its puzzles belong to no other split of any Countdown task."""
     cap: int = 1000
     """Largest intermediate result the nano model can write (its number tokens stop here)."""
     spell_out: bool = True
@@ -58,9 +69,8 @@ class CountdownTask(Task):
 
     @property
     def splits(self) -> tuple[str, ...]:
-        if self.heldout_fraction:
-            return ("train", "val", "test", "test-unseen")
-        return ("train", "val", "test")
+        splits = ("train", "val", "test") + ("test-unseen",) * bool(self.heldout_fraction)
+        return splits + (self.benchmark,) * bool(self.benchmark)
 
     # -- problem generation
 
@@ -77,7 +87,12 @@ class CountdownTask(Task):
         return self.name.split("-")[0]
 
     def _split_of(self, numbers: tuple[int, ...], target: int) -> str:
-        """Every (numbers, target) belongs to exactly one split, decided by a stable hash."""
+        """Every (numbers, target) belongs to exactly one split: a benchmark's puzzle to its
+        benchmark (or, in a task without that split, to ``reserved``, which nothing draws from),
+        any other to one decided by a stable hash."""
+        benchmark = benchmark_puzzles().get((tuple(sorted(numbers)), target))
+        if benchmark is not None:
+            return benchmark if benchmark == self.benchmark else "reserved"
         if target in self.heldout_targets:
             return "test-unseen"
         bucket = stable_hash(f"{sorted(numbers)}>{target}") % 100
@@ -95,6 +110,9 @@ class CountdownTask(Task):
     def problems(self, split: str, n: int, seed: int = 0) -> list[Problem]:
         if split not in self.splits:
             raise UserError(f"unknown split {split!r} for {self.name}; choose one of: {', '.join(self.splits)}")
+        if split == self.benchmark:  # in the published order, under the published ids
+            return [Problem(id=row["id"], task=self.name, numbers=tuple(row["numbers"]), target=row["target"])
+                    for row in _benchmark_rows(split)][:n]
         if self.enumerable:
             pool = [p for p in _all_problems(self) if self._split_of(p.numbers, p.target) == split]
             random.Random(f"{self.name}-{split}-{seed}").shuffle(pool)
@@ -150,8 +168,15 @@ class CountdownTask(Task):
 
     # -- what the model reads and writes
 
-    def prompt(self, problem: Problem) -> str:
-        return f"{self.family} {fmt_state(problem.numbers)} {PROMPT_ARROW} {problem.target}\n"
+    def prompt(self, problem: Problem, style: str = "") -> str:
+        """``countdown 25 3 7 9 -> 66``, and ``direct`` at its end to ask for a direct trace."""
+        ask = "" if style in ("", "search") else f" {self._style(style)}"
+        return f"{self.family} {fmt_state(problem.numbers)} {PROMPT_ARROW} {problem.target}{ask}\n"
+
+    def _style(self, style: str) -> str:
+        if style not in self.TRACE_STYLES:
+            raise UserError(f"unknown trace style {style!r} for {self.name}; choose one of: {', '.join(self.TRACE_STYLES)}")
+        return style
 
     def steps(self, text: str) -> list[str]:
         return [line for line in text.split("\n") if line.strip() and not line.strip().startswith(ANSWER_PREFIX)]
@@ -166,9 +191,6 @@ class CountdownTask(Task):
             return evaluate_expression(answer, problem.numbers, self.rational) == problem.target
         except (ValueError, ZeroDivisionError, RecursionError):  # a malformed answer is a wrong one
             return False
-
-    def verify(self, problem: Problem, text: str) -> float:
-        return float(self.check(problem, self.answer(text)))
 
     def summary(self, problem: Problem, text: str) -> str:
         """What the reasoning did, in one or two sentences (shown instead of the reasoning)."""
@@ -291,11 +313,9 @@ class CountdownTask(Task):
     def trace(self, problem: Problem, style: str = "search", rng: random.Random | None = None) -> list[tuple[str, bool]]:
         """A training trace as (text, trained) segments: ``search`` or ``direct``."""
         rng = rng or random.Random(0)
-        if style == "direct":
+        if self._style(style) == "direct":
             return [(self.direct_trace(problem, rng), True)]
-        if style == "search":
-            return self.search_trace(problem, rng)
-        raise UserError(f"unknown trace style {style!r} for {self.name}; choose one of: {', '.join(self.TRACE_STYLES)}")
+        return self.search_trace(problem, rng)
 
     # -- per-step labels
 
@@ -319,3 +339,14 @@ def _all_problems(task: CountdownTask) -> tuple[Problem, ...]:
         if solvable(nums, target, task.rational, task.cap):
             out.append(Problem(id=f"{task.name}-{'-'.join(map(str, nums))}", task=task.name, numbers=nums, target=target))
     return tuple(out)
+
+
+def _benchmark_rows(name: str) -> list[dict]:
+    return [json.loads(line) for line in BENCHMARKS[name].read_text().splitlines() if line.strip()]
+
+
+@lru_cache(maxsize=1)
+def benchmark_puzzles() -> dict[tuple, str]:
+    """(sorted numbers, target) -> the benchmark it belongs to, for every puzzle in ``BENCHMARKS``."""
+    return {(tuple(sorted(row["numbers"])), row["target"]): name
+            for name in BENCHMARKS for row in _benchmark_rows(name)}

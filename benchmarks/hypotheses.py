@@ -1,0 +1,83 @@
+"""The seeds' three guesses at how o1 thinks, measured against each other at equal thinking tokens.
+
+Reads sweep files (``ponder sweep``; each point records the problems it solved) and groups the
+strategies by the hypothesis they stand for:
+
+* ``chain``: one long chain of thought that backtracks by itself (seed 001): greedy, think, sample;
+* ``vote``: several chains, one answer chosen by agreement or a judge: majority, best-of-n,
+  weighted-vote, auto, adaptive;
+* ``tree``: search over single steps outside the model, guided by a value model (seed 000): tot,
+  beam, dvts, rebase, best-first, mcts.
+
+For every budget of the sweep (multiples of greedy's cost) it prints the best point of each
+hypothesis with its 95% interval (Wilson), tokens and seconds per problem, and the exact McNemar
+test of the best tree search against the best vote on the problems where they disagree. Each
+"best" is chosen from several points after the fact, so read the p-value as a guide, not a
+pre-registered test.
+
+    ponder sweep --task game24 --split tot --limit 100 --multiples 1,4,16 \\
+        --strategies greedy,think,majority,auto,beam,best-first,mcts --output runs/hyp-game24.jsonl
+    python benchmarks/hypotheses.py runs/hyp-game24.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+from ponder.report.scaling import by_task, load_rows
+from ponder.rewards.metrics import mcnemar_exact, wilson
+
+HYPOTHESES = {
+    "chain": ("greedy", "think", "sample"),
+    "vote": ("majority", "best-of-n", "weighted-vote", "auto", "adaptive"),
+    "tree": ("tot", "beam", "dvts", "rebase", "best-first", "mcts"),
+}
+
+
+def hypothesis(strategy: str) -> str | None:
+    return next((h for h, names in HYPOTHESES.items() if strategy in names), None)
+
+
+def describe(r: dict) -> str:
+    lo, hi = wilson(r["correct"], r["n"])
+    name = r["strategy"] + (f" + {r['reward']}" if r.get("reward") else "")
+    return (f"{name:<24}{100 * r['accuracy']:6.1f}% [{100 * lo:4.1f}, {100 * hi:5.1f}]"
+            f"{r['tokens_per_problem']:>9.0f}{r.get('seconds_per_problem', 0):>8.2f}")
+
+
+def compare(rows: list[dict]) -> None:
+    greedy = [r for r in rows if r["strategy"] == "greedy"]
+    cost = greedy[0]["tokens_per_problem"] if greedy else None
+    by_budget: dict = defaultdict(list)
+    for r in rows:
+        by_budget[r.get("budget")].append(r)
+    for budget in sorted(by_budget, key=lambda b: -1 if b is None else b):
+        points = by_budget[budget] + (greedy if budget is not None else [])
+        times = f" ({budget / cost:.0f}x greedy's {cost:.0f} tokens)" if budget and cost else ""
+        print(f"\nbudget {budget or 'none'}{times}")
+        print(f"  {'':<8}{'best point':<24}{'accuracy [95%]':>22}{'tokens':>9}{'s/prob':>8}")
+        best = {}
+        for h in HYPOTHESES:
+            found = [r for r in points if hypothesis(r["strategy"]) == h]
+            if found:
+                best[h] = max(found, key=lambda r: (r["accuracy"], -r["tokens_per_problem"]))
+                print(f"  {h:<8}{describe(best[h])}")
+        if "tree" in best and "vote" in best and "solved" in best["tree"] and "solved" in best["vote"]:
+            tree, vote = set(best["tree"]["solved"]), set(best["vote"]["solved"])
+            gained, lost = len(tree - vote), len(vote - tree)
+            print(f"  tree vs vote: {gained} problems gained, {lost} lost, exact McNemar p = "
+                  f"{mcnemar_exact(gained, lost):.2g}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("sweeps", nargs="+", help="sweep files (ponder sweep --output)")
+    args = ap.parse_args()
+    for title, rows in by_task(load_rows(args.sweeps)).items():
+        print(f"== {title}")
+        compare(rows)
+
+
+if __name__ == "__main__":
+    main()
