@@ -113,10 +113,7 @@ class Search:
     def __init__(self, problem: Problem, task, policy, reward, budget: int | None, seed: int):
         self.problem, self.task, self.policy, self.reward = problem, task, policy, reward
         self.budget, self.seed = budget, seed
-        self.style = ""
-        """The trace style the prompt asks for ("": the task's default; see ``ask_for``)."""
-        self.prompt = task.prompt(problem)
-        self.prompt_tokens = policy.count_tokens(self.prompt) + 1  # with <bos>
+        self._prompt_for("")
         self.stop: str = task.stop
         """Where the task says a completion is over (math: where a base model starts a question of
         its own); every policy call stops there too."""
@@ -132,9 +129,14 @@ class Search:
         """Ask the policy for reasoning in ``style`` (before any call), when the task writes it and
         the policy was trained on it (its metadata's ``trace_styles``); else keep the default."""
         if style in self.task.TRACE_STYLES and style in trace_styles(self.policy):
-            self.style = style
-            self.prompt = self.task.prompt(self.problem, style)
-            self.prompt_tokens = self.policy.count_tokens(self.prompt) + 1
+            self._prompt_for(style)
+
+    def _prompt_for(self, style: str) -> None:
+        """Set ``style`` (the trace style the prompt asks for; "": the task's default), the prompt
+        and its length in tokens (with <bos>)."""
+        self.style = style
+        self.prompt = self.task.prompt(self.problem, style)
+        self.prompt_tokens = self.policy.count_tokens(self.prompt) + 1
 
     # -- compute
 
