@@ -63,3 +63,18 @@ def test_the_rl_policy_says_how_it_was_made(policy):
         assert all(recipe[k] == v for k, v in made["config"].items() if k != "out")
         assert all(recipe[k] == default[k] for k in recipe.keys() - made["config"].keys())  # fields added since
         assert made["commit"] and made["steps"] == recipe["steps"]
+
+
+@pytest.mark.parametrize("style,floor", [("search", 0.3), ("direct", 0.05)])
+def test_the_v2_policy_reasons_in_the_style_its_prompt_asks_for(style, floor):
+    """nano-v2-sft: one model, two ways to reason. Asked for ``direct``, it writes one operation a
+    line (tens of tokens, where its written-out search takes hundreds); either way it still scores."""
+    policy = NanoPolicy.load("nano-v2-sft")
+    assert policy.meta["recipe"] == "nano-v2" and set(policy.meta["trace_styles"]) >= {"direct", "search"}
+    task = get_task("game24")
+    n = 100 if style == "direct" else 40  # a direct path costs a tenth of the tokens
+    report = evaluate(task, task.problems("test", n), policy, get_strategy("greedy", style=style))
+    assert report.accuracy >= floor, report.summary()
+    tokens = sorted(r["tokens"] for r in report.records)
+    median = tokens[len(tokens) // 2]
+    assert median < 120 if style == "direct" else median > 200, tokens

@@ -204,6 +204,21 @@ def test_tree_search_asks_for_direct_steps_when_the_policy_was_trained_on_them(n
         get_strategy(name, style="sideways")
 
 
+@pytest.mark.parametrize("name", ["greedy", "sample", "majority", "adaptive", "auto"])
+def test_chains_and_votes_ask_for_a_style_only_when_told(name, task, problems):
+    """Greedy and the votes write the task's default unless ``style`` asks for another the policy
+    knows (``ponder eval --set style=direct``); auto's probe and its later samples ask alike."""
+    lines = ["2 + 3 = 5 | 5 7\n", "answer: 2 + 3\n"]
+    for styles, asked, style in ((["search", "direct"], "direct", "direct"), (["search", "direct"], "", ""),
+                                 (["search"], "direct", "")):
+        policy = Remembering(lines, styles)
+        get_strategy(name, style=asked)(problems[0], policy, ScriptedValues(), budget=400, seed=0, task=task)
+        assert policy.prompts and all(p.startswith(task.prompt(problems[0], style)) for p in policy.prompts)
+        assert all(("direct" in p) == (style == "direct") for p in policy.prompts)
+    with pytest.raises(UserError, match="style must be one of direct, search"):
+        get_strategy(name, style="sideways")
+
+
 class ScriptedValues(RewardModel):
     """A process reward model that values every partial text 0.5 and scores every finished one 1."""
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def load(model: str | None = None) -> "NanoPolicy":
-    """A policy from a model directory or a shipped policy's name (nano-rl, the default; nano-sft)."""
+    """A policy from a model directory or a shipped policy's name (nano-rl, the default; nano-sft, nano-v2-sft)."""
     from ponder.backends.nano import NanoPolicy
 
     return NanoPolicy.load(model)

@@ -16,6 +16,8 @@ WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 SHIPPED_POLICIES = {
     "nano-rl": "the default: nano-sft after GRPO with the rule oracle's step rewards (recipes grpo-oracle, grpo-long)",
     "nano-sft": "trained from scratch on solver traces (recipe nano-default)",
+    "nano-v2-sft": "the next policy, not yet the default: both trace styles (search, and direct when the prompt "
+                   "ends in 'direct'), grouped-query attention, a 2,048-token context (recipe nano-v2)",
 }
 """The shipped policies, by the name ``--model`` accepts in place of a directory."""
 DEFAULT_MODEL = WEIGHTS / "nano-rl"

@@ -66,6 +66,17 @@ strategy's ``limits`` may say otherwise). A field not named here: integers 1 to 
 to 1,000, text up to ``checks.TEXT_LIMIT`` characters."""
 
 
+STYLES = ("direct", "search")
+"""The trace styles a strategy's ``style`` may ask for (``Search.ask_for``): ``direct``, one
+operation a line, and ``search``, the written-out search; "" (where allowed) keeps the task's default."""
+
+
+def check_style(style: str, default: bool = False) -> None:
+    """Refuse a ``style`` that is none of ``STYLES`` ("" too, when ``default``)."""
+    if style not in STYLES and not (default and style == ""):
+        raise ValueError(f"style must be one of {', '.join(STYLES)}, got {style!r}")
+
+
 class FieldError(UserError):
     """A value refused, with ``field`` naming it and a ``message`` written with ``{field}`` where each
     surface puts its own name for it (``worded``)."""

@@ -56,7 +56,7 @@ class Auto(_Parallel):
     n: int | None = 16
 
     def search(self, s: Search) -> Calls:
-        first = _Parallel(n=self.probe, temperature=self.temperature)
+        first = _Parallel(n=self.probe, temperature=self.temperature, style=self.style)
         candidates = yield from first.sample(s)
         votes = tally(candidates)
         if votes and votes.most_common(1)[0][1] >= self.agree:
@@ -75,7 +75,8 @@ class Auto(_Parallel):
         if best is not None and best.answer is not None and (best.score or 0.0) >= self.confident:
             s.trace.append(f"medium: the verifier is confident ({best.score:.2f}) after {len(scored)} samples")
             return s.result(best, scored, note=f"Medium: verified at {best.score:.2f} after {len(scored)} samples.")
-        more = _Parallel(n=max(0, (self.n or 16) - len(scored)) or None, temperature=self.temperature, scored=True)
+        more = _Parallel(n=max(0, (self.n or 16) - len(scored)) or None, temperature=self.temperature, scored=True,
+                         style=self.style)
         extra = []
         if more.n and s.left > 0:
             extra = yield from more.sample(s)

@@ -140,6 +140,7 @@ class SelfVerify(_Parallel):
     """``vote``: the answer with the largest summed judgement; ``best``: the single best-judged sample."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.verdicts < 1 or self.verify_tokens < 0:
             raise ValueError("verdicts must be at least 1 and verify_tokens at least 0")
         if self.pick not in ("vote", "best"):

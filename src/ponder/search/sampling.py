@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ponder.search.base import Calls, Search, Strategy, register
+from ponder.search.base import Calls, Search, Strategy, check_style, register
 from ponder.types import SamplingParams
 
 
@@ -16,8 +16,15 @@ from ponder.types import SamplingParams
 class _OneCompletion(Strategy):
     temperature: float = 0.0
     top_p: float = 1.0
+    style: str = ""
+    """The trace style to ask for (``direct`` or ``search``; "": the task's default), when the
+    policy was trained on it."""
+
+    def __post_init__(self) -> None:
+        check_style(self.style, default=True)
 
     def search(self, s: Search) -> Calls:
+        s.ask_for(self.style)
         params = SamplingParams(n=1, temperature=self.temperature, top_p=self.top_p,
                                 max_tokens=max(1, s.room()), seed=s.seed)
         [[c]] = yield from s.generate([""], params)

@@ -36,7 +36,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Generator
 
-from ponder.search.base import Calls, Search, Strategy, register
+from ponder.search.base import Calls, Search, Strategy, check_style, register
 from ponder.types import Candidate, SamplingParams
 
 LINE_TOKENS = 64
@@ -164,14 +164,6 @@ def sized(s: Search, per: int, default: int) -> int:
 
 def path_tokens(s: Search) -> int:
     return PATH_TOKENS.get(s.style, PATH_TOKENS[""])
-
-
-STYLES = ("direct", "search")
-
-
-def check_style(style: str) -> None:
-    if style not in STYLES:
-        raise ValueError(f"style must be one of {', '.join(STYLES)}, got {style!r}")
 
 
 @register

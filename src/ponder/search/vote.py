@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Generator
 
-from ponder.search.base import Calls, Search, Strategy, register
+from ponder.search.base import Calls, Search, Strategy, check_style, register
 from ponder.types import Candidate, SamplingParams
 
 UNBUDGETED_N = 16
@@ -35,6 +35,12 @@ class _Parallel(Strategy):
     """Samples; None: as many as the budget pays for (16 without a budget)."""
     temperature: float = 1.0
     scored: bool = False
+    style: str = ""
+    """The trace style to ask for (``direct`` or ``search``; "": the task's default), when the
+    policy was trained on it."""
+
+    def __post_init__(self) -> None:
+        check_style(self.style, default=True)
 
     @property
     def sampling_share(self) -> float:
@@ -46,6 +52,7 @@ class _Parallel(Strategy):
         """Sample texts until ``n``, the budget, or ``enough`` says stop; then, for a scored
         strategy with more than one text, score as many as the budget still pays for (the rest
         keep no score). Sampling spends at most ``sampling_share`` of the budget."""
+        s.ask_for(self.style)
         limit = self.n or (UNBUDGETED_N if s.budget is None else 10**6)
         share = self.sampling_share if s.budget is not None else 1.0
         cap = None if s.budget is None else s.budget * share

@@ -53,7 +53,7 @@ class RMConfig(RunConfig):
     out: str = "runs/rm"
     policy: str | None = None
     """The policy whose samples are judged: a model directory or a shipped policy's name (nano-rl,
-    nano-sft); the shipped default (nano-rl) when None."""
+    nano-sft, nano-v2-sft); the shipped default (nano-rl) when None."""
     task: str = "countdown"
     tasks: tuple[str, ...] = ()
     """Several tasks the policy solves ``problems`` training problems of each (overrides ``task``)."""
