@@ -151,11 +151,10 @@ class Scripted:
         return out
 
 
-class PricedJudge(RewardModel):
-    """An outcome judge whose every score costs 20 reward tokens, as it says beforehand."""
+class Priced(RewardModel):
+    """A scripted reward model whose every judgement costs ``cost`` reward tokens, as it says beforehand."""
 
-    name = "priced"
-    kind = "outcome"
+    cost = 1
 
     def __init__(self):
         from ponder.types import Usage
@@ -163,10 +162,21 @@ class PricedJudge(RewardModel):
         self.usage = Usage()
 
     def estimate(self, tokens):
-        return 20
+        return self.cost
+
+    def charge(self, texts):
+        self.usage.reward_tokens += self.cost * len(texts)
+
+
+class PricedJudge(Priced):
+    """An outcome judge whose every score costs 20 reward tokens, as it says beforehand."""
+
+    name = "priced"
+    kind = "outcome"
+    cost = 20
 
     def score(self, problem, texts):
-        self.usage.reward_tokens += 20 * len(texts)
+        self.charge(texts)
         return [[0.2] for _ in texts]
 
 
@@ -219,26 +229,18 @@ def test_chains_and_votes_ask_for_a_style_only_when_told(name, task, problems):
         get_strategy(name, style="sideways")
 
 
-class ScriptedValues(RewardModel):
+class ScriptedValues(Priced):
     """A process reward model that values every partial text 0.5 and scores every finished one 1."""
 
     name = "halves"
     kind = "process"
 
-    def __init__(self):
-        from ponder.types import Usage
-
-        self.usage = Usage()
-
-    def estimate(self, tokens):
-        return 1
-
     def values(self, problem, texts):
-        self.usage.reward_tokens += len(texts)
+        self.charge(texts)
         return [0.5 for _ in texts]
 
     def score(self, problem, texts):
-        self.usage.reward_tokens += len(texts)
+        self.charge(texts)
         return [[1.0] for _ in texts]
 
 
