@@ -4,7 +4,6 @@ Countdown with 3 numbers keeps each call short; what is checked is how strategie
 account, not how accurate they are.
 """
 
-import json
 
 import pytest
 
