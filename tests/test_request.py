@@ -21,6 +21,20 @@ def test_an_effort_level_picks_strategy_reward_and_samples(level, strategy, rewa
     assert (plan.strategy.name, plan.reward, getattr(plan.strategy, "n", None), plan.effort) == (strategy, reward, n, level)
 
 
+def test_a_task_with_its_own_level_runs_it_and_other_tasks_run_the_default(monkeypatch):
+    from ponder.search import effort
+
+    mine = effort.Effort("beam", "prm", 900, (("width", 2),))
+    monkeypatch.setitem(effort.TASK_EFFORTS, "game24", {"high": mine})
+    plan = StrategyRequest(effort="high").plan(task="game24")
+    assert (plan.strategy.name, plan.strategy.width, plan.reward, plan.budget, plan.effort) == ("beam", 2, "prm", 900, "high")
+    for task in ("countdown", None):
+        assert StrategyRequest(effort="high").plan(task=task).strategy.name == "best-of-n"
+    assert StrategyRequest(effort="low").plan(task="game24").strategy.name == "greedy"
+    plan = StrategyRequest(effort="high", budget=300, samples=None).plan(task="game24")
+    assert plan.budget == 300  # what the caller names still wins
+
+
 def test_what_the_caller_names_wins_over_the_effort_level():
     plan = StrategyRequest(effort="high", samples=4, reward="genrm", budget=900).plan()
     assert (plan.strategy.name, plan.strategy.n, plan.reward, plan.budget) == ("best-of-n", 4, "genrm", 900)

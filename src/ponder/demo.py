@@ -66,7 +66,7 @@ def run_demo(problems: int = 100, task_name: str = "countdown-3", out: str | Pat
         problem = task.make_problem(list(numbers), target)
         say(f"   {task.prompt(problem).strip()}")
         for level in ("low", "medium", "high"):
-            plan = StrategyRequest(effort=level).plan()
+            plan = StrategyRequest(effort=level).plan(task=task.name)
             if plan.reward and judge is None:
                 judge = get_reward(plan.reward, task)
             strategy = plan.strategy

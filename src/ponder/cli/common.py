@@ -125,7 +125,7 @@ def plan_of(args, strategy: str | None = None):
                               getattr(args, "budget", None), getattr(args, "n", None),
                               getattr(args, "temperature", None), options)
     try:
-        return request.plan()
+        return request.plan(task=getattr(args, "task", None))
     except RequestError as e:
         raise UserError(e.worded(flag_of(e.field))) from None
 

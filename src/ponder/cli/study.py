@@ -168,6 +168,7 @@ def cmd_demo(args) -> int:
 
 def cmd_strategies(args) -> int:
     from ponder.search import EFFORTS, get_strategy, strategy_names
+    from ponder.search.effort import TASK_EFFORTS
 
     for name in strategy_names():
         st = get_strategy(name)
@@ -175,9 +176,19 @@ def cmd_strategies(args) -> int:
         print(f"{name:<14} {('needs ' + st.reward_kind) if st.reward_kind else '':<14} {doc}")
     print()
     for level, e in EFFORTS.items():
-        opts = ", ".join(f"{k}={v}" for k, v in e.options)
-        print(f"--effort {level:<7} {e.strategy}{' (' + opts + ')' if opts else ''}{' with ' + e.reward if e.reward else ''}")
+        print(f"--effort {level:<7} {described(e)}")
+    for task, levels in TASK_EFFORTS.items():
+        print(f"\n--task {task}:")
+        for level, e in levels.items():
+            print(f"--effort {level:<7} {described(e)}")
     return 0
+
+
+def described(e) -> str:
+    """An effort level in a line: ``best-of-n (n=16) with genrm-cot, at most 4000 tokens``."""
+    opts = ", ".join(f"{k}={v}" for k, v in e.options)
+    return (e.strategy + (f" ({opts})" if opts else "") + (f" with {e.reward}" if e.reward else "")
+            + (f", at most {e.budget} tokens" if e.budget else ""))
 
 
 def cmd_problems(args) -> int:

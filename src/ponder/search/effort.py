@@ -33,14 +33,18 @@ EFFORTS = {
     "high": Effort("best-of-n", "genrm-cot", None, (("n", 16),)),
     "auto": Effort("auto", "genrm-cot", None),
 }
-"""What each ``reasoning_effort`` runs."""
+"""What each ``reasoning_effort`` runs on a task with no level of its own in ``TASK_EFFORTS``."""
+
+TASK_EFFORTS: dict[str, dict[str, Effort]] = {}
+"""The levels a task runs otherwise, by task name: where another strategy was measured to do
+better on that task's validation split within the level's budget (docs/results.md)."""
 
 
-def effort(name: str) -> Effort:
-    try:
-        return EFFORTS[name]
-    except KeyError:
-        raise UserError(f"unknown effort {name!r}; choose one of: {', '.join(EFFORTS)}") from None
+def effort(name: str, task: str | None = None) -> Effort:
+    """What the level ``name`` runs on the task named ``task`` (None: on any task)."""
+    if name not in EFFORTS:
+        raise UserError(f"unknown effort {name!r}; choose one of: {', '.join(EFFORTS)}")
+    return TASK_EFFORTS.get(task or "", {}).get(name, EFFORTS[name])
 
 
 @register

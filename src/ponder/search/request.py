@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 
 from ponder.errors import UserError
 from ponder.search.base import FieldError, OptionError, Strategy, get_strategy
-from ponder.search.effort import EFFORTS
+from ponder.search.effort import EFFORTS, effort
 
 DEFAULT_REWARDS = {"outcome": "genrm-cot", "process": "prm", "critic": "critic"}
 """The shipped reward model a strategy uses when none is named, by the kind it needs."""
@@ -70,15 +70,16 @@ class StrategyRequest:
     """Of ``samples`` and ``temperature``, those dropped rather than refused where the strategy has no
     such field (a chat client sends ``temperature`` whatever the strategy)."""
 
-    def plan(self, rewards: Sequence[str] | None = None) -> Plan:
+    def plan(self, rewards: Sequence[str] | None = None, task: str | None = None) -> Plan:
         """Decide what runs, or raise ``RequestError``. ``rewards``: the reward names this caller may
-        use (None: any name or directory)."""
+        use (None: any name or directory); ``task``: the task's name, for what an effort level runs
+        on it (``TASK_EFFORTS``)."""
         name = "greedy" if self.strategy is None else self.strategy  # "" is a name, and no strategy's
         chosen, reward, budget = {}, self.reward, self.budget
         if self.effort is not None:
             if self.effort not in EFFORTS:
                 raise RequestError("effort", f"{{field}} must be one of {', '.join(EFFORTS)}, got {self.effort!r}")
-            level = EFFORTS[self.effort]
+            level = effort(self.effort, task)
             if self.strategy is None:
                 name, chosen = level.strategy, dict(level.options)
                 reward = level.reward if reward is None else reward

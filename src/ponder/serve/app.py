@@ -168,7 +168,7 @@ class Server:
 
         try:
             problem = parse_problem(self.task, [req.text], cli=False)
-            plan = req.search.plan(self.reward_names)
+            plan = req.search.plan(self.reward_names, self.task.name)
             budget = min(plan.budget or self.cfg.max_budget, req.max_tokens or self.cfg.max_budget, self.cfg.max_budget)
             reward = self.reward(plan.reward)
             searches = [Search(problem, self.task, self.policy, reward, budget, req.seed + i) for i in range(req.n)]

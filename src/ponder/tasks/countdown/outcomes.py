@@ -45,8 +45,9 @@ def prefix_outcomes(problem: Problem, lines: list[str], rational: bool, cap: int
     these lines). A policy with a bounded context is judged by what it can still finish.
     """
     target = problem.target
-    count = count or (lambda line: len(line.split()) + 1)
+    count = _memo(count or (lambda line: len(line.split()) + 1))
     aim = target if spell_out else None
+    tried: dict = {}  # (state, move) -> what trying that child costs: every line's continuation shares them
     stack = [_Frame(tuple(problem.numbers), True)]
     out: list[bool] = []
     used = 0
@@ -59,7 +60,7 @@ def prefix_outcomes(problem: Problem, lines: list[str], rational: bool, cap: int
             finished = _advance(stack, p, target, rational, cap)
         alive = finished if finished is not None else _succeeds(stack, target, rational, cap)
         if alive and room is not None:
-            ahead = 0 if finished else _faultless_cost(stack, target, rational, cap, aim, count)
+            ahead = 0 if finished else _faultless_cost(stack, target, rational, cap, aim, count, tried)
             alive = used + ahead + _answer_tokens(len(problem.numbers)) <= room
         out.append(alive)
     return out
@@ -71,13 +72,29 @@ def _answer_tokens(k: int) -> int:
     return 1 + k + (k - 1) + 2 * max(0, k - 2) + 1
 
 
-def _faultless_cost(stack: list[_Frame], target, rational: bool, cap, aim, count) -> int:
-    """Tokens a faultless search writes from this position up to its answer line."""
+def _memo(count):
+    """``count``, remembering each line's tokens (a trace's continuations write the same lines)."""
+    seen: dict[str, int] = {}
+
+    def counted(line: str) -> int:
+        if line not in seen:
+            seen[line] = count(line)
+        return seen[line]
+
+    return counted
+
+
+def _faultless_cost(stack: list[_Frame], target, rational: bool, cap, aim, count, tried: dict) -> int:
+    """Tokens a faultless search writes from this position up to its answer line (``tried``
+    remembers what each child of a state cost to try, within one trace)."""
     total = 0
     for depth in range(len(stack) - 1, -1, -1):
         frame = stack[depth]
         for m in list(moves(frame.state, rational, cap))[frame.next:]:
-            cost, found = _try_child(frame.state, m, target, rational, cap, aim, count)
+            key = (frame.state, m)
+            if key not in tried:
+                tried[key] = _try_child(frame.state, m, target, rational, cap, aim, count)
+            cost, found = tried[key]
             total += cost
             if found:
                 return total
