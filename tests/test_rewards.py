@@ -4,6 +4,7 @@ of every kind."""
 
 import json
 import random
+from collections import Counter
 
 import pytest
 import torch
@@ -263,10 +264,11 @@ def test_a_value_model_learns_exact_labels_of_every_step_of_both_styles_and_task
     monkeypatch.setenv("PONDER_CACHE", str(tmp_path / "cache"))
     model, tok, _ = load_model(tiny_policy)
     both = save_model(tmp_path / "both", model, tok, {"trace_styles": ["direct", "search"]})
-    cfg = tiny_rm(tmp_path, both, "prm", labels="exact", tasks=("countdown-3", "game24"), styles=("", "direct"))
+    cfg = tiny_rm(tmp_path, both, "prm", labels="exact", tasks=("countdown-3", "game24"), styles=("", "direct"),
+                  shares=(1, 2))
     _, policy, train, held, labels = prepare(cfg, progress=False)
-    assert {(r["problem"]["task"], r.get("style", "")) for r in train + held} == {
-        (t, s) for t in ("countdown-3", "game24") for s in ("", "direct")}
+    solved = Counter((r["problem"]["task"], r.get("style", "")) for r in train + held)
+    assert solved == {(t, s): n * cfg.samples for t in ("countdown-3", "game24") for s, n in (("", 2), ("direct", 4))}
     from ponder.train.samples import exact_outcomes
     for r in train:  # every step, labelled with its exact outcome
         task = get_task(r["problem"]["task"])
@@ -276,6 +278,20 @@ def test_a_value_model_learns_exact_labels_of_every_step_of_both_styles_and_task
     assert load_model(path)[2]["train_steps"] == sum(map(len, labels.values()))
     with pytest.raises(UserError, match="not trained on the 'direct' style"):
         prepare(tiny_rm(tmp_path / "x", tiny_policy, "prm", styles=("direct",)), progress=False)
+
+
+def test_styles_share_out_the_problems_in_proportion():
+    from ponder.train.rm import RMConfig, shared_out
+
+    assert shared_out(list(range(10)), (1, 4)) == [[0, 1], [2, 3, 4, 5, 6, 7, 8, 9]]
+    assert shared_out(list(range(7)), (1, 1, 1)) == [[0, 1, 2], [3, 4], [5, 6]]
+    assert [len(p) for p in shared_out(list(range(1000)), (1, 24))] == [40, 960]
+    with pytest.raises(UserError, match="one positive number for each of the 2 styles"):
+        RMConfig(styles=("", "direct"), shares=(1,))
+    with pytest.raises(UserError, match="one positive number"):
+        RMConfig(styles=("", "direct"), shares=(1, 0))
+    with pytest.raises(UserError, match="lists a style twice"):
+        RMConfig(styles=("direct", "direct"))
 
 
 def test_resume_continues_exactly(tmp_path, monkeypatch, tiny_policy):

@@ -9,3 +9,13 @@ def stable_hash(s: str) -> int:
     for ch in s.encode():
         h = ((h ^ ch) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
     return h
+
+
+def apportion(total: int, weights) -> list[int]:
+    """``total`` whole units shared in proportion to ``weights`` (largest remainders get the units
+    that rounding down leaves over); they sum to ``total``."""
+    exact = [total * w / sum(weights) for w in weights]
+    counts = [int(x) for x in exact]
+    for i in sorted(range(len(counts)), key=lambda i: counts[i] - exact[i])[:total - sum(counts)]:
+        counts[i] += 1
+    return counts

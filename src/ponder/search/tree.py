@@ -38,6 +38,7 @@ from typing import Generator
 
 from ponder.search.base import Calls, Search, Strategy, check_style, register
 from ponder.types import Candidate, SamplingParams
+from ponder.utils import apportion
 
 LINE_TOKENS = 64
 """Most tokens one step (a line) may take."""
@@ -257,12 +258,7 @@ class Rebase(Beam):
         return [k for g in groups for k in g if not k.done]
 
     def share(self, nodes: list[Node], total: int) -> list[int]:
-        weights = [math.exp((n.value - max(m.value for m in nodes)) / self.balance) for n in nodes]
-        exact = [total * w / sum(weights) for w in weights]
-        counts = [int(x) for x in exact]
-        for i in sorted(range(len(nodes)), key=lambda i: counts[i] - exact[i])[:total - sum(counts)]:
-            counts[i] += 1
-        return counts
+        return apportion(total, [math.exp((n.value - max(m.value for m in nodes)) / self.balance) for n in nodes])
 
 
 @register

@@ -42,6 +42,7 @@ from ponder.train.config import OptimConfig, RunConfig
 from ponder.train.data import ScoredExamples, micro_batches
 from ponder.train.optim import accumulated_step, collate_scored
 from ponder.train.run import Run
+from ponder.utils import apportion
 
 KINDS = ("orm", "prm", "genrm", "critic")
 
@@ -58,9 +59,12 @@ class RMConfig(RunConfig):
     tasks: tuple[str, ...] = ()
     """Several tasks the policy solves ``problems`` training problems of each (overrides ``task``)."""
     styles: tuple[str, ...] = ("",)
-    """Trace styles the policy is asked for, its problems dealt out among them in turn ("": the
-    task's default; a style listed twice gets twice the share); each must be one the policy was
-    trained on (its ``trace_styles``)."""
+    """Trace styles the policy is asked for, its problems shared out among them ("": the task's
+    default); each must be one the policy was trained on (its ``trace_styles``)."""
+    shares: tuple[float, ...] = ()
+    """Each style's share of the problems, in the order of ``styles`` (empty: equal shares). A
+    direct trace has a few steps and a written-out search dozens, at about the same tokens a
+    step, so shares set where the labelled steps come from."""
     problems: int = 384
     """Training problems the policy solves (of each task)."""
     samples: int = 4
@@ -72,8 +76,7 @@ class RMConfig(RunConfig):
     """PRM: ``mc`` (Monte Carlo values of the policy's rollouts) or ``exact`` (every step's exact
     prefix outcome)."""
     mc_solutions: int = 128
-    """PRM: solutions whose steps get Monte Carlo labels, from each task and each entry of ``styles``
-    (a style listed twice gets twice as many)."""
+    """PRM: solutions whose steps get Monte Carlo labels, from each task and each style."""
     mc_rollouts: int = 8
     """PRM: rollouts per labelled step (k)."""
     mc_steps: int = 3
@@ -102,11 +105,15 @@ class RMConfig(RunConfig):
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise UserError(f"unknown reward model kind {self.kind!r}; choose one of: {', '.join(KINDS)}")
-        self.tasks, self.styles = tuple(self.tasks), tuple(self.styles)
+        self.tasks, self.styles, self.shares = tuple(self.tasks), tuple(self.styles), tuple(self.shares)
         if self.labels not in ("mc", "exact"):
             raise UserError(f"labels must be mc or exact, got {self.labels!r}")
         if not self.styles:
             raise UserError('styles needs at least one trace style ("" for the task\'s default)')
+        if len(set(self.styles)) < len(self.styles):
+            raise UserError(f"styles lists a style twice ({', '.join(map(repr, self.styles))}): give it a larger share instead")
+        if self.shares and (len(self.shares) != len(self.styles) or min(self.shares) <= 0):
+            raise UserError(f"shares needs one positive number for each of the {len(self.styles)} styles, got {list(self.shares)}")
         self.at_least(1, "problems", "samples", "mc_rollouts", "mc_steps")
         if self.practice < 0:
             raise UserError("practice must be at least 0")
@@ -226,10 +233,9 @@ def prepare(cfg: RMConfig, progress: bool = True):
     groups = []  # (task, style, rows) for each task and style
     for task in tasks:
         problems = task.problems("train", cfg.problems, seed=cfg.seed + 1)
-        for k, style in enumerate(cfg.styles):  # each problem solved in one style
-            groups.append((task, style, sampled_solutions(policy, task, problems[k::len(cfg.styles)], cfg.samples,
-                                                          cfg.temperature, cfg.seed, chunk=32, progress=progress,
-                                                          style=style)))
+        for style, share in zip(cfg.styles, shared_out(problems, cfg.shares or (1,) * len(cfg.styles))):
+            groups.append((task, style, sampled_solutions(policy, task, share, cfg.samples, cfg.temperature, cfg.seed,
+                                                          chunk=32, progress=progress, style=style)))
     train, held = split_rows([r for _, _, rows in groups for r in rows], cfg.holdout, cfg.seed)
     labels = None
     if cfg.kind == "prm" and cfg.labels == "exact":
@@ -247,6 +253,13 @@ def prepare(cfg: RMConfig, progress: bool = True):
     if cfg.practice:
         train = train + [r for task in tasks for r in practice_rows(task, cfg.practice, cfg.seed, progress=progress)]
     return tasks[0], policy, train, held, labels
+
+
+def shared_out(items: list, shares: tuple[float, ...]) -> list[list]:
+    """``items`` cut into consecutive parts in proportion to ``shares``, each item in one part."""
+    sizes = apportion(len(items), shares)
+    cuts = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+    return [items[a:b] for a, b in zip(cuts, cuts[1:])]
 
 
 def build_data(cfg: RMConfig, task, tokenizer, train: list[dict], step_labels, max_len: int) -> ScoredExamples:
