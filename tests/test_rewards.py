@@ -20,7 +20,7 @@ from ponder.rewards.value import encode_lines
 from ponder.tasks import get_task
 from ponder.tasks.countdown import judge
 from ponder.train.vocab import nano_tokenizer
-from ponder.types import Completion
+from ponder.types import Completion, Problem
 
 TASK = get_task("countdown-3")
 PROBLEM = TASK.make_problem([4, 5, 6], 26)  # 5 * 4 + 6 and 6 * 5 - 4
@@ -83,6 +83,21 @@ def test_wrong_arithmetic_that_reaches_the_target_is_fatal():
 
 def test_giving_up_the_last_solution_is_fatal():
     assert TASK.prefix_outcomes(PROBLEM, GAVE_UP) == [True, False]
+
+
+def test_a_direct_trace_is_one_path_whose_steps_stand():
+    """A direct trace never goes back: a step to numbers that cannot reach 24 is lost at once,
+    though the problem's other first steps would still do (a search could go back to them)."""
+    task, p = get_task("game24"), Problem(id="g", task="game24", numbers=(2, 4, 5, 7), target=24)
+    right = "4 - 2 = 2 | 5 7 2\n7 + 5 = 12 | 2 12\n12 * 2 = 24 | 24\n"
+    assert task.prefix_outcomes(p, right) == [True, True, True]
+    assert task.prefix_outcomes(p, "5 - 4 = 1 | 2 7 1\n") == [False]  # 2, 7 and 1 make 16 at most
+    assert task.prefix_outcomes(p, "4 - 2 = 2 | 5 7 2\n7 + 5 = 13 | 2 13\n") == [True, False]  # a wrong sum
+    assert task.prefix_outcomes(p, "4 - 2 = 2 | 5 7 3\n") == [False]  # numbers left that are not
+    assert task.prefix_outcomes(p, right + "answer: (7 + 5) * (4 - 2)\n") == [True, True, True]  # the answer is no step
+    # the rest of a path and the answer must fit: 10 tokens written, 9 + 8 for two more steps, 13 for the answer
+    assert task.prefix_outcomes(p, "4 - 2 = 2 | 5 7 2\n", room=40) == [True]
+    assert task.prefix_outcomes(p, "4 - 2 = 2 | 5 7 2\n", room=39) == [False]
 
 
 def test_oracle_scores_steps_then_the_verdict():

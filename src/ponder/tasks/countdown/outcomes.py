@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ponder.tasks.countdown.notation import DEAD_END, ParsedStep, fmt_state, parse_step, step_line
-from ponder.tasks.countdown.rules import Move, Value, after, moves, pair_results, solvable
+from ponder.tasks.countdown.rules import Move, Value, after, moves, pair_results, solvable, solve
 from ponder.types import Problem
 
 
@@ -43,17 +43,23 @@ def prefix_outcomes(problem: Problem, lines: list[str], rational: bool, cap: int
     the lines it writes must take at most ``room`` tokens, counted by ``count(line)`` (default:
     one token per space-separated piece, and one for the newline, as ponder's tokenizer reads
     these lines). A policy with a bounded context is judged by what it can still finish.
+
+    A direct trace (no line names the state it works on) is one path with no going back: a step
+    once written stands, so its outcome is whether the numbers it leaves can still reach the
+    target, every step so far valid (``_direct_outcomes``).
     """
-    target = problem.target
     count = _memo(count or (lambda line: len(line.split()) + 1))
+    parsed = [parse_step(line) for line in lines]
+    if all(p is None or p.state is None for p in parsed):
+        return _direct_outcomes(problem, lines, parsed, rational, cap, room, count)
+    target = problem.target
     aim = target if spell_out else None
     tried: dict = {}  # (state, move) -> what trying that child costs: every line's continuation shares them
     stack = [_Frame(tuple(problem.numbers), True)]
     out: list[bool] = []
     used = 0
     finished: bool | None = None  # set once a final step reaches the target
-    for line in lines:
-        p = parse_step(line)
+    for line, p in zip(lines, parsed):
         if room is not None:
             used += count(line)
         if finished is None and p is not None:
@@ -64,6 +70,51 @@ def prefix_outcomes(problem: Problem, lines: list[str], rational: bool, cap: int
             alive = used + ahead + _answer_tokens(len(problem.numbers)) <= room
         out.append(alive)
     return out
+
+
+def _direct_outcomes(problem: Problem, lines: list[str], parsed: list[ParsedStep | None], rational: bool, cap,
+                     room: int | None, count) -> list[bool]:
+    """``prefix_outcomes`` of a direct trace: after each line, were its steps valid and can the
+    numbers they leave reach the target (and, with ``room``, does the rest of a path fit)? A line
+    that is no step changes nothing; a step marked as a dead end gives the path up."""
+    target = problem.target
+    state, genuine, finished = tuple(problem.numbers), True, None
+    out: list[bool] = []
+    used = 0
+    for line, p in zip(lines, parsed):
+        used += count(line)
+        if finished is None and p is not None and p.is_step:
+            state, ok = _step(state, p, rational, cap)
+            genuine = genuine and ok
+            if p.dead:
+                finished = False
+            elif len(state) == 1:
+                finished = genuine and state[0] == target
+        alive = finished if finished is not None else genuine and solvable(state, target, rational, cap)
+        if alive and room is not None and finished is None:
+            path, left = solve(state, target, rational, cap) or [], state
+            ahead = 0
+            for m in path:
+                left = after(left, m)
+                ahead += count(step_line(m, left))
+            alive = used + ahead + _answer_tokens(len(problem.numbers)) <= room
+        elif alive and room is not None:
+            alive = used + _answer_tokens(len(problem.numbers)) <= room
+        out.append(alive)
+    return out
+
+
+def _step(state: tuple[Value, ...], p: ParsedStep, rational: bool, cap) -> tuple[tuple[Value, ...], bool]:
+    """The numbers left after the step ``p`` from ``state``, and whether the step was a legal move
+    with the right result and the numbers it says are left are those."""
+    children = list(moves(state, rational, cap))
+    valid = any((m.a, m.op, m.b, m.c) == (p.a, p.op, p.b, p.c) for m in children)
+    pool = list(state)
+    for v in (p.a, p.b):
+        if v in pool:
+            pool.remove(v)
+    child = tuple(pool) + (p.c,)
+    return child, valid and (p.left is None or sorted(p.left) == sorted(child))
 
 
 def _answer_tokens(k: int) -> int:
@@ -145,17 +196,12 @@ def _advance(stack: list[_Frame], p: ParsedStep, target, rational: bool, cap) ->
             stack.pop()
         return None
     frame = stack[-1]
-    children = list(moves(frame.state, rational, cap))
-    index = next((i for i, m in enumerate(children) if (m.a, m.op, m.b) == (p.a, p.op, p.b)), None)
-    valid = index is not None and children[index].c == p.c
+    index = next((i for i, m in enumerate(moves(frame.state, rational, cap)) if (m.a, m.op, m.b) == (p.a, p.op, p.b)),
+                 None)
     if index is not None:
         frame.next = max(frame.next, index + 1)
-    pool = list(frame.state)
-    for v in (p.a, p.b):
-        if v in pool:
-            pool.remove(v)
-    child = tuple(pool) + (p.c,)
-    genuine = frame.genuine and valid and (p.left is None or sorted(p.left) == sorted(child))
+    child, ok = _step(frame.state, p, rational, cap)
+    genuine = frame.genuine and ok
     if len(child) == 1:
         if p.c == target and not p.dead:
             return genuine  # the answer follows: right exactly when its path is
