@@ -205,6 +205,28 @@ def test_grpo_with_process_rewards_changes_the_policy(tmp_path):
     assert meta["config"]["process_reward"] == "prm"
 
 
+def test_grpo_samples_and_evaluates_in_the_style_it_is_asked_for(tmp_path, monkeypatch):
+    from ponder.train import workers
+
+    asked = []
+
+    def spy(policy, task, problems, *args, **kw):
+        groups = rollouts(policy, task, problems, *args, **kw)
+        asked.extend(policy.tokenizer.decode(r.prompt_ids) for g in groups for r in g)
+        return groups
+
+    monkeypatch.setattr(workers, "rollouts", spy)
+    cfg = tiny_grpo(tmp_path / "d", init="nano-v2-sft", task="countdown", style="direct", process_reward="oracle",
+                    steps=1, eval_problems=4)
+    train_grpo(cfg, progress=False)
+    assert len(asked) == 8 and all(p.endswith(" direct\n") for p in asked)
+    evals = [json.loads(line) for line in (tmp_path / "d" / "metrics.jsonl").read_text().splitlines()
+             if "eval/countdown/accuracy" in line]
+    assert evals and all(r["eval/countdown/tokens_per_problem"] < 150 for r in evals)  # direct paths, not searches
+    with pytest.raises(UserError, match="not trained on the 'direct' style"):
+        train_grpo(tiny_grpo(tmp_path / "e", style="direct"), progress=False)  # nano-rl knows only the search
+
+
 def test_the_oracle_scores_grpo_steps_within_the_room_an_attempt_has():
     policy = NanoPolicy.load()
     task = get_task("countdown")

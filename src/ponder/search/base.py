@@ -322,5 +322,17 @@ def trace_styles(policy) -> tuple[str, ...]:
     return tuple(s for s in styles if isinstance(s, str)) if isinstance(styles, list | tuple) else ()
 
 
+def knows_style(policy, task, style: str) -> None:
+    """Refuse (``UserError``) a trace ``style`` that ``task`` does not write or the policy was not
+    trained on ("" and the task's default always do)."""
+    if not style:
+        return
+    if style not in task.TRACE_STYLES:
+        raise UserError(f"{task.name} writes no {style!r} traces (its styles: {', '.join(task.TRACE_STYLES) or 'none'})")
+    if style != task.TRACE_STYLES[0] and style not in trace_styles(policy):
+        known = ", ".join(trace_styles(policy)) or "its tasks' defaults only"
+        raise UserError(f"the policy was not trained on the {style!r} style (it knows: {known})")
+
+
 def task_of(problem: Problem, task=None):
     return task if task is not None else get_task(problem.task)

@@ -80,6 +80,9 @@ class GRPOConfig(Rollouts, PolicyConfig):
     """A reward model scoring each step (``prm``, ``oracle`` for the rule checker's exact step values,
     or a model directory); None: outcome rewards only."""
     process_weight: float = 0.5
+    style: str = ""
+    """The trace style attempts are asked for, and greedy evaluation too ("": the task's default;
+    ``direct``: one operation a line, the proposals of tree search); the policy must know it."""
     epochs: int = 1
     """Passes over each step's samples; with more than one, the clipped ratio matters."""
     clip: float = 0.2
@@ -172,7 +175,7 @@ def step_scorer(cfg: GRPOConfig, task, policy):
 
     if cfg.process_reward != "oracle":
         return get_reward(cfg.process_reward, task)
-    prompt = max(policy.count_tokens(task.prompt(p)) for p in task.problems("train", 64, seed=0)) + 1  # + <bos>
+    prompt = max(policy.count_tokens(task.prompt(p, cfg.style)) for p in task.problems("train", 64, seed=0)) + 1  # + <bos>
     room = policy.max_context - prompt
     return get_reward("oracle", task, room=min(room, cfg.max_tokens) if cfg.max_tokens else room)
 
@@ -224,6 +227,7 @@ def train_grpo(cfg: GRPOConfig, resume: bool = False, progress: bool = True, sto
 def _train_grpo(cfg: GRPOConfig, resume: bool, progress: bool, stop_after: int | None, step, desc: str,
                 record=None) -> Path:
     from ponder.backends.nano import NanoPolicy, model_path
+    from ponder.search.base import knows_style
     from ponder.tasks import get_task
 
     task = get_task(cfg.task)
@@ -237,14 +241,15 @@ def _train_grpo(cfg: GRPOConfig, resume: bool, progress: bool, stop_after: int |
         reference.eval().requires_grad_(False)
     run.meta["init"] = str(cfg.init or init.name)
     run.inherit(init)
-    policy = NanoPolicy(model, tokenizer)
+    policy = NanoPolicy(model, tokenizer, run.meta)
+    knows_style(policy, task, cfg.style)
     prm = step_scorer(cfg, task, policy) if cfg.process_reward else None
 
     def save() -> None:
         run.save(model, tokenizer, optimizer, state)
 
     if not resume and cfg.eval_problems:
-        held_out_accuracy(policy, task, cfg, state, run.metrics, progress)
+        held_out_accuracy(policy, task, cfg, state, run.metrics, progress, cfg.style)
     started = time.perf_counter() - state["wall_time_s"]
     with run.steps(cfg.steps, state["step"], desc) as bar:
         while state["step"] < cfg.steps:
@@ -256,7 +261,7 @@ def _train_grpo(cfg: GRPOConfig, resume: bool, progress: bool, stop_after: int |
             bar.update(1)
             last = state["step"] == cfg.steps
             if cfg.eval_problems and (state["step"] % cfg.eval_every == 0 or last):
-                held_out_accuracy(policy, task, cfg, state, run.metrics, progress)
+                held_out_accuracy(policy, task, cfg, state, run.metrics, progress, cfg.style)
                 state["wall_time_s"] = time.perf_counter() - started
             if run.end_step(state["step"], last=last, save=save):
                 return run.checkpoint
@@ -311,7 +316,7 @@ def _step(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict,
     t0 = time.perf_counter()
     problems = draw_problems(task, policy, cfg, seed=cfg.seed * 1_000_003 + step + 1)
     groups = sample(policy, task, problems, cfg.group, cfg.temperature, seed=cfg.seed * 1_000_003 + step,
-                    max_tokens=cfg.max_tokens)
+                    max_tokens=cfg.max_tokens, style=cfg.style)
     return learn(policy, reference, optimizer, task, prm, cfg, state, groups, time.perf_counter() - t0)
 
 

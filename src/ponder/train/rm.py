@@ -215,7 +215,7 @@ def prepare(cfg: RMConfig, progress: bool = True):
     """The policy's solutions (sampled or cached), split, and for the PRM their step labels
     (``{id(row): {step: label}}``)."""
     from ponder.backends.nano import NanoPolicy
-    from ponder.search.base import trace_styles
+    from ponder.search.base import knows_style
     from ponder.tasks import get_task
     from ponder.train.samples import exact_outcomes, monte_carlo_rows, practice_rows, sampled_solutions
 
@@ -223,11 +223,7 @@ def prepare(cfg: RMConfig, progress: bool = True):
     policy = NanoPolicy.load(cfg.policy, max_batch=128)
     for task in tasks:
         for style in cfg.styles:
-            if style and style not in task.TRACE_STYLES:
-                raise UserError(f"{task.name} writes no {style!r} traces (its styles: {', '.join(task.TRACE_STYLES) or 'none'})")
-            if style and style != task.TRACE_STYLES[0] and style not in trace_styles(policy):
-                known = ", ".join(trace_styles(policy)) or "its tasks' defaults only"
-                raise UserError(f"the policy was not trained on the {style!r} style (it knows: {known})")
+            knows_style(policy, task, style)
         if cfg.kind == "prm" and cfg.labels == "exact" and not task.exact_outcomes:
             raise UserError(f"{task.name} has no exact step outcomes: use labels = \"mc\"")
     groups = []  # (task, style, rows) for each task and style

@@ -52,18 +52,19 @@ class Rollout:
 
 
 def rollouts(policy, task, problems: list[Problem], group: int, temperature: float = 1.0, seed: int = 0,
-             max_tokens: int = 0, prefixes: list[str] | None = None) -> list[list[Rollout]]:
+             max_tokens: int = 0, prefixes: list[str] | None = None, style: str = "") -> list[list[Rollout]]:
     """``group`` sampled attempts at each problem, each free to fill the policy's context after its
     own prompt (or to write ``max_tokens``, when that is less). With ``prefixes``, attempts at
     problem i continue ``prefixes[i]`` written after its prompt (whole lines), and the verifier
     grades both together; the room is counted per problem, so a long prefix of one problem does
-    not cut another's attempts short.
+    not cut another's attempts short. ``style``: the trace style the prompts ask for ("": the task's
+    default).
 
     Sample i of a problem depends only on the seed and its prompt (the engine seeds each request
     from both), so a resumed run redraws exactly what an uninterrupted one drew."""
     tok = policy.tokenizer
     prefixes = prefixes or [""] * len(problems)
-    prompts = [task.prompt(p) + prefix for p, prefix in zip(problems, prefixes, strict=True)]
+    prompts = [task.prompt(p, style) + prefix for p, prefix in zip(problems, prefixes, strict=True)]
     rooms = [policy.max_context - policy.count_tokens(p) - 1 for p in prompts]  # - 1: <bos>
     params = [SamplingParams(n=group, temperature=temperature, max_tokens=min(room, max_tokens) if max_tokens else room,
                              seed=seed) for room in rooms]
@@ -103,14 +104,14 @@ class RolloutStats:
         return {prefix + k: round(v, 5) for k, v in asdict(self).items()}
 
 
-def held_out_accuracy(policy, task, cfg, state: dict, metrics, progress: bool = False) -> None:
+def held_out_accuracy(policy, task, cfg, state: dict, metrics, progress: bool = False, style: str = "") -> None:
     """Write greedy accuracy on ``cfg.eval_problems`` problems of ``cfg.eval_split`` to ``metrics``,
-    with the training compute spent so far (from ``state``)."""
+    asked for ``style`` ("": the task's default), with the training compute spent so far (from ``state``)."""
     from ponder.evaluate import evaluate
     from ponder.search import get_strategy
 
     policy.reset_cache()
-    report = evaluate(task, task.problems(cfg.eval_split, cfg.eval_problems), policy, get_strategy("greedy"),
+    report = evaluate(task, task.problems(cfg.eval_split, cfg.eval_problems), policy, get_strategy("greedy", style=style),
                       progress=progress)
     write_held_out(metrics, policy, state, {f"eval/{task.name}/accuracy": report.accuracy,
                                             f"eval/{task.name}/tokens_per_problem": report.tokens_per_problem})

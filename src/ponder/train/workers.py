@@ -36,7 +36,7 @@ from ponder.train.rollout import Rollout, rollouts
 from ponder.types import Problem
 
 Sampler = Callable[..., list[list[Rollout]]]
-"""``rollouts``'s signature: (policy, task, problems, group, temperature, seed, max_tokens, prefixes)."""
+"""``rollouts``'s signature: (policy, task, problems, group, temperature, seed, max_tokens, prefixes, style)."""
 
 
 @contextmanager
@@ -102,8 +102,8 @@ class RolloutActor:
         self.policy.reset_cache()  # cached keys and values belong to the old weights
 
     def rollouts(self, task, problems: list[Problem], group: int, temperature: float, seed: int, max_tokens: int,
-                 prefixes: list[str] | None) -> list[list[Rollout]]:
-        return rollouts(self.policy, task, problems, group, temperature, seed, max_tokens, prefixes)
+                 prefixes: list[str] | None, style: str = "") -> list[list[Rollout]]:
+        return rollouts(self.policy, task, problems, group, temperature, seed, max_tokens, prefixes, style)
 
 
 class RayRollouts:
@@ -144,14 +144,14 @@ class RayRollouts:
             self.sent = version
 
     def __call__(self, policy, task, problems: list[Problem], group: int, temperature: float = 1.0, seed: int = 0,
-                 max_tokens: int = 0, prefixes: list[str] | None = None) -> list[list[Rollout]]:
+                 max_tokens: int = 0, prefixes: list[str] | None = None, style: str = "") -> list[list[Rollout]]:
         if not problems:
             return []
         self._sync(policy)
         prefixes = prefixes or [""] * len(problems)
         n = len(self.actors)
         parts = [(a, p, x) for a, p, x in zip(self.actors, split(problems, n), split(prefixes, n)) if p]
-        done = self.ray.get([a.rollouts.remote(task, p, group, temperature, seed, max_tokens, x) for a, p, x in parts])
+        done = self.ray.get([a.rollouts.remote(task, p, group, temperature, seed, max_tokens, x, style) for a, p, x in parts])
         return [g for groups in done for g in groups]
 
     def close(self) -> None:
