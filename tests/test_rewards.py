@@ -95,6 +95,7 @@ def test_a_direct_trace_is_one_path_whose_steps_stand():
     assert task.prefix_outcomes(p, "4 - 2 = 2 | 5 7 2\n7 + 5 = 13 | 2 13\n") == [True, False]  # a wrong sum
     assert task.prefix_outcomes(p, "4 - 2 = 2 | 5 7 3\n") == [False]  # numbers left that are not
     assert task.prefix_outcomes(p, right + "answer: (7 + 5) * (4 - 2)\n") == [True, True, True]  # the answer is no step
+    assert task.prefix_outcomes(p, right + "5 - 4 = 1 | 2 7 1\n") == [True, True, True, False]  # nothing left to combine
     # the rest of a path and the answer must fit: 10 tokens written, 9 + 8 for two more steps, 13 for the answer
     assert task.prefix_outcomes(p, "4 - 2 = 2 | 5 7 2\n", room=40) == [True]
     assert task.prefix_outcomes(p, "4 - 2 = 2 | 5 7 2\n", room=39) == [False]

@@ -243,6 +243,53 @@ class ScriptedValues(Priced):
         return [[1.0] for _ in texts]
 
 
+class ExactValues(Priced):
+    """The rule oracle as a priced value model: a partial text's value is its last step's exact
+    outcome, a finished text's score the verifier's verdict."""
+
+    name = "exact"
+    kind = "process"
+
+    def values(self, problem, texts):
+        self.charge(texts)
+        task = get_task(problem.task)
+        return [float(task.prefix_outcomes(problem, t)[-1]) if task.steps(t) else 1.0 for t in texts]
+
+    def score(self, problem, texts):
+        self.charge(texts)
+        return [[get_task(problem.task).verify(problem, t)] for t in texts]
+
+
+class OneLine(Scripted):
+    """A policy that proposes one line whatever it is asked, ended at the line's end."""
+
+    def __init__(self, line):
+        super().__init__([line])
+
+    def generate(self, prompts, params):
+        from dataclasses import replace
+
+        return [[replace(c, stop="\n") for c in group] for group in super().generate(prompts, params)]
+
+
+@pytest.mark.parametrize("name", ["beam", "best-first", "mcts"])
+def test_widening_adds_the_legal_steps_the_policy_never_proposes(name):
+    """A policy that only ever proposes one step, a dead end at the root and no legal move later:
+    with ``widen`` the search adds every legal step where no proposal looks alive, the value model
+    reads each (paid from the budget), and the exact values lead it to 24; without, it is lost."""
+    task = get_task("game24")
+    problem = task.make_problem([2, 4, 5, 7], 24)
+    policy = OneLine("5 - 4 = 1 | 2 7 1")
+    options = {"beam": {"width": 1, "expand": 2}, "best-first": {"expand": 2, "batch": 1},
+               "mcts": {"expand": 2, "simulations": 40, "choose": "value"}}[name]
+    lost = get_strategy(name, **options)(problem, policy, ExactValues(), budget=4000, seed=0, task=task)
+    assert not task.check(problem, lost.answer)
+    values = ExactValues()
+    found = get_strategy(name, widen=0.5, **options)(problem, policy, values, budget=4000, seed=0, task=task)
+    assert task.check(problem, found.answer), found.trace
+    assert found.usage.reward_tokens == values.usage.reward_tokens > 29  # the root's 29 legal steps, and more
+
+
 def test_parallel_sampling_cuts_no_text_short_to_fit_more(task, problems):
     """Texts of 300 tokens, a context of about 500 free, a budget of 1,000: whole texts (each free
     to fill the context) while one filling it would fit, then one more, since what is left still

@@ -143,6 +143,23 @@ def test_no_recipe_trains_or_validates_on_a_tot_puzzle():
             assert not {p.numbers for s in ("train", "val") for p in task.problems(s, 10_000)} & tot
 
 
+def test_a_direct_trace_s_legal_next_steps_are_listed_one_per_set_of_numbers_left():
+    task = get_task("game24")
+    p = task.make_problem([2, 4, 5, 7], 24)
+    first = task.next_steps(p, "")
+    assert len(first) == len(set(first)) == 29  # 6 pairs, 4 operations, divisions both ways, less repeats
+    assert "4 - 2 = 2 | 5 7 2" in first and "4 / 2 = 2 | 5 7 2" not in first  # the same numbers left
+    assert task.next_steps(p, "4 - 2 = 2 | 5 7 2\n7 + 5 = 12 | 2 12\n")[:3] == [
+        "12 + 2 = 14 | 14", "12 - 2 = 10 | 10", "12 * 2 = 24 | 24"]
+    done = "4 - 2 = 2 | 5 7 2\n7 + 5 = 12 | 2 12\n12 * 2 = 24 | 24\n"
+    assert task.next_steps(p, done) == ["answer: (7 + 5) * (4 - 2)"]
+    assert task.next_steps(p, done.replace("12 * 2 = 24 | 24", "12 + 2 = 14 | 14")) == []  # not 24
+    assert task.next_steps(p, "4 - 2 = 3 | 5 7 3\n") == []  # no such move: the path leads nowhere
+    assert task.next_steps(p, done + "answer: (7 + 5) * (4 - 2)\n") is None
+    assert task.next_steps(p, "2 4 5 7 : 4 - 2 = 2 | 5 7 2\n") is None  # a search, not a direct trace
+    assert not get_task("arith").lists_steps
+
+
 def test_difficulty_knob():
     for k in (3, 5):
         assert all(len(p.numbers) == k for p in get_task(f"countdown-{k}").problems("val", 5))

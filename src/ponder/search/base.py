@@ -60,7 +60,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "probe": (1, 256), "agree": (1, 1024), "simulations": (1, 100_000), "rounds": (1, 64), "waits": (0, 64),
     "verdicts": (1, 64), "max_parts": (1, 32), "plan_tokens": (1, 4096), "part_tokens": (1, 4096),
     "verify_tokens": (0, 4096), "temperature": (0, 2), "top_p": (0.001, 1), "prune": (0, 1), "accept": (0, 1),
-    "confident": (0, 1), "c_puct": (0, 100), "balance": (1e-3, 100)}
+    "confident": (0, 1), "c_puct": (0, 100), "balance": (1e-3, 100), "widen": (0, 1)}
 """Bounds of strategy fields by name (a name means the same in every strategy that has it; a
 strategy's ``limits`` may say otherwise). A field not named here: integers 1 to 10,000, numbers 0
 to 1,000, text up to ``checks.TEXT_LIMIT`` characters."""

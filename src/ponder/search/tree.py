@@ -70,9 +70,11 @@ class Node:
         return self.text.rstrip("\n").rsplit("\n", 1)[-1]
 
 
-def expand(s: Search, nodes: list[Node], ks: list[int], temperature: float = 1.0) -> Generator:
-    """Give each node ``ks[i]`` sampled next lines as children, valued. Returns the new children
-    per node (none once the budget is spent)."""
+def expand(s: Search, nodes: list[Node], ks: list[int], temperature: float = 1.0,
+           widen: float | None = None) -> Generator:
+    """Give each node ``ks[i]`` sampled next lines as children, valued. With ``widen``, a node none
+    of whose children is valued at least that also gets every other legal next line its task lists
+    (``widened``). Returns the new children per node (none once the budget is spent)."""
     pairs = [(n, k) for n, k in zip(nodes, ks) if k > 0 and not n.done]
     want = sum(k for _, k in pairs)
     if not pairs or s.left < want:
@@ -103,7 +105,35 @@ def expand(s: Search, nodes: list[Node], ks: list[int], temperature: float = 1.0
         made[id(parent)] = kids
     fresh = [k for kids in made.values() for k in kids]
     judge(s, fresh)
+    if widen is not None and s.task.lists_steps:
+        judge(s, widened(s, sent, made, widen))
     return [made.get(id(n), []) for n in nodes]
+
+
+def widened(s: Search, parents: list[Node], made: dict[int, list[Node]], widen: float) -> list[Node]:
+    """For each parent whose children (``made``) are all valued below ``widen``: a child for every
+    legal next line its task lists that the policy did not propose, as a game's rules list its
+    moves (AlphaZero expands every legal move, the policy only weighting them). The value model
+    reads each one, paid from the budget. The policy's priors have proved no guide there, so all
+    the parent's children share its prior equally. Returns the new children."""
+    sep, concluded = s.task.step_separator, s.task.final_answer
+    extra: list[Node] = []
+    for parent in parents:
+        kids = made.setdefault(id(parent), [])
+        if any(k.value >= widen for k in kids):
+            continue
+        proposed = {k.text for k in kids}
+        for line in s.task.next_steps(s.problem, parent.text) or []:
+            open_ = concluded(line) is None
+            text = parent.text + line + (sep if open_ else "")
+            if text not in proposed:
+                kid = Node(text, parent, done=not open_)
+                kids.append(kid)
+                parent.children.append(kid)
+                extra.append(kid)
+        for kid in kids:
+            kid.prior = 1 / len(kids)
+    return extra
 
 
 def judge(s: Search, nodes: list[Node]) -> None:
@@ -179,6 +209,9 @@ class Beam(Strategy):
     temperature: float = 1.0
     prune: float = 0.0
     """Drop children valued below this (Tree of Thoughts' "impossible")."""
+    widen: float | None = None
+    """Where no child the policy proposed is valued at least this, add every legal next line the
+    task lists (tasks that list them: Countdown, Game of 24; None: the policy's proposals only)."""
     style: str = "direct"
     """The trace style to ask for: ``direct`` (one operation a line) or ``search``; a policy not
     trained on it writes its task's default."""
@@ -193,7 +226,7 @@ class Beam(Strategy):
         frontier, finished = [root], []
         while frontier and len(finished) < width:
             wanted = self.children(frontier, width - len(finished))
-            groups = yield from expand(s, frontier, wanted, self.temperature)
+            groups = yield from expand(s, frontier, wanted, self.temperature, self.widen)
             kids = [k for g in groups for k in g]
             if not kids:
                 break
@@ -274,6 +307,9 @@ class BestFirst(Strategy):
     """Stop at the first finished line scoring at least this."""
     temperature: float = 1.0
     style: str = "direct"
+    widen: float | None = None
+    """Where no child the policy proposed is valued at least this, add every legal next line the
+    task lists (tasks that list them: Countdown, Game of 24; None: the policy's proposals only)."""
 
     def __post_init__(self) -> None:
         check_style(self.style)
@@ -286,7 +322,7 @@ class BestFirst(Strategy):
         pushed = 1
         while heap and not any(n.value >= self.accept for n in finished):
             nodes = [heapq.heappop(heap)[2] for _ in range(min(self.batch, len(heap)))]
-            groups = yield from expand(s, nodes, [self.expand] * len(nodes), self.temperature)
+            groups = yield from expand(s, nodes, [self.expand] * len(nodes), self.temperature, self.widen)
             kids = [k for g in groups for k in g]
             if not kids:
                 break
@@ -315,6 +351,9 @@ class MCTS(Strategy):
     """``visits``: the most visited path (finished greedily if it stops short); ``value``: the best finished line."""
     temperature: float = 1.0
     style: str = "direct"
+    widen: float | None = None
+    """Where no child the policy proposed is valued at least this, add every legal next line the
+    task lists (tasks that list them: Countdown, Game of 24; None: the policy's proposals only)."""
 
     def __post_init__(self) -> None:
         check_style(self.style)
@@ -358,7 +397,8 @@ class MCTS(Strategy):
         while (done := root.visits - start) < simulations and s.left - reserve > self.expand * LINE_TOKENS:
             leaves = self.select_leaves(root, min(self.parallel, simulations - done))
             growing = [n for n in leaves if not n.done]
-            groups = (yield from expand(s, growing, [self.expand] * len(growing), self.temperature)) if growing else []
+            widths = [self.expand] * len(growing)
+            groups = (yield from expand(s, growing, widths, self.temperature, self.widen)) if growing else []
             if growing and not any(groups) and not all(n.done for n in growing):
                 break  # the budget cannot pay for the wave
             for leaf, kids in zip(growing, groups):

@@ -48,6 +48,9 @@ class Task:
     """``prefix_outcomes`` gives each step's exact outcome (the oracle's per-step scores)."""
     writes_search: ClassVar[bool] = False
     """The solver writes a whole search out: ``search_trace`` and ``full_search``."""
+    lists_steps: ClassVar[bool] = False
+    """``next_steps`` lists every legal next line of a direct trace (what a tree search may add
+    where the policy's own proposals fall short, as a game's rules list its moves)."""
     rule_judged: ClassVar[bool] = False
     """``ponder.tasks.countdown.judge`` writes rule rationales and critiques of its solutions (the training
     targets of the generative judges and the rule critic)."""
@@ -113,6 +116,11 @@ class Task:
         """Per step: would a faultless search from the end of that step still answer correctly
         (``exact_outcomes``)."""
         raise NotImplementedError(f"{self.name} knows no exact step outcomes (exact_outcomes is False)")
+
+    def next_steps(self, problem: Problem, text: str) -> list[str] | None:
+        """Every legal next line after ``text``, a direct trace's whole lines (``lists_steps``);
+        None when ``text`` is not one."""
+        raise NotImplementedError(f"{self.name} lists no legal steps (lists_steps is False)")
 
     def search_trace(self, problem: Problem, rng, **options) -> list[tuple[str, bool]]:
         """A search written out by the solver, as (text, trained) segments (``writes_search``)."""

@@ -46,7 +46,7 @@ def prefix_outcomes(problem: Problem, lines: list[str], rational: bool, cap: int
 
     A direct trace (no line names the state it works on) is one path with no going back: a step
     once written stands, so its outcome is whether the numbers it leaves can still reach the
-    target, every step so far valid (``_direct_outcomes``).
+    target, every step so far valid (``_direct_outcomes``); a step after the last number is lost.
     """
     count = _memo(count or (lambda line: len(line.split()) + 1))
     parsed = [parse_step(line) for line in lines]
@@ -76,20 +76,24 @@ def _direct_outcomes(problem: Problem, lines: list[str], parsed: list[ParsedStep
                      room: int | None, count) -> list[bool]:
     """``prefix_outcomes`` of a direct trace: after each line, were its steps valid and can the
     numbers they leave reach the target (and, with ``room``, does the rest of a path fit)? A line
-    that is no step changes nothing; a step marked as a dead end gives the path up."""
+    that is no step changes nothing; a step marked as a dead end, or one after the last number,
+    gives the path up."""
     target = problem.target
     state, genuine, finished = tuple(problem.numbers), True, None
     out: list[bool] = []
     used = 0
     for line, p in zip(lines, parsed):
         used += count(line)
-        if finished is None and p is not None and p.is_step:
-            state, ok = _step(state, p, rational, cap)
-            genuine = genuine and ok
-            if p.dead:
-                finished = False
-            elif len(state) == 1:
-                finished = genuine and state[0] == target
+        if finished is not False and p is not None and p.is_step:
+            if len(state) == 1:
+                finished = False  # a step after the last number: it combines numbers there are not
+            else:
+                state, ok = _step(state, p, rational, cap)
+                genuine = genuine and ok
+                if p.dead:
+                    finished = False
+                elif len(state) == 1:
+                    finished = genuine and state[0] == target
         alive = finished if finished is not None else genuine and solvable(state, target, rational, cap)
         if alive and room is not None and finished is None:
             path, left = solve(state, target, rational, cap) or [], state

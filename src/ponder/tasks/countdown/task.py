@@ -65,7 +65,7 @@ class CountdownTask(Task):
 
     WORDS = WORDS
     TRACE_STYLES = ("search", "direct")
-    checks_steps = exact_outcomes = writes_search = rule_judged = True
+    checks_steps = exact_outcomes = writes_search = rule_judged = lists_steps = True
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -321,6 +321,34 @@ class CountdownTask(Task):
 
     def check_steps(self, problem: Problem, text: str) -> list[StepCheck]:
         return check_steps(problem, self.steps(text), self.rational, self.cap)
+
+    def next_steps(self, problem: Problem, text: str) -> list[str] | None:
+        """After a direct trace's steps: every legal step from the numbers they leave, in move
+        order, one for each set of numbers it can leave; with one number left, the answer line if it is the target (else nothing). None
+        for a text with a line that is no direct step (a search, an answer, anything else); a
+        path with a step that is no legal move leads nowhere ([])."""
+        state, path = tuple(problem.numbers), []
+        for line in self.steps(text):
+            p = parse_step(line)
+            if p is None or p.state is not None or not p.is_step or p.dead:
+                return None
+            move = next((m for m in moves(state, self.rational, self.cap) if (m.a, m.op, m.b, m.c) == (p.a, p.op, p.b, p.c)),
+                        None)
+            if move is None or (p.left is not None and sorted(p.left) != sorted(after(state, move))):
+                return []
+            state = after(state, move)
+            path.append(move)
+        if self.answer(text) is not None:
+            return None
+        if len(state) == 1:
+            return [f"{ANSWER_PREFIX} {expression(problem.numbers, path)}"] if state[0] == problem.target else []
+        lines, reached = [], set()
+        for m in moves(state, self.rational, self.cap):  # two moves that leave the same numbers are one step
+            left = after(state, m)
+            if tuple(sorted(left)) not in reached:
+                reached.add(tuple(sorted(left)))
+                lines.append(step_line(m, left))
+        return lines
 
     def prefix_outcomes(self, problem: Problem, text: str, room: int | None = None, count=None) -> list[bool]:
         """Per step: would a faultless search from the end of that step still answer correctly
