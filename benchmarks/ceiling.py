@@ -9,7 +9,7 @@ once (about as many tokens again). Run it on a validation split, where tree sear
 chosen; never tune on test.
 
     python benchmarks/ceiling.py --task game24 --split val --model nano-v2-sft
-    python benchmarks/ceiling.py --task countdown --split val --limit 100 beam:width=2,expand=4 best-first
+    python benchmarks/ceiling.py --task countdown --split val --limit 100 beam:width=2,expand=4 beam:width=2,expand=4,widen=0.5
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from ponder.rewards.metrics import wilson
 from ponder.search import get_strategy
 from ponder.tasks import get_task
 
-DEFAULT = ["beam:width=2,expand=4", "beam:width=4,expand=4", "tot", "best-first", "mcts:simulations=16"]
+DEFAULT = ["beam:width=2,expand=4", "beam:width=2,expand=8", "beam:width=2,expand=4,widen=0.5",
+           "best-first:expand=4,batch=1,widen=0.5", "mcts:simulations=32,widen=0.5"]
 
 
 class OracleValues(OracleReward):
