@@ -37,3 +37,25 @@ def test_save_and_load_round_trip(tiny_model, tokenizer, tmp_path):
     # tied embeddings are stored once
     from safetensors.torch import load_file
     assert "lm_head.weight" not in load_file(str(path / "model.safetensors"))
+
+
+def test_decoding_keeps_the_embedding_table_until_a_weight_changes(tiny_model):
+    """Without gradients the digit-feature table is summed once and kept; an optimizer step (or a
+    load) changes a weight in place, and the next pass sums it again."""
+    from dataclasses import replace
+
+    from ponder.model import Transformer
+
+    torch.manual_seed(0)
+    tiny_model = Transformer(replace(tiny_model.cfg, number_tokens=(10, 40)))
+    x = torch.randint(0, tiny_model.cfg.vocab_size, (2, 8))
+    with torch.no_grad():
+        before = tiny_model(x)
+        assert tiny_model.embedding_matrix() is tiny_model.embedding_matrix()
+    opt = torch.optim.SGD(tiny_model.parameters(), lr=0.5)
+    tiny_model(x, x).backward()
+    opt.step()
+    with torch.inference_mode():
+        after = tiny_model(x)
+    assert not torch.allclose(before, after)
+    assert torch.allclose(after, tiny_model(x).detach(), atol=1e-5)  # the same as with gradients

@@ -186,10 +186,19 @@ class Transformer(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def embedding_matrix(self) -> torch.Tensor:
-        """The token embeddings in effect, (vocab_size, d_model): with digit features folded in."""
+        """The token embeddings in effect, (vocab_size, d_model): with digit features folded in.
+        Without gradients (decoding) the sum is kept until either weight changes, rather than
+        recomputed twice a forward pass (for the input and for the tied output head)."""
         if self.number_proj is None:
             return self.embed_tokens.weight
-        return self.embed_tokens.weight + self.number_proj(self.digit_feats)
+        if torch.is_grad_enabled():
+            return self.embed_tokens.weight + self.number_proj(self.digit_feats)
+        weights = (self.embed_tokens.weight, self.number_proj.weight)
+        key = tuple((w._version, w.data_ptr(), w.dtype) for w in weights)
+        if getattr(self, "_table_key", None) != key:
+            self._table = self.embed_tokens.weight + self.number_proj(self.digit_feats)
+            self._table_key = key
+        return self._table
 
     def forward(self, idx, targets=None, *, positions=None, cache=None):
         """idx: (B, T) token ids. positions: (B, T), defaults to 0..T-1.
