@@ -20,6 +20,7 @@ from ponder.rewards.value import encode_lines
 from ponder.tasks import get_task
 from ponder.tasks.countdown import judge
 from ponder.train.vocab import nano_tokenizer
+from ponder.train.samples import problem_of
 from ponder.types import Completion, Problem
 
 TASK = get_task("countdown-3")
@@ -294,6 +295,25 @@ def test_a_value_model_learns_exact_labels_of_every_step_of_both_styles_and_task
     assert load_model(path)[2]["train_steps"] == sum(map(len, labels.values()))
     with pytest.raises(UserError, match="not trained on the 'direct' style"):
         prepare(tiny_rm(tmp_path / "x", tiny_policy, "prm", styles=("direct",)), progress=False)
+
+
+def test_rule_walks_add_exactly_labelled_direct_steps_to_training_only(tmp_path, monkeypatch, tiny_policy):
+    from ponder.train.rm import RMConfig, prepare
+    from ponder.train.samples import exact_outcomes
+
+    monkeypatch.setenv("PONDER_CACHE", str(tmp_path / "cache"))
+    cfg = tiny_rm(tmp_path, tiny_policy, "prm", labels="exact", walks=3)
+    task, policy, train, held, labels = prepare(cfg, progress=False)
+    walks = [r for r in train if r["finish_reason"] == "walk"]
+    held_ids = {r["problem"]["id"] for r in held}
+    assert held and not any(r["finish_reason"] == "walk" for r in held)
+    assert len(walks) == 3 * (cfg.problems - len(held_ids)) and not {r["problem"]["id"] for r in walks} & held_ids
+    for r in walks:  # legal steps only, every one labelled by its exact outcome
+        assert all(c.valid for c in task.check_steps(problem_of(r), r["text"]))
+        assert labels[id(r)] == dict(enumerate(map(float, exact_outcomes(policy, task, r))))
+    assert any(r["correct"] for r in walks) and not all(r["correct"] for r in walks)
+    with pytest.raises(UserError, match="walks are labelled exactly"):
+        RMConfig(kind="prm", labels="mc", walks=2)
 
 
 def test_styles_share_out_the_problems_in_proportion():

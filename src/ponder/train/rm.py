@@ -77,6 +77,11 @@ class RMConfig(RunConfig):
     prefix outcome)."""
     mc_solutions: int = 128
     """PRM: solutions whose steps get Monte Carlo labels, from each task and each style."""
+    walks: int = 0
+    """PRM with exact labels: rule-written direct traces for each training problem, random walks
+    over its task's legal steps (``samples.walk_rows``), labelled like the policy's traces. They
+    cost no sampling and teach the value model the steps a policy seldom proposes, the ones tree
+    search's widening adds. Added to training only (the held-out traces are all the policy's)."""
     mc_rollouts: int = 8
     """PRM: rollouts per labelled step (k)."""
     mc_steps: int = 3
@@ -119,6 +124,10 @@ class RMConfig(RunConfig):
             raise UserError("practice must be at least 0")
         if self.practice and self.kind != "genrm":
             raise UserError("practice texts are for --kind genrm only")
+        if self.walks < 0:
+            raise UserError("walks must be at least 0")
+        if self.walks and (self.kind, self.labels) != ("prm", "exact"):
+            raise UserError("walks are labelled exactly: they are for --kind prm with labels = \"exact\" only")
         if not 0 <= self.holdout < 1:
             raise UserError("holdout must be in [0, 1)")
         if self.epochs <= 0:
@@ -217,7 +226,7 @@ def prepare(cfg: RMConfig, progress: bool = True):
     from ponder.backends.nano import NanoPolicy
     from ponder.search.base import knows_style
     from ponder.tasks import get_task
-    from ponder.train.samples import exact_outcomes, monte_carlo_rows, practice_rows, sampled_solutions
+    from ponder.train.samples import exact_outcomes, monte_carlo_rows, practice_rows, sampled_solutions, walk_rows
 
     tasks = [get_task(name) for name in cfg.tasks or (cfg.task,)]
     policy = NanoPolicy.load(cfg.policy, max_batch=128)
@@ -226,13 +235,20 @@ def prepare(cfg: RMConfig, progress: bool = True):
             knows_style(policy, task, style)
         if cfg.kind == "prm" and cfg.labels == "exact" and not task.exact_outcomes:
             raise UserError(f"{task.name} has no exact step outcomes: use labels = \"mc\"")
+        if cfg.walks and not task.lists_steps:
+            raise UserError(f"{task.name} lists no legal steps to walk: set walks = 0")
     groups = []  # (task, style, rows) for each task and style
+    drawn = {}
     for task in tasks:
-        problems = task.problems("train", cfg.problems, seed=cfg.seed + 1)
+        problems = drawn[task.name] = task.problems("train", cfg.problems, seed=cfg.seed + 1)
         for style, share in zip(cfg.styles, shared_out(problems, cfg.shares or (1,) * len(cfg.styles))):
             groups.append((task, style, sampled_solutions(policy, task, share, cfg.samples, cfg.temperature, cfg.seed,
                                                           chunk=32, progress=progress, style=style)))
     train, held = split_rows([r for _, _, rows in groups for r in rows], cfg.holdout, cfg.seed)
+    if cfg.walks:
+        kept = {r["problem"]["id"] for r in held}
+        train += [r for task in tasks for r in walk_rows(task, [p for p in drawn[task.name] if p.id not in kept],
+                                                           cfg.walks, cfg.seed)]
     labels = None
     if cfg.kind == "prm" and cfg.labels == "exact":
         by_name = {task.name: task for task in tasks}
@@ -330,7 +346,8 @@ def train_rm(cfg: RMConfig, resume: bool = False, progress: bool = True, stop_af
         next(stream)
     run.meta.update({"reward_kind": cfg.kind, "policy": str(cfg.policy or "default"), "train_solutions": len(train),
                      "train_steps": sum(len(labels) for labels in (step_labels or {}).values()),
-                     "train_correct": sum(r["correct"] for r in train), "train_practice": cfg.practice})
+                     "train_correct": sum(r["correct"] for r in train), "train_practice": cfg.practice,
+                     "train_walks": sum(r["finish_reason"] == "walk" for r in train)})
 
     def loss(x, y, labels):
         return loss_of(model, x, y, value)[0] / max(1, labels)

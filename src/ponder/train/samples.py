@@ -112,6 +112,25 @@ def practice_rows(task, count: int, seed: int = 0, progress: bool = True) -> lis
     return rows
 
 
+def walk_rows(task, problems: list[Problem], per_problem: int, seed: int = 0, alive: float = 0.5) -> list[dict]:
+    """Rows like ``sampled_solutions``' (style ``direct``), ``per_problem`` for each problem, whose
+    texts the rules write: random walks over the task's legal next steps (``Task.next_steps``),
+    each step one that keeps the problem solvable with probability ``alive`` (where there is one),
+    else any legal step, until the answer line or a last number that is not the target. They cost
+    no sampling, and cover the steps a policy seldom proposes."""
+    rng = random.Random(seed)
+    rows = []
+    for p in problems:
+        for _ in range(per_problem):
+            text = ""
+            while steps := task.next_steps(p, text):
+                good = [line for line in steps if task.prefix_outcomes(p, text + line + "\n")[-1]]
+                text += (rng.choice(good) if good and rng.random() < alive else rng.choice(steps)) + "\n"
+            rows.append({"problem": p.to_json(), "text": text, "correct": task.verify(p, text) == 1.0, "tokens": None,
+                         "finish_reason": "walk", "style": "direct"})
+    return rows
+
+
 def exact_outcomes(policy, task, row: dict) -> list[bool]:
     """Every step's exact prefix outcome (``Task.prefix_outcomes``): would a faultless search from
     the end of that step still answer, within what the policy's context leaves after its prompt?"""
