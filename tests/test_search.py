@@ -290,6 +290,34 @@ def test_widening_adds_the_legal_steps_the_policy_never_proposes(name):
     assert found.usage.reward_tokens == values.usage.reward_tokens > 29  # the root's 29 legal steps, and more
 
 
+class Hopeless(Priced):
+    """A value model that trusts nothing: every partial text 0, every finished one 0."""
+
+    name = "hopeless"
+    kind = "process"
+
+    def values(self, problem, texts):
+        self.charge(texts)
+        return [0.0 for _ in texts]
+
+    def score(self, problem, texts):
+        self.charge(texts)
+        return [[0.0] for _ in texts]
+
+
+@pytest.mark.parametrize("nodes,opened", [(None, 64), (3, 3)])
+def test_best_first_without_a_budget_stops_after_its_nodes(nodes, opened):
+    """Widened, with a value model that trusts no line, best-first would open every state of the
+    game; without a budget it opens ``nodes`` (64 unless told) and gives up."""
+    task = get_task("game24")
+    problem = task.make_problem([2, 4, 5, 7], 24)
+    policy = OneLine("5 - 4 = 1 | 2 7 1")
+    found = get_strategy("best-first", widen=0.5, expand=1, batch=1, nodes=nodes)(problem, policy, Hopeless(), seed=0,
+                                                                                   task=task)
+    assert policy.at == opened  # one proposal a node opened
+    assert found.usage.completion_tokens == opened * policy.length
+
+
 def test_parallel_sampling_cuts_no_text_short_to_fit_more(task, problems):
     """Texts of 300 tokens, a context of about 500 free, a budget of 1,000: whole texts (each free
     to fill the context) while one filling it would fit, then one more, since what is left still

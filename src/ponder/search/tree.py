@@ -34,7 +34,7 @@ import heapq
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Generator
+from typing import ClassVar, Generator
 
 from ponder.search.base import Calls, Search, Strategy, check_style, register
 from ponder.types import Candidate, SamplingParams
@@ -310,6 +310,11 @@ class BestFirst(Strategy):
     widen: float | None = None
     """Where no child the policy proposed is valued at least this, add every legal next line the
     task lists (tasks that list them: Countdown, Game of 24; None: the policy's proposals only)."""
+    nodes: int | None = None
+    """Nodes expanded at most (None: as many as the budget pays for, or ``UNBUDGETED_NODES``
+    without a budget: widened, a search that finds nothing it trusts would open every state)."""
+
+    UNBUDGETED_NODES: ClassVar[int] = 64
 
     def __post_init__(self) -> None:
         check_style(self.style)
@@ -320,8 +325,10 @@ class BestFirst(Strategy):
         heap: list[tuple[float, int, Node]] = [(0.0, 0, root)]
         finished: list[Node] = []
         pushed = 1
-        while heap and not any(n.value >= self.accept for n in finished):
-            nodes = [heapq.heappop(heap)[2] for _ in range(min(self.batch, len(heap)))]
+        left = self.nodes or (self.UNBUDGETED_NODES if s.budget is None else math.inf)
+        while heap and left > 0 and not any(n.value >= self.accept for n in finished):
+            nodes = [heapq.heappop(heap)[2] for _ in range(int(min(self.batch, len(heap), left)))]
+            left -= len(nodes)
             groups = yield from expand(s, nodes, [self.expand] * len(nodes), self.temperature, self.widen)
             kids = [k for g in groups for k in g]
             if not kids:
