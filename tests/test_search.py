@@ -229,18 +229,20 @@ def test_chains_and_votes_ask_for_a_style_only_when_told(name, task, problems):
 
 
 class ScriptedValues(Priced):
-    """A process reward model that values every partial text 0.5 and scores every finished one 1."""
+    """A process reward model that values every partial text ``value`` and scores every finished
+    one ``verdict``."""
 
     name = "halves"
     kind = "process"
+    value, verdict = 0.5, 1.0
 
     def values(self, problem, texts):
         self.charge(texts)
-        return [0.5 for _ in texts]
+        return [self.value for _ in texts]
 
     def score(self, problem, texts):
         self.charge(texts)
-        return [[1.0] for _ in texts]
+        return [[self.verdict] for _ in texts]
 
 
 class ExactValues(Priced):
@@ -290,19 +292,11 @@ def test_widening_adds_the_legal_steps_the_policy_never_proposes(name):
     assert found.usage.reward_tokens == values.usage.reward_tokens > 29  # the root's 29 legal steps, and more
 
 
-class Hopeless(Priced):
+class Hopeless(ScriptedValues):
     """A value model that trusts nothing: every partial text 0, every finished one 0."""
 
     name = "hopeless"
-    kind = "process"
-
-    def values(self, problem, texts):
-        self.charge(texts)
-        return [0.0 for _ in texts]
-
-    def score(self, problem, texts):
-        self.charge(texts)
-        return [[0.0] for _ in texts]
+    value, verdict = 0.0, 0.0
 
 
 @pytest.mark.parametrize("nodes,opened", [(None, 64), (3, 3)])
