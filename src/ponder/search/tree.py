@@ -34,7 +34,7 @@ import heapq
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import ClassVar, Generator
+from typing import Generator
 
 from ponder.search.base import Calls, Search, Strategy, check_style, register
 from ponder.types import Candidate, SamplingParams
@@ -47,6 +47,10 @@ PATH_TOKENS = {"direct": 100, "": 1500}
 """What one root-to-answer line of reasoning costs, roughly, by the style it is written in: its
 tokens written by the policy and read by the value model (a direct Countdown-4 path: three step
 lines and the answer, about 45 tokens; a written-out search: about 700). Sizes a tree from a budget."""
+
+UNBUDGETED = 64
+"""Without a budget, the simulations MCTS runs and the nodes best-first opens, unless told: widened,
+a search that trusts no line would otherwise open every state of the game."""
 
 
 @dataclass(eq=False)
@@ -311,10 +315,7 @@ class BestFirst(Strategy):
     """Where no child the policy proposed is valued at least this, add every legal next line the
     task lists (tasks that list them: Countdown, Game of 24; None: the policy's proposals only)."""
     nodes: int | None = None
-    """Nodes expanded at most (None: as many as the budget pays for, or ``UNBUDGETED_NODES``
-    without a budget: widened, a search that finds nothing it trusts would open every state)."""
-
-    UNBUDGETED_NODES: ClassVar[int] = 64
+    """Nodes expanded at most (None: as many as the budget pays for, or ``UNBUDGETED`` without one)."""
 
     def __post_init__(self) -> None:
         check_style(self.style)
@@ -325,9 +326,9 @@ class BestFirst(Strategy):
         heap: list[tuple[float, int, Node]] = [(0.0, 0, root)]
         finished: list[Node] = []
         pushed = 1
-        left = self.nodes or (self.UNBUDGETED_NODES if s.budget is None else math.inf)
+        left = self.nodes or (UNBUDGETED if s.budget is None else math.inf)
         while heap and left > 0 and not any(n.value >= self.accept for n in finished):
-            nodes = [heapq.heappop(heap)[2] for _ in range(int(min(self.batch, len(heap), left)))]
+            nodes = [heapq.heappop(heap)[2] for _ in range(min(self.batch, len(heap), left))]
             left -= len(nodes)
             groups = yield from expand(s, nodes, [self.expand] * len(nodes), self.temperature, self.widen)
             kids = [k for g in groups for k in g]
@@ -369,7 +370,7 @@ class MCTS(Strategy):
 
     def search(self, s: Search) -> Calls:
         s.ask_for(self.style)
-        sims = self.simulations or (64 if s.budget is None else s.budget // 16)  # a simulation writes 16 tokens or more
+        sims = self.simulations or (UNBUDGETED if s.budget is None else s.budget // 16)  # a simulation writes 16 tokens or more
         # kept to finish the chosen line: what a path costs, at most half the context
         reserve = min(s.policy.max_context // 2, path_tokens(s)) if s.budget is not None else 0
         root = Node("")
