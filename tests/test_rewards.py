@@ -183,6 +183,7 @@ class ScriptedPolicy:
         return len(text.split())
 
     def generate(self, prompts, params):
+        self.max_tokens = params.max_tokens
         out = []
         for p in prompts:
             text = "answer: (5 * 4) + 6\n" if "5 * 4 = 20" in p and "6 20 ✗" not in p else "answer: 4 + 5 + 6\n"
@@ -199,6 +200,11 @@ def test_monte_carlo_labels_read_the_policy_rollouts():
     exact = TASK.prefix_outcomes(PROBLEM, text)  # True, True, True: 6 * 5 - 4 is still ahead
     assert agreement([labels], [exact]) == {"steps": 3, "hard": pytest.approx(1 / 3), "soft": pytest.approx(1 / 3)}
     assert StepLabel(0, (True, False, False)).first(1).hard and not StepLabel(0, (False, True)).first(1).hard
+    policy = ScriptedPolicy()
+    monte_carlo_labels(policy, TASK, [(PROBLEM, text)], k=1)
+    assert policy.max_tokens > 100  # what the context leaves
+    monte_carlo_labels(policy, TASK, [(PROBLEM, text)], k=1, max_tokens=12)
+    assert policy.max_tokens == 12
     assert choose_steps(10, 3, random.Random(0)) == sorted(set(choose_steps(10, 3, random.Random(0))))
     assert len(choose_steps(10, 3, random.Random(0))) == 3 and choose_steps(2, 3, random.Random(0)) == [0, 1]
 
@@ -295,6 +301,21 @@ def test_a_value_model_learns_exact_labels_of_every_step_of_both_styles_and_task
     assert load_model(path)[2]["train_steps"] == sum(map(len, labels.values()))
     with pytest.raises(UserError, match="not trained on the 'direct' style"):
         prepare(tiny_rm(tmp_path / "x", tiny_policy, "prm", styles=("direct",)), progress=False)
+
+
+def test_each_style_s_samples_stop_at_its_own_cap(tmp_path, monkeypatch, tiny_policy):
+    from ponder.model import load_model
+    from ponder.train.rm import RMConfig, prepare
+
+    monkeypatch.setenv("PONDER_CACHE", str(tmp_path / "cache"))
+    model, tok, _ = load_model(tiny_policy)
+    both = save_model(tmp_path / "both", model, tok, {"trace_styles": ["direct", "search"]})
+    cfg = tiny_rm(tmp_path, both, "prm", labels="exact", styles=("", "direct"), max_tokens=(0, 6))
+    _, _, train, held, _ = prepare(cfg, progress=False)
+    tokens = {style: [r["tokens"] for r in train + held if r.get("style", "") == style] for style in cfg.styles}
+    assert tokens["direct"] and max(tokens["direct"]) <= 6 < max(tokens[""])
+    with pytest.raises(UserError, match="one number .0: no cap. for each of the 2 styles"):
+        RMConfig(styles=("", "direct"), max_tokens=(128,))
 
 
 def test_rule_walks_add_exactly_labelled_direct_steps_to_training_only(tmp_path, monkeypatch, tiny_policy):

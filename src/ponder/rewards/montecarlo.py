@@ -68,13 +68,14 @@ def choose_steps(n_steps: int, most: int | None, rng: random.Random) -> list[int
 def monte_carlo_labels(policy, task, items: Sequence[tuple[Problem, str]], k: int = 4,
                        steps_per_text: int | None = None, temperature: float = 1.0, seed: int = 0,
                        usage: Usage | None = None, progress: bool = False,
-                       chunk: int = 64, style: str = "") -> list[list[StepLabel]]:
+                       chunk: int = 64, style: str = "", max_tokens: int = 0) -> list[list[StepLabel]]:
     """Label steps of each (problem, solution) by ``k`` rollouts of ``policy`` from each prefix.
 
     ``steps_per_text`` caps how many steps of a solution are labelled (rollouts cost about
     ``k`` times the solution's remaining length each). Rollouts run in batches of ``chunk``
-    prefixes of like length, each with all the room the context leaves it, asked for ``style``
-    (the style the solutions were written in). Every token spent is added to ``usage``.
+    prefixes of like length, each with all the room the context leaves it (at most ``max_tokens``
+    when given), asked for ``style`` (the style the solutions were written in). Every token spent
+    is added to ``usage``.
     """
     rng = random.Random(seed)
     jobs = []  # (item index, step, prompt text, prefix)
@@ -91,8 +92,8 @@ def monte_carlo_labels(policy, task, items: Sequence[tuple[Problem, str]], k: in
     with tqdm(total=len(jobs), desc=f"rollouts (k={k})", unit="prefix", disable=not progress) as bar:
         for start in range(0, len(jobs), chunk):
             batch = jobs[start:start + chunk]
-            room = max(policy.count_tokens(p) for _, _, p, _ in batch) + 1
-            params = SamplingParams(n=k, temperature=temperature, max_tokens=max(1, policy.max_context - room),
+            room = max(1, policy.max_context - max(policy.count_tokens(p) for _, _, p, _ in batch) - 1)
+            params = SamplingParams(n=k, temperature=temperature, max_tokens=min(room, max_tokens) if max_tokens else room,
                                     seed=seed * 1_000_003 + start)
             for (i, s, _, prefix), completions in zip(batch, policy.generate([p for _, _, p, _ in batch], params)):
                 problem = items[i][0]

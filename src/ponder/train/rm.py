@@ -65,6 +65,10 @@ class RMConfig(RunConfig):
     """Each style's share of the problems, in the order of ``styles`` (empty: equal shares). A
     direct trace has a few steps and a written-out search dozens, at about the same tokens a
     step, so shares set where the labelled steps come from."""
+    max_tokens: tuple[int, ...] = ()
+    """Each style's cap on a sampled text's tokens, in the order of ``styles`` (0 or empty: up to
+    the context). At temperature 1 a direct trace now and then drifts into a written-out search
+    until the context is full: a few such samples cost as much as all the rest."""
     problems: int = 384
     """Training problems the policy solves (of each task)."""
     samples: int = 4
@@ -111,6 +115,7 @@ class RMConfig(RunConfig):
         if self.kind not in KINDS:
             raise UserError(f"unknown reward model kind {self.kind!r}; choose one of: {', '.join(KINDS)}")
         self.tasks, self.styles, self.shares = tuple(self.tasks), tuple(self.styles), tuple(self.shares)
+        self.max_tokens = tuple(self.max_tokens)
         if self.labels not in ("mc", "exact"):
             raise UserError(f"labels must be mc or exact, got {self.labels!r}")
         if not self.styles:
@@ -119,6 +124,9 @@ class RMConfig(RunConfig):
             raise UserError(f"styles lists a style twice ({', '.join(map(repr, self.styles))}): give it a larger share instead")
         if self.shares and (len(self.shares) != len(self.styles) or min(self.shares) <= 0):
             raise UserError(f"shares needs one positive number for each of the {len(self.styles)} styles, got {list(self.shares)}")
+        if self.max_tokens and (len(self.max_tokens) != len(self.styles) or min(self.max_tokens) < 0):
+            raise UserError(f"max_tokens needs one number (0: no cap) for each of the {len(self.styles)} styles, "
+                            f"got {list(self.max_tokens)}")
         self.at_least(1, "problems", "samples", "mc_rollouts", "mc_steps")
         if self.practice < 0:
             raise UserError("practice must be at least 0")
@@ -237,14 +245,16 @@ def prepare(cfg: RMConfig, progress: bool = True):
             raise UserError(f"{task.name} has no exact step outcomes: use labels = \"mc\"")
         if cfg.walks and not task.lists_steps:
             raise UserError(f"{task.name} lists no legal steps to walk: set walks = 0")
-    groups = []  # (task, style, rows) for each task and style
+    groups = []  # (task, style, cap, rows) for each task and style
     drawn = {}
     for task in tasks:
         problems = drawn[task.name] = task.problems("train", cfg.problems, seed=cfg.seed + 1)
-        for style, share in zip(cfg.styles, shared_out(problems, cfg.shares or (1,) * len(cfg.styles))):
-            groups.append((task, style, sampled_solutions(policy, task, share, cfg.samples, cfg.temperature, cfg.seed,
-                                                          chunk=32, progress=progress, style=style)))
-    train, held = split_rows([r for _, _, rows in groups for r in rows], cfg.holdout, cfg.seed)
+        caps = cfg.max_tokens or (0,) * len(cfg.styles)
+        for style, share, cap in zip(cfg.styles, shared_out(problems, cfg.shares or (1,) * len(cfg.styles)), caps):
+            groups.append((task, style, cap, sampled_solutions(policy, task, share, cfg.samples, cfg.temperature,
+                                                               cfg.seed, chunk=32, progress=progress, style=style,
+                                                               max_tokens=cap)))
+    train, held = split_rows([r for *_, rows in groups for r in rows], cfg.holdout, cfg.seed)
     if cfg.walks:
         kept = {r["problem"]["id"] for r in held}
         train += [r for task in tasks for r in walk_rows(task, [p for p in drawn[task.name] if p.id not in kept],
@@ -257,10 +267,10 @@ def prepare(cfg: RMConfig, progress: bool = True):
     elif cfg.kind == "prm":
         labels = {}
         kept = {id(r) for r in train}
-        for task, _, rows in groups:
+        for task, _, cap, rows in groups:
             rows = [r for r in rows if id(r) in kept][:cfg.mc_solutions]
             mc = monte_carlo_rows(policy, task, rows, cfg.mc_rollouts, cfg.mc_steps, cfg.temperature, cfg.seed,
-                                  progress=progress)
+                                  progress=progress, max_tokens=cap)
             labels.update({id(r): {s["step"]: s["successes"] / s["rollouts"] for s in lab} for r, lab in zip(rows, mc)})
     if cfg.practice:
         train = train + [r for task in tasks for r in practice_rows(task, cfg.practice, cfg.seed, progress=progress)]

@@ -57,14 +57,15 @@ def _read_rows(path: Path) -> list[dict]:
 
 
 def sampled_solutions(policy, task, problems: list[Problem], samples: int, temperature: float = 1.0, seed: int = 0,
-                      chunk: int = 16, progress: bool = True, style: str = "") -> list[dict]:
+                      chunk: int = 16, progress: bool = True, style: str = "", max_tokens: int = 0) -> list[dict]:
     """``samples`` solutions for each problem, as rows ``{"problem": {...}, "text": ...,
     "correct": bool, "tokens": int, "finish_reason": ...}`` (``problem_of(row)`` reads the
     problem back), written in ``style`` when given (the prompt asks for it; the rows say
     ``"style"``). Sample i of a problem depends only on the seed and its prompt, not on how the
-    problems are batched."""
+    problems are batched. ``max_tokens`` caps each sample (0: up to the context)."""
     spec = {"policy": policy_digest(policy), "task": task.name, "samples": samples, "temperature": temperature,
             "seed": seed, "context": policy.max_context, **({"style": style} if style else {}),
+            **({"max_tokens": max_tokens} if max_tokens else {}),
             "problems": hashlib.sha1(json.dumps([p.to_json() for p in problems]).encode()).hexdigest()[:16]}
     path = _cache_file("solutions", spec)
     rows = _read_rows(path)
@@ -75,8 +76,9 @@ def sampled_solutions(policy, task, problems: list[Problem], samples: int, tempe
         for start in range(done, len(problems), chunk):
             batch = problems[start:start + chunk]
             prompts = [task.prompt(p, style) for p in batch]
-            room = max(policy.count_tokens(p) for p in prompts) + 1
-            params = SamplingParams(n=samples, temperature=temperature, max_tokens=policy.max_context - room, seed=seed)
+            room = policy.max_context - max(policy.count_tokens(p) for p in prompts) - 1
+            params = SamplingParams(n=samples, temperature=temperature, seed=seed,
+                                    max_tokens=min(room, max_tokens) if max_tokens else room)
             for p, completions in zip(batch, policy.generate(prompts, params)):
                 for c in completions:
                     row = {"problem": p.to_json(), "text": c.text, "correct": task.verify(p, c.text) == 1.0,
@@ -146,14 +148,16 @@ def problem_of(row: dict) -> Problem:
 
 
 def monte_carlo_rows(policy, task, rows: list[dict], k: int, steps_per_text: int, temperature: float = 1.0,
-                     seed: int = 0, chunk: int = 32, progress: bool = True) -> list[list[dict]]:
+                     seed: int = 0, chunk: int = 32, progress: bool = True, max_tokens: int = 0) -> list[list[dict]]:
     """Monte Carlo step labels for sampled solutions (cached like the solutions): for each row,
-    ``[{"step": i, "outcomes": [bool] * k}, ...]`` (``ponder.rewards.montecarlo``)."""
+    ``[{"step": i, "outcomes": [bool] * k}, ...]`` (``ponder.rewards.montecarlo``), each rollout
+    at most ``max_tokens`` long when given."""
     from ponder.rewards.montecarlo import monte_carlo_labels
 
     style = rows[0].get("style", "") if rows else ""  # rows of one style: their rollouts are asked for it
     spec = {"version": 2, "policy": policy_digest(policy), "task": task.name, "k": k, "steps": steps_per_text,
             "temperature": temperature, "seed": seed, **({"style": style} if style else {}),
+            **({"max_tokens": max_tokens} if max_tokens else {}),
             "rows": hashlib.sha1(json.dumps([r["text"] for r in rows]).encode()).hexdigest()[:16]}
     path = _cache_file("montecarlo", spec)
     done = _read_rows(path)
@@ -163,7 +167,7 @@ def monte_carlo_rows(policy, task, rows: list[dict], k: int, steps_per_text: int
             batch = rows[start:start + chunk]
             items = [(problem_of(r), r["text"]) for r in batch]
             labels = monte_carlo_labels(policy, task, items, k, steps_per_text, temperature, seed=seed + start,
-                                        chunk=16, style=style)
+                                        chunk=16, style=style, max_tokens=max_tokens)
             for lab in labels:
                 row = {"labels": [{"step": s.step, "outcomes": list(s.outcomes)} for s in lab]}
                 done.append(row)
