@@ -196,7 +196,8 @@ def test_monte_carlo_labels_read_the_policy_rollouts():
     steps = TASK.steps(text)
     assert prefix_text(text, steps, 1).endswith("| 6 20 : 26\n")
     (labels,) = monte_carlo_labels(ScriptedPolicy(), TASK, [(PROBLEM, text)], k=3)
-    assert [(s.step, s.successes, s.rollouts) for s in labels] == [(0, 0, 3), (1, 3, 3), (2, 0, 3)]
+    assert [(s.step, s.successes, s.rollouts, s.lengths) for s in labels] == [
+        (0, 0, 3, (5, 5, 5)), (1, 3, 3, (5, 5, 5)), (2, 0, 3, (5, 5, 5))]  # each scripted rollout: 5 tokens
     exact = TASK.prefix_outcomes(PROBLEM, text)  # True, True, True: 6 * 5 - 4 is still ahead
     assert agreement([labels], [exact]) == {"steps": 3, "hard": pytest.approx(1 / 3), "soft": pytest.approx(1 / 3)}
     assert StepLabel(0, (True, False, False)).first(1).hard and not StepLabel(0, (False, True)).first(1).hard
@@ -266,7 +267,8 @@ def test_every_kind_trains_saves_and_scores(tmp_path, monkeypatch, tiny_policy, 
     path = train_rm(tiny_rm(tmp_path, tiny_policy, kind, practice=practice), progress=False)
     model, _, meta = load_model(path)
     assert meta["reward_kind"] == kind and meta["steps"] >= 1 and "commit" in meta
-    assert meta["train_practice"] == practice
+    assert meta["train_practice"] == practice and meta["sample_tokens"] > 0
+    assert (meta["label_tokens"] > 0) == (kind == "prm")  # Monte Carlo labels cost rollouts
     start, _, _ = load_model(tiny_policy)
     assert not torch.equal(model.layers[0].mlp.up_proj.weight, start.layers[0].mlp.up_proj.weight)
     rm = get_reward(f"{kind}={path}")
@@ -316,6 +318,17 @@ def test_each_style_s_samples_stop_at_its_own_cap(tmp_path, monkeypatch, tiny_po
     assert tokens["direct"] and max(tokens["direct"]) <= 6 < max(tokens[""])
     with pytest.raises(UserError, match="one number .0: no cap. for each of the 2 styles"):
         RMConfig(styles=("", "direct"), max_tokens=(128,))
+
+
+def test_monte_carlo_labels_can_keep_training_to_the_solutions_they_paid_for(tmp_path, monkeypatch, tiny_policy):
+    from ponder.train.rm import prepare
+
+    monkeypatch.setenv("PONDER_CACHE", str(tmp_path / "cache"))
+    cfg = tiny_rm(tmp_path, tiny_policy, "prm", problems=8, mc_solutions=2)
+    _, _, every, _, labels = prepare(cfg, progress=False)
+    _, _, paid, _, labels = prepare(tiny_rm(tmp_path, tiny_policy, "prm", problems=8, mc_solutions=2, unlabelled=False),
+                                    progress=False)
+    assert len(paid) == 2 < len(every) and all(id(r) in labels and "label_tokens" in r for r in paid)
 
 
 def test_rule_walks_add_exactly_labelled_direct_steps_to_training_only(tmp_path, monkeypatch, tiny_policy):

@@ -24,6 +24,8 @@ class StepLabel:
     """Index into ``task.steps(text)``: the prefix ends with this step."""
     outcomes: tuple[bool, ...]
     """Whether each rollout reached a verified answer."""
+    lengths: tuple[int, ...] = ()
+    """Tokens each rollout generated, when known (what the label cost)."""
 
     @property
     def successes(self) -> int:
@@ -35,7 +37,7 @@ class StepLabel:
 
     def first(self, k: int) -> "StepLabel":
         """The label the first ``k`` rollouts alone would give."""
-        return StepLabel(self.step, self.outcomes[:k])
+        return StepLabel(self.step, self.outcomes[:k], self.lengths[:k])
 
     @property
     def soft(self) -> float:
@@ -98,7 +100,7 @@ def monte_carlo_labels(policy, task, items: Sequence[tuple[Problem, str]], k: in
             for (i, s, _, prefix), completions in zip(batch, policy.generate([p for _, _, p, _ in batch], params)):
                 problem = items[i][0]
                 wins = tuple(task.verify(problem, prefix + c.text) == 1.0 for c in completions)
-                out[i].append(StepLabel(s, wins))
+                out[i].append(StepLabel(s, wins, tuple(len(c.token_ids) for c in completions)))
                 if usage is not None:
                     usage.add_completions(completions)
             bar.update(len(batch))

@@ -81,6 +81,10 @@ class RMConfig(RunConfig):
     prefix outcome)."""
     mc_solutions: int = 128
     """PRM: solutions whose steps get Monte Carlo labels, from each task and each style."""
+    unlabelled: bool = True
+    """PRM with Monte Carlo labels: train on the solutions beyond ``mc_solutions`` too, each with
+    its verdict alone (false: only on the labelled ones, so that the sampling the model learns
+    from is what its labels were paid for, as when comparing labels at equal compute)."""
     walks: int = 0
     """PRM with exact labels: rule-written direct traces for each training problem, random walks
     over its task's legal steps (``samples.walk_rows``), labelled like the policy's traces. They
@@ -271,7 +275,11 @@ def prepare(cfg: RMConfig, progress: bool = True):
             rows = [r for r in rows if id(r) in kept][:cfg.mc_solutions]
             mc = monte_carlo_rows(policy, task, rows, cfg.mc_rollouts, cfg.mc_steps, cfg.temperature, cfg.seed,
                                   progress=progress, max_tokens=cap)
-            labels.update({id(r): {s["step"]: s["successes"] / s["rollouts"] for s in lab} for r, lab in zip(rows, mc)})
+            for r, lab in zip(rows, mc):
+                labels[id(r)] = {s["step"]: s["successes"] / s["rollouts"] for s in lab}
+                r["label_tokens"] = sum(s["tokens"] for s in lab)
+        if not cfg.unlabelled:
+            train = [r for r in train if id(r) in labels]
     if cfg.practice:
         train = train + [r for task in tasks for r in practice_rows(task, cfg.practice, cfg.seed, progress=progress)]
     return tasks[0], policy, train, held, labels
@@ -357,7 +365,9 @@ def train_rm(cfg: RMConfig, resume: bool = False, progress: bool = True, stop_af
     run.meta.update({"reward_kind": cfg.kind, "policy": str(cfg.policy or "default"), "train_solutions": len(train),
                      "train_steps": sum(len(labels) for labels in (step_labels or {}).values()),
                      "train_correct": sum(r["correct"] for r in train), "train_practice": cfg.practice,
-                     "train_walks": sum(r["finish_reason"] == "walk" for r in train)})
+                     "train_walks": sum(r["finish_reason"] == "walk" for r in train),
+                     "sample_tokens": sum(r["tokens"] or 0 for r in train),
+                     "label_tokens": sum(r.get("label_tokens", 0) for r in train)})
 
     def loss(x, y, labels):
         return loss_of(model, x, y, value)[0] / max(1, labels)

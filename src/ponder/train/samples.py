@@ -150,8 +150,9 @@ def problem_of(row: dict) -> Problem:
 def monte_carlo_rows(policy, task, rows: list[dict], k: int, steps_per_text: int, temperature: float = 1.0,
                      seed: int = 0, chunk: int = 32, progress: bool = True, max_tokens: int = 0) -> list[list[dict]]:
     """Monte Carlo step labels for sampled solutions (cached like the solutions): for each row,
-    ``[{"step": i, "outcomes": [bool] * k}, ...]`` (``ponder.rewards.montecarlo``), each rollout
-    at most ``max_tokens`` long when given."""
+    ``[{"step": i, "outcomes": [bool] * k, "successes": int, "rollouts": k, "tokens": int}, ...]``
+    (``ponder.rewards.montecarlo``; ``tokens``: what the rollouts generated), each rollout at most
+    ``max_tokens`` long when given."""
     from ponder.rewards.montecarlo import monte_carlo_labels
 
     style = rows[0].get("style", "") if rows else ""  # rows of one style: their rollouts are asked for it
@@ -169,9 +170,10 @@ def monte_carlo_rows(policy, task, rows: list[dict], k: int, steps_per_text: int
             labels = monte_carlo_labels(policy, task, items, k, steps_per_text, temperature, seed=seed + start,
                                         chunk=16, style=style, max_tokens=max_tokens)
             for lab in labels:
-                row = {"labels": [{"step": s.step, "outcomes": list(s.outcomes)} for s in lab]}
+                row = {"labels": [{"step": s.step, "outcomes": list(s.outcomes), "lengths": list(s.lengths)} for s in lab]}
                 done.append(row)
                 sink.write(json.dumps(row) + "\n")
             sink.flush()
             bar.update(len(batch))
-    return [[{**s, "successes": sum(s["outcomes"]), "rollouts": len(s["outcomes"])} for s in r["labels"]] for r in done]
+    return [[{**s, "successes": sum(s["outcomes"]), "rollouts": len(s["outcomes"]), "tokens": sum(s.get("lengths", ()))}
+             for s in r["labels"]] for r in done]
