@@ -324,8 +324,7 @@ def test_monte_carlo_labels_can_keep_training_to_the_solutions_they_paid_for(tmp
     from ponder.train.rm import prepare
 
     monkeypatch.setenv("PONDER_CACHE", str(tmp_path / "cache"))
-    cfg = tiny_rm(tmp_path, tiny_policy, "prm", problems=8, mc_solutions=2)
-    _, _, every, _, labels = prepare(cfg, progress=False)
+    _, _, every, _, _ = prepare(tiny_rm(tmp_path, tiny_policy, "prm", problems=8, mc_solutions=2), progress=False)
     _, _, paid, _, labels = prepare(tiny_rm(tmp_path, tiny_policy, "prm", problems=8, mc_solutions=2, unlabelled=False),
                                     progress=False)
     assert len(paid) == 2 < len(every) and all(id(r) in labels and "label_tokens" in r for r in paid)

@@ -251,9 +251,9 @@ def prepare(cfg: RMConfig, progress: bool = True):
             raise UserError(f"{task.name} lists no legal steps to walk: set walks = 0")
     groups = []  # (task, style, cap, rows) for each task and style
     drawn = {}
+    caps = cfg.max_tokens or (0,) * len(cfg.styles)
     for task in tasks:
         problems = drawn[task.name] = task.problems("train", cfg.problems, seed=cfg.seed + 1)
-        caps = cfg.max_tokens or (0,) * len(cfg.styles)
         for style, share, cap in zip(cfg.styles, shared_out(problems, cfg.shares or (1,) * len(cfg.styles)), caps):
             groups.append((task, style, cap, sampled_solutions(policy, task, share, cfg.samples, cfg.temperature,
                                                                cfg.seed, chunk=32, progress=progress, style=style,
