@@ -347,6 +347,9 @@ def test_rule_walks_add_exactly_labelled_direct_steps_to_training_only(tmp_path,
     assert any(r["correct"] for r in walks) and not all(r["correct"] for r in walks)
     with pytest.raises(UserError, match="walks are labelled exactly"):
         RMConfig(kind="prm", labels="mc", walks=2)
+    assert RMConfig(kind="prm", labels="exact", tasks=["countdown", "game24"], walks=[16, 256]).walks == (16, 256)
+    with pytest.raises(UserError, match="one for each of the 2 tasks"):
+        RMConfig(kind="prm", labels="exact", tasks=["countdown", "game24"], walks=[1, 2, 3])
 
 
 def test_styles_share_out_the_problems_in_proportion():

@@ -85,11 +85,13 @@ class RMConfig(RunConfig):
     """PRM with Monte Carlo labels: train on the solutions beyond ``mc_solutions`` too, each with
     its verdict alone (false: only on the labelled ones, so that the sampling the model learns
     from is what its labels were paid for, as when comparing labels at equal compute)."""
-    walks: int = 0
+    walks: int | tuple[int, ...] = 0
     """PRM with exact labels: rule-written direct traces for each training problem, random walks
     over its task's legal steps (``samples.walk_rows``), labelled like the policy's traces. They
     cost no sampling and teach the value model the steps a policy seldom proposes, the ones tree
-    search's widening adds. Added to training only (the held-out traces are all the policy's)."""
+    search's widening adds. Added to training only (the held-out traces are all the policy's).
+    One number for every task, or one for each task in the order of ``tasks`` (a task with few
+    puzzles needs more walks of each to cover its steps)."""
     mc_rollouts: int = 8
     """PRM: rollouts per labelled step (k)."""
     mc_steps: int = 3
@@ -136,9 +138,14 @@ class RMConfig(RunConfig):
             raise UserError("practice must be at least 0")
         if self.practice and self.kind != "genrm":
             raise UserError("practice texts are for --kind genrm only")
-        if self.walks < 0:
-            raise UserError("walks must be at least 0")
-        if self.walks and (self.kind, self.labels) != ("prm", "exact"):
+        names = self.tasks or (self.task,)
+        self.walks = (self.walks,) if isinstance(self.walks, int) else tuple(self.walks)
+        if len(self.walks) == 1:
+            self.walks *= len(names)
+        if len(self.walks) != len(names) or not all(isinstance(w, int) and w >= 0 for w in self.walks):
+            raise UserError(f"walks needs one whole number of at least 0, or one for each of the {len(names)} tasks, "
+                            f"got {list(self.walks)}")
+        if any(self.walks) and (self.kind, self.labels) != ("prm", "exact"):
             raise UserError("walks are labelled exactly: they are for --kind prm with labels = \"exact\" only")
         if not 0 <= self.holdout < 1:
             raise UserError("holdout must be in [0, 1)")
@@ -247,8 +254,9 @@ def prepare(cfg: RMConfig, progress: bool = True):
             knows_style(policy, task, style)
         if cfg.kind == "prm" and cfg.labels == "exact" and not task.exact_outcomes:
             raise UserError(f"{task.name} has no exact step outcomes: use labels = \"mc\"")
-        if cfg.walks and not task.lists_steps:
-            raise UserError(f"{task.name} lists no legal steps to walk: set walks = 0")
+    for task, walks in zip(tasks, cfg.walks):
+        if walks and not task.lists_steps:
+            raise UserError(f"{task.name} lists no legal steps to walk: set its walks to 0")
     groups = []  # (task, style, cap, rows) for each task and style
     drawn = {}
     caps = cfg.max_tokens or (0,) * len(cfg.styles)
@@ -259,10 +267,10 @@ def prepare(cfg: RMConfig, progress: bool = True):
                                                                cfg.seed, chunk=32, progress=progress, style=style,
                                                                max_tokens=cap)))
     train, held = split_rows([r for *_, rows in groups for r in rows], cfg.holdout, cfg.seed)
-    if cfg.walks:
-        kept = {r["problem"]["id"] for r in held}
-        train += [r for task in tasks for r in walk_rows(task, [p for p in drawn[task.name] if p.id not in kept],
-                                                           cfg.walks, cfg.seed)]
+    kept = {r["problem"]["id"] for r in held}
+    for task, walks in zip(tasks, cfg.walks):
+        if walks:
+            train += walk_rows(task, [p for p in drawn[task.name] if p.id not in kept], walks, cfg.seed)
     labels = None
     if cfg.kind == "prm" and cfg.labels == "exact":
         by_name = {task.name: task for task in tasks}

@@ -123,10 +123,19 @@ def walk_rows(task, problems: list[Problem], per_problem: int, seed: int = 0, al
     rng = random.Random(seed)
     rows = []
     for p in problems:
+        options: dict[str, tuple[list[str], list[str]]] = {}  # a problem's walks share their prefixes
+
+        def next_lines(text: str) -> tuple[list[str], list[str]]:
+            """Every legal next line after ``text``, and those that keep the problem solvable."""
+            if text not in options:
+                steps = task.next_steps(p, text) or []
+                options[text] = steps, [line for line in steps if task.prefix_outcomes(p, text + line + "\n")[-1]]
+            return options[text]
+
         for _ in range(per_problem):
             text = ""
-            while steps := task.next_steps(p, text):
-                good = [line for line in steps if task.prefix_outcomes(p, text + line + "\n")[-1]]
+            while (lines := next_lines(text))[0]:
+                steps, good = lines
                 text += (rng.choice(good) if good and rng.random() < alive else rng.choice(steps)) + "\n"
             rows.append({"problem": p.to_json(), "text": text, "correct": task.verify(p, text) == 1.0, "tokens": None,
                          "finish_reason": "walk", "style": "direct"})
