@@ -24,7 +24,7 @@ model closes):
 
     python benchmarks/rewards.py                           # the shipped reward models
     python benchmarks/rewards.py --rewards orm prm=runs/prm/model --problems 32 --json out.json
-    python benchmarks/rewards.py --model DIR --style direct --rewards oracle prm   # direct traces
+    python benchmarks/rewards.py --model DIR --style direct --max-tokens 128 --rewards oracle prm   # direct traces
 """
 
 from __future__ import annotations
@@ -58,6 +58,10 @@ def main() -> None:
     ap.add_argument("--problems", type=int, default=128)
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--style", default="", help="the trace style the policy is asked for (default: its task's)")
+    ap.add_argument("--max-tokens", type=int, default=0,
+                    help="cap each sampled text at this many tokens, as reward-model training does (0: the context); "
+                         "a direct trace that drifts into a written-out search otherwise fills the context, and its "
+                         "dozens of steps outweigh the rest")
     ap.add_argument("--problem-seed", type=int, default=7)
     ap.add_argument("--rewards", nargs="+", default=["oracle", "orm", "prm", "genrm", "genrm-cot", "critic"])
     ap.add_argument("--mc", action="store_true", help="also report Monte Carlo label agreement against k")
@@ -69,7 +73,8 @@ def main() -> None:
     if args.style and args.style not in trace_styles(policy):
         raise SystemExit(f"{args.model} was not trained on the {args.style!r} style (its metadata's trace_styles)")
     problems = task.problems(args.split, args.problems, seed=args.problem_seed)
-    rows = sampled_solutions(policy, task, problems, args.samples, chunk=len(problems), style=args.style)
+    rows = sampled_solutions(policy, task, problems, args.samples, chunk=len(problems), style=args.style,
+                             max_tokens=args.max_tokens)
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         groups[r["problem"]["id"]].append(r)

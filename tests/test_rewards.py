@@ -345,6 +345,12 @@ def test_rule_walks_add_exactly_labelled_direct_steps_to_training_only(tmp_path,
         assert all(c.valid for c in task.check_steps(problem_of(r), r["text"]))
         assert labels[id(r)] == dict(enumerate(map(float, exact_outcomes(policy, task, r))))
     assert any(r["correct"] for r in walks) and not all(r["correct"] for r in walks)
+    _, _, train, _, labels = prepare(tiny_rm(tmp_path, tiny_policy, "prm", labels="exact", walks=3, walk_slips=1.0),
+                                     progress=False)
+    slipped = [r for r in train if r["finish_reason"] == "walk"]
+    assert slipped and not any(r["correct"] for r in slipped)
+    first = [r for r in slipped if r["text"].count("\n") == 1]  # the first line slipped (a few slips cannot be made)
+    assert len(first) >= 0.8 * len(slipped) and sum(labels[id(r)][0] == 0.0 for r in first) >= 0.9 * len(first)
     with pytest.raises(UserError, match="walks are labelled exactly"):
         RMConfig(kind="prm", labels="mc", walks=2)
     assert RMConfig(kind="prm", labels="exact", tasks=["countdown", "game24"], walks=[16, 256]).walks == (16, 256)

@@ -160,6 +160,30 @@ def test_a_direct_trace_s_legal_next_steps_are_listed_one_per_set_of_numbers_lef
     assert not get_task("arith").lists_steps
 
 
+@pytest.mark.parametrize("name", ["countdown", "game24"])
+def test_a_slipped_line_is_mostly_one_the_rules_reject(name):
+    """``slip`` writes legal lines wrong the way a policy does: a step the checker rejects, an
+    answer the verifier rejects (now and then a rewrite happens to be right: the rules label it)."""
+    task = get_task(name)
+    rng = random.Random(0)
+    steps = answers = wrong_steps = wrong_answers = 0
+    for p in task.problems("val", 20):
+        text = ""
+        while lines := task.next_steps(p, text):
+            good = [line for line in lines if task.prefix_outcomes(p, text + line + "\n")[-1]] or lines
+            line = rng.choice(good)
+            slipped = task.slip(p, line, rng)
+            if line.startswith("answer:"):
+                answers += 1
+                wrong_answers += task.verify(p, text + slipped + "\n") == 0.0
+            elif slipped is not None:
+                steps += 1
+                wrong_steps += not task.check_steps(p, text + slipped + "\n")[-1].valid
+            text += line + "\n"
+    assert answers >= 10 and steps >= 40
+    assert wrong_answers >= 0.8 * answers and wrong_steps >= 0.9 * steps
+
+
 def test_difficulty_knob():
     for k in (3, 5):
         assert all(len(p.numbers) == k for p in get_task(f"countdown-{k}").problems("val", 5))

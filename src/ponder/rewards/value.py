@@ -29,7 +29,11 @@ def encode_lines(tokenizer: Tokenizer, prompt: str, text: str, steps: Sequence[s
                  finished: bool = True) -> tuple[list[int], list[int]]:
     """``<bos> prompt text`` as token ids, and the positions a value head is read at: the last
     token of each step (each line of ``text`` that is one of ``steps``) and, for a finished text,
-    an ``<eos>`` appended after it, where the judgement of the whole text is read."""
+    an ``<eos>`` appended after it, where the judgement of the whole text is read. A finished text
+    is read as ending in a newline, with or without one: a policy writes its last line and a
+    newline before it stops, while a tree search's last line is cut at the newline."""
+    if finished and not text.endswith("\n"):
+        text += "\n"
     ids = [tokenizer.bos_id] + tokenizer.encode(prompt)
     ends = []
     wanted = list(steps)

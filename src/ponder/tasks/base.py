@@ -122,6 +122,11 @@ class Task:
         None when ``text`` is not one."""
         raise NotImplementedError(f"{self.name} lists no legal steps (lists_steps is False)")
 
+    def slip(self, problem: Problem, line: str, rng) -> str | None:
+        """One of ``next_steps``' lines rewritten the way a policy gets one wrong (``lists_steps``;
+        None: no slip for this line): what rule-written walks show a value model of wrong steps."""
+        return None
+
     def search_trace(self, problem: Problem, rng, **options) -> list[tuple[str, bool]]:
         """A search written out by the solver, as (text, trained) segments (``writes_search``)."""
         raise NotImplementedError(f"{self.name} writes no search traces (writes_search is False)")

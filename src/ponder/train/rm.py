@@ -92,6 +92,10 @@ class RMConfig(RunConfig):
     search's widening adds. Added to training only (the held-out traces are all the policy's).
     One number for every task, or one for each task in the order of ``tasks`` (a task with few
     puzzles needs more walks of each to cover its steps)."""
+    walk_slips: float = 0.0
+    """Chance that a walk's line is written wrong the way a policy writes one (``Task.slip``: bad
+    arithmetic, a number that is not there, a garbled answer; the walk ends there): the policy's
+    own traces show too few such lines for a value model to learn to check them."""
     mc_rollouts: int = 8
     """PRM: rollouts per labelled step (k)."""
     mc_steps: int = 3
@@ -147,6 +151,8 @@ class RMConfig(RunConfig):
                             f"got {list(self.walks)}")
         if any(self.walks) and (self.kind, self.labels) != ("prm", "exact"):
             raise UserError("walks are labelled exactly: they are for --kind prm with labels = \"exact\" only")
+        if not 0 <= self.walk_slips <= 1:
+            raise UserError("walk_slips must be in [0, 1]")
         if not 0 <= self.holdout < 1:
             raise UserError("holdout must be in [0, 1)")
         if self.epochs <= 0:
@@ -270,7 +276,8 @@ def prepare(cfg: RMConfig, progress: bool = True):
     kept = {r["problem"]["id"] for r in held}
     for task, walks in zip(tasks, cfg.walks):
         if walks:
-            train += walk_rows(task, [p for p in drawn[task.name] if p.id not in kept], walks, cfg.seed)
+            train += walk_rows(task, [p for p in drawn[task.name] if p.id not in kept], walks, cfg.seed, slips=cfg.walk_slips,
+                               progress=progress)
     labels = None
     if cfg.kind == "prm" and cfg.labels == "exact":
         by_name = {task.name: task for task in tasks}

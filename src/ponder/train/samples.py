@@ -114,15 +114,18 @@ def practice_rows(task, count: int, seed: int = 0, progress: bool = True) -> lis
     return rows
 
 
-def walk_rows(task, problems: list[Problem], per_problem: int, seed: int = 0, alive: float = 0.5) -> list[dict]:
+def walk_rows(task, problems: list[Problem], per_problem: int, seed: int = 0, alive: float = 0.5,
+              slips: float = 0.0, progress: bool = True) -> list[dict]:
     """Rows like ``sampled_solutions``' (style ``direct``), ``per_problem`` for each problem, whose
     texts the rules write: random walks over the task's legal next steps (``Task.next_steps``),
     each step one that keeps the problem solvable with probability ``alive`` (where there is one),
     else any legal step, until the answer line or a last number that is not the target. They cost
-    no sampling, and cover the steps a policy seldom proposes."""
+    no sampling, and cover the steps a policy seldom proposes. With probability ``slips`` a line
+    is written wrong the way a policy writes one (``Task.slip``: bad arithmetic, a number that is
+    not there, a garbled answer), and the walk ends there."""
     rng = random.Random(seed)
     rows = []
-    for p in problems:
+    for p in tqdm(problems, desc=f"{task.name} walks ({per_problem} a problem)", unit="problem", disable=not progress):
         options: dict[str, tuple[list[str], list[str]]] = {}  # a problem's walks share their prefixes
 
         def next_lines(text: str) -> tuple[list[str], list[str]]:
@@ -136,7 +139,11 @@ def walk_rows(task, problems: list[Problem], per_problem: int, seed: int = 0, al
             text = ""
             while (lines := next_lines(text))[0]:
                 steps, good = lines
-                text += (rng.choice(good) if good and rng.random() < alive else rng.choice(steps)) + "\n"
+                line = rng.choice(good) if good and rng.random() < alive else rng.choice(steps)
+                if slips and rng.random() < slips and (wrong := task.slip(p, line, rng)) is not None:
+                    text += wrong + "\n"
+                    break
+                text += line + "\n"
             rows.append({"problem": p.to_json(), "text": text, "correct": task.verify(p, text) == 1.0, "tokens": None,
                          "finish_reason": "walk", "style": "direct"})
     return rows

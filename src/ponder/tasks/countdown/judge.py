@@ -154,12 +154,59 @@ def practice_text(task, problem: Problem, rng: random.Random) -> str:
     if mistake == "cut":
         expr = expr[:rng.randint(1, max(1, len(expr) - 1))]
     elif mistake != "none":
-        tree = parse_expression(expr)
-        more = [rng.choice(_TREE_MISTAKES) for _ in range(rng.choice((0, 0, 1)))]
-        for kind in [mistake] + more:
-            tree = _mistake(tree, kind, problem.numbers, problem.target, task.rational, rng)
-        expr = _write(tree)
+        expr = mistaken(expr, mistake, problem, task.rational, rng)
     return f"{body}\n{ANSWER_PREFIX} {expr}\n"
+
+
+def mistaken(expr: str, mistake: str, problem: Problem, rational: bool, rng: random.Random) -> str:
+    """The answer ``expr`` with the tree mistake ``mistake`` made in it, and now and then one more."""
+    tree = parse_expression(expr)
+    more = [rng.choice(_TREE_MISTAKES) for _ in range(rng.choice((0, 0, 1)))]
+    for kind in [mistake] + more:
+        tree = _mistake(tree, kind, problem.numbers, problem.target, rational, rng)
+    return _write(tree)
+
+
+STEP_SLIPS = ("result", "target", "phantom", "left")
+"""How ``slip`` gets a direct step wrong: a wrong result, the target claimed as the result, an
+operand that is not among the numbers left (a number used twice, one from the problem already
+spent, or one made up), the right arithmetic with the numbers left miswritten."""
+
+
+def slip(line: str, problem: Problem, rational: bool, rng: random.Random) -> str | None:
+    """A legal line of a direct trace (a step, or the answer) rewritten the way a policy gets one
+    wrong: an answer by one of ``practice_text``'s mistakes in its expression, a step by one of
+    ``STEP_SLIPS``. None for a line it cannot read. The result may happen to be right: the rule
+    verifier, not the slip, decides its label."""
+    if line.startswith(ANSWER_PREFIX):
+        expr = line.removeprefix(ANSWER_PREFIX).strip()
+        return f"{ANSWER_PREFIX} {mistaken(expr, rng.choice(_TREE_MISTAKES), problem, rational, rng)}"
+    p = parse_step(line)
+    if p is None or not p.is_step or p.left is None:
+        return None
+    left = list(p.left)
+    left.remove(p.c)
+    a, b, c = p.a, p.b, p.c
+    kind = rng.choice(STEP_SLIPS)
+    if kind == "result":
+        c = c + rng.choice((-3, -2, -1, 1, 2, 3, 4))
+        c = c if c >= 0 else p.c + 1
+    elif kind == "target":
+        c = problem.target if c != problem.target else c + 1
+    elif kind == "phantom":
+        first = rng.random() < 0.5  # which operand is replaced
+        spent = [n for n in problem.numbers if n not in (a, b, *left)]
+        phantom = rng.choice(spent + [b if first else a, rng.randint(1, 13)])
+        a, b = (phantom, b) if first else (a, phantom)
+        c = apply(a, p.op, b, rational)
+        if c is None:
+            return None
+    else:  # left
+        if left and rng.random() < 0.5:
+            left.pop(rng.randrange(len(left)))
+        else:
+            left.append(rng.choice((a, b)))
+    return f"{fmt(a)} {p.op} {fmt(b)} = {fmt(c)} | {fmt_state(left + [c])}"
 
 
 def _write(tree, top: bool = True) -> str:

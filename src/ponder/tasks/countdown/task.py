@@ -350,6 +350,11 @@ class CountdownTask(Task):
                 lines.append(step_line(m, left))
         return lines
 
+    def slip(self, problem: Problem, line: str, rng: random.Random) -> str | None:
+        from ponder.tasks.countdown.judge import slip
+
+        return slip(line, problem, self.rational, rng)
+
     def prefix_outcomes(self, problem: Problem, text: str, room: int | None = None, count=None) -> list[bool]:
         """Per step: would a faultless search from the end of that step still answer correctly
         (within ``room`` tokens, when given; see the module function)."""
