@@ -4,6 +4,7 @@ Countdown with 3 numbers keeps each call short; what is checked is how strategie
 account, not how accurate they are.
 """
 
+from dataclasses import replace
 
 import pytest
 
@@ -269,8 +270,6 @@ class OneLine(Scripted):
         super().__init__([line])
 
     def generate(self, prompts, params):
-        from dataclasses import replace
-
         return [[replace(c, stop="\n") for c in group] for group in super().generate(prompts, params)]
 
 
@@ -290,6 +289,47 @@ def test_widening_adds_the_legal_steps_the_policy_never_proposes(name):
     found = get_strategy(name, widen=0.5, **options)(problem, policy, values, budget=4000, seed=0, task=task)
     assert task.check(problem, found.answer), found.trace
     assert found.usage.reward_tokens == values.usage.reward_tokens > 29  # the root's 29 legal steps, and more
+
+
+class Path(OneLine):
+    """A policy that writes ``lines`` in order, one a call: each line the one after the prompt's last."""
+
+    def __init__(self, lines):
+        super().__init__(lines[0])
+        self.after = dict(zip(lines, lines[1:]))
+
+    def generate(self, prompts, params):
+        out = super().generate(prompts, params)
+        for prompt, group in zip(prompts, out):
+            line = self.after.get(prompt.rstrip("\n").rsplit("\n", 1)[-1], self.texts[0])
+            group[:] = [replace(c, text=line) for c in group]
+        return out
+
+
+@pytest.mark.parametrize("name", ["beam", "best-first", "mcts"])
+def test_a_direct_path_s_answer_is_transcribed_from_its_steps_not_copied_by_the_policy(name):
+    """The policy finds 24 in three right steps, then garbles the answer line (it uses 2 twice and
+    drops 5); a value model that trusts every line passes it. Transcribed, the answer is the one
+    the steps spell out."""
+    task = get_task("game24")
+    problem = task.make_problem([2, 4, 5, 7], 24)
+    policy = Path(["4 - 2 = 2 | 5 7 2", "7 + 5 = 12 | 2 12", "12 * 2 = 24 | 24", "answer: (7 + (4 - 2)) * 2"])
+    options = {"beam": {"width": 1, "expand": 1}, "best-first": {"expand": 1, "batch": 1},
+               "mcts": {"expand": 1, "simulations": 8, "choose": "value"}}[name]
+    copied = get_strategy(name, transcribe=False, **options)(problem, policy, ScriptedValues(), seed=0, task=task)
+    assert copied.answer == "(7 + (4 - 2)) * 2" and not task.check(problem, copied.answer)
+    written = get_strategy(name, **options)(problem, policy, ScriptedValues(), seed=0, task=task)
+    assert written.answer == "(7 + 5) * (4 - 2)" and task.check(problem, written.answer)
+
+
+def test_a_written_answer_transcribes_the_steps_as_they_are():
+    task = get_task("game24")
+    problem = task.make_problem([2, 4, 5, 7], 24)
+    wrong = "4 - 2 = 2 | 5 7 2\n2 + 9 = 11 | 7 11\n11 * 7 = 24 | 24\n"  # 9 is not there, 11 * 7 is not 24
+    assert task.written_answer(problem, wrong) == "answer: ((4 - 2) + 9) * 7"
+    assert task.verify(problem, wrong + "answer: ((4 - 2) + 9) * 7\n") == 0.0
+    assert task.written_answer(problem, "4 - 2 = 2 | 5 7 2\n") is None  # numbers left: no answer yet
+    assert task.written_answer(problem, "2 4 5 7 : 4 - 2 = 2 | 5 7 2\n") is None  # a search, not a direct path
 
 
 class Hopeless(ScriptedValues):

@@ -75,10 +75,13 @@ class Node:
 
 
 def expand(s: Search, nodes: list[Node], ks: list[int], temperature: float = 1.0,
-           widen: float | None = None) -> Generator:
+           widen: float | None = None, transcribe: bool = False) -> Generator:
     """Give each node ``ks[i]`` sampled next lines as children, valued. With ``widen``, a node none
     of whose children is valued at least that also gets every other legal next line its task lists
-    (``widened``). Returns the new children per node (none once the budget is spent)."""
+    (``widened``). With ``transcribe``, an answer the policy writes after a direct path's last step
+    is replaced by the one the steps spell out (``Task.written_answer``: a transcription, nothing
+    checked), so the search judges the path, not the policy's copying of it. Returns the new
+    children per node (none once the budget is spent)."""
     pairs = [(n, k) for n, k in zip(nodes, ks) if k > 0 and not n.done]
     want = sum(k for _, k in pairs)
     if not pairs or s.left < want:
@@ -102,7 +105,9 @@ def expand(s: Search, nodes: list[Node], ks: list[int], temperature: float = 1.0
     for parent, completions in zip(sent, out):
         text = parent.text
         # a line ends the reasoning when it is the answer, or when the completion ended (end of text, no room)
-        counts = Counter((c.text, c.stop == sep and concluded(c.text) is None) for c in completions)
+        written = s.task.written_answer(s.problem, text) if transcribe else None
+        counts = Counter((written if written and concluded(c.text) is not None else c.text,
+                          c.stop == sep and concluded(c.text) is None) for c in completions)
         kids = [Node(text + line + (sep if open_ else ""), parent, prior=m / len(completions), done=not open_)
                 for (line, open_), m in counts.items()]
         parent.children.extend(kids)
@@ -216,6 +221,8 @@ class Beam(Strategy):
     widen: float | None = None
     """Where no child the policy proposed is valued at least this, add every legal next line the
     task lists (tasks that list them: Countdown, Game of 24; None: the policy's proposals only)."""
+    transcribe: bool = True
+    """Write a direct path's answer from its steps instead of taking the policy's (``expand``)."""
     style: str = "direct"
     """The trace style to ask for: ``direct`` (one operation a line) or ``search``; a policy not
     trained on it writes its task's default."""
@@ -230,7 +237,7 @@ class Beam(Strategy):
         frontier, finished = [root], []
         while frontier and len(finished) < width:
             wanted = self.children(frontier, width - len(finished))
-            groups = yield from expand(s, frontier, wanted, self.temperature, self.widen)
+            groups = yield from expand(s, frontier, wanted, self.temperature, self.widen, self.transcribe)
             kids = [k for g in groups for k in g]
             if not kids:
                 break
@@ -314,6 +321,8 @@ class BestFirst(Strategy):
     widen: float | None = None
     """Where no child the policy proposed is valued at least this, add every legal next line the
     task lists (tasks that list them: Countdown, Game of 24; None: the policy's proposals only)."""
+    transcribe: bool = True
+    """Write a direct path's answer from its steps instead of taking the policy's (``expand``)."""
     nodes: int | None = None
     """Nodes expanded at most (None: as many as the budget pays for, or ``UNBUDGETED`` without one)."""
 
@@ -330,7 +339,7 @@ class BestFirst(Strategy):
         while heap and left > 0 and not any(n.value >= self.accept for n in finished):
             nodes = [heapq.heappop(heap)[2] for _ in range(min(self.batch, len(heap), left))]
             left -= len(nodes)
-            groups = yield from expand(s, nodes, [self.expand] * len(nodes), self.temperature, self.widen)
+            groups = yield from expand(s, nodes, [self.expand] * len(nodes), self.temperature, self.widen, self.transcribe)
             kids = [k for g in groups for k in g]
             if not kids:
                 break
@@ -362,6 +371,8 @@ class MCTS(Strategy):
     widen: float | None = None
     """Where no child the policy proposed is valued at least this, add every legal next line the
     task lists (tasks that list them: Countdown, Game of 24; None: the policy's proposals only)."""
+    transcribe: bool = True
+    """Write a direct path's answer from its steps instead of taking the policy's (``expand``)."""
 
     def __post_init__(self) -> None:
         check_style(self.style)
@@ -406,7 +417,7 @@ class MCTS(Strategy):
             leaves = self.select_leaves(root, min(self.parallel, simulations - done))
             growing = [n for n in leaves if not n.done]
             widths = [self.expand] * len(growing)
-            groups = (yield from expand(s, growing, widths, self.temperature, self.widen)) if growing else []
+            groups = (yield from expand(s, growing, widths, self.temperature, self.widen, self.transcribe)) if growing else []
             if growing and not any(groups) and not all(n.done for n in growing):
                 break  # the budget cannot pay for the wave
             for leaf, kids in zip(growing, groups):

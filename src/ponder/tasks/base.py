@@ -122,6 +122,12 @@ class Task:
         None when ``text`` is not one."""
         raise NotImplementedError(f"{self.name} lists no legal steps (lists_steps is False)")
 
+    def written_answer(self, problem: Problem, text: str) -> str | None:
+        """The answer line a direct trace's steps spell out, transcribed with nothing checked, when
+        they leave one number (``lists_steps``; None otherwise): a search need not trust the
+        policy to copy its own steps into an expression."""
+        return None
+
     def slip(self, problem: Problem, line: str, rng) -> str | None:
         """One of ``next_steps``' lines rewritten the way a policy gets one wrong (``lists_steps``;
         None: no slip for this line): what rule-written walks show a value model of wrong steps."""

@@ -143,6 +143,19 @@ def expression(numbers, steps: list[Move]) -> str:
     return text[1:-1] if text.startswith("(") and len(exprs) == 1 and len(numbers) > 1 else text
 
 
+def written_expression(numbers, steps: list[ParsedStep]) -> str:
+    """The expression a direct trace's steps spell out, as written: each result stands for the
+    operation that made it, and an operand that is no number left is written as it is. Nothing is
+    checked (a step's arithmetic may be wrong): it is a transcription, which the rules then judge."""
+    exprs = [(v, str(v)) for v in numbers]
+    for p in steps:
+        ea = _take(exprs, p.a) if any(v == p.a for v, _ in exprs) else fmt(p.a)
+        eb = _take(exprs, p.b) if any(v == p.b for v, _ in exprs) else fmt(p.b)
+        exprs.append((p.c, f"({ea} {p.op} {eb})"))
+    text = exprs[-1][1]
+    return text[1:-1] if text.startswith("(") and steps else text
+
+
 def _take(exprs: list, value) -> str:
     for k, (v, e) in enumerate(exprs):
         if v == value:

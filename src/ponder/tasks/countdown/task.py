@@ -17,6 +17,7 @@ from ponder.tasks.base import ANSWER_PREFIX, StepCheck, Task, final_answer, numb
 from ponder.tasks.countdown.checker import check_steps
 from ponder.tasks.countdown.notation import (
     DEAD_END, FRACTION_BAR, PROMPT_ARROW, evaluate_expression, expression, fmt, fmt_state, parse_step, solution_path, step_line,
+    written_expression,
 )
 from ponder.tasks.countdown.outcomes import prefix_outcomes
 from ponder.tasks.countdown.rules import Move, Value, after, moves, pair_results, solvable, solve
@@ -349,6 +350,14 @@ class CountdownTask(Task):
                 reached.add(tuple(sorted(left)))
                 lines.append(step_line(m, left))
         return lines
+
+    def written_answer(self, problem: Problem, text: str) -> str | None:
+        parsed = [parse_step(line) for line in self.steps(text)]
+        if not parsed or any(p is None or not p.is_step or p.state is not None or p.left is None for p in parsed):
+            return None
+        if len(parsed[-1].left) != 1:
+            return None
+        return f"{ANSWER_PREFIX} {written_expression(problem.numbers, parsed)}"
 
     def slip(self, problem: Problem, line: str, rng: random.Random) -> str | None:
         from ponder.tasks.countdown.judge import slip
