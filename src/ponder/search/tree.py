@@ -105,7 +105,8 @@ def expand(s: Search, nodes: list[Node], ks: list[int], temperature: float = 1.0
     for parent, completions in zip(sent, out):
         text = parent.text
         # a line ends the reasoning when it is the answer, or when the completion ended (end of text, no room)
-        written = s.task.written_answer(s.problem, text) if transcribe else None
+        answered = transcribe and any(concluded(c.text) is not None for c in completions)
+        written = s.task.written_answer(s.problem, text) if answered else None
         counts = Counter((written if written and concluded(c.text) is not None else c.text,
                           c.stop == sep and concluded(c.text) is None) for c in completions)
         kids = [Node(text + line + (sep if open_ else ""), parent, prior=m / len(completions), done=not open_)

@@ -134,11 +134,7 @@ def solution_path(parsed: list[ParsedStep]) -> list[ParsedStep]:
 
 def expression(numbers, steps: list[Move]) -> str:
     """The answer expression for a solution path, fully parenthesised below the top operator."""
-    exprs = [(v, str(v)) for v in numbers]
-    for m in steps:
-        ea = _take(exprs, m.a)
-        eb = _take(exprs, m.b)
-        exprs.append((m.c, f"({ea} {m.op} {eb})"))
+    exprs = _spelled(numbers, steps)
     text = exprs[0][1]
     return text[1:-1] if text.startswith("(") and len(exprs) == 1 and len(numbers) > 1 else text
 
@@ -147,20 +143,29 @@ def written_expression(numbers, steps: list[ParsedStep]) -> str:
     """The expression a direct trace's steps spell out, as written: each result stands for the
     operation that made it, and an operand that is no number left is written as it is. Nothing is
     checked (a step's arithmetic may be wrong): it is a transcription, which the rules then judge."""
-    exprs = [(v, str(v)) for v in numbers]
-    for p in steps:
-        ea = _take(exprs, p.a) if any(v == p.a for v, _ in exprs) else fmt(p.a)
-        eb = _take(exprs, p.b) if any(v == p.b for v, _ in exprs) else fmt(p.b)
-        exprs.append((p.c, f"({ea} {p.op} {eb})"))
-    text = exprs[-1][1]
+    text = _spelled(numbers, steps, loose=True)[-1][1]
     return text[1:-1] if text.startswith("(") and steps else text
 
 
-def _take(exprs: list, value) -> str:
+def _spelled(numbers, steps, loose: bool = False) -> list[tuple]:
+    """(value, expression) for the numbers not used yet after ``steps`` (anything with ``a``,
+    ``op``, ``b`` and ``c``), each result standing for the operation that made it; ``loose``: an
+    operand that is no number left is written as it is instead of refused."""
+    exprs = [(v, str(v)) for v in numbers]
+    for step in steps:
+        ea = _take(exprs, step.a, loose)
+        eb = _take(exprs, step.b, loose)
+        exprs.append((step.c, f"({ea} {step.op} {eb})"))
+    return exprs
+
+
+def _take(exprs: list, value, loose: bool = False) -> str:
     for k, (v, e) in enumerate(exprs):
         if v == value:
             del exprs[k]
             return e
+    if loose:
+        return fmt(value)
     raise ValueError(f"{value} is not available")
 
 
