@@ -140,6 +140,11 @@ def test_sweep_resumes_and_report_draws_it(tmp_path):
     assert {r["model"] for r in rows} == {"nano-rl"}
     again = run_ponder(*args)
     assert "(0 new points)" in again.stdout and len(out.read_text().splitlines()) == 3
+    cooler = run_ponder(*args, "--set", "temperature=0.5")  # an option makes new points
+    assert "(3 new points)" in cooler.stdout
+    assert json.loads(out.read_text().splitlines()[-1])["options"] == {"temperature": 0.5}
+    assert "none of the strategies" in run_ponder(*args, "--set", "widen=0.7", check=False).stderr
+    out.write_text("\n".join(out.read_text().splitlines()[:3]) + "\n")
     other = run_ponder(*args[:-4], "--strategies", "greedy", "--model", "nano-sft", "--output", str(out))
     assert "(1 new points)" in other.stdout and json.loads(out.read_text().splitlines()[-1])["model"] == "nano-sft"
     report = run_ponder("report", str(out), "--out", str(tmp_path / "report"))

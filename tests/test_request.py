@@ -35,6 +35,16 @@ def test_a_task_with_its_own_level_runs_it_and_other_tasks_run_the_default(monke
     assert plan.budget == 300  # what the caller names still wins
 
 
+@pytest.mark.parametrize("task,budget", [("game24", 1500), ("countdown", 4000)])
+def test_high_effort_searches_single_steps_for_a_policy_that_writes_them(task, budget):
+    """Tree search over ``direct`` steps with the value model where the policy was trained on that
+    style (``nano-v2-sft``); a policy that writes only its written-out search keeps the default."""
+    plan = StrategyRequest(effort="high").plan(task=task, styles=("search", "direct"))
+    assert (plan.strategy.name, plan.reward, plan.budget, plan.strategy.style) == ("best-first", "prm", budget, "direct")
+    assert StrategyRequest(effort="high").plan(task=task, styles=("search",)).strategy.name == "best-of-n"
+    assert StrategyRequest(effort="high").plan(task="countdown-3", styles=("direct",)).strategy.name == "best-of-n"
+
+
 def test_what_the_caller_names_wins_over_the_effort_level():
     plan = StrategyRequest(effort="high", samples=4, reward="genrm", budget=900).plan()
     assert (plan.strategy.name, plan.strategy.n, plan.reward, plan.budget) == ("best-of-n", 4, "genrm", 900)

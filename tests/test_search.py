@@ -306,20 +306,38 @@ class Path(OneLine):
         return out
 
 
+ONE_PATH = {"beam": {"width": 1, "expand": 1}, "best-first": {"expand": 1, "batch": 1},
+            "mcts": {"expand": 1, "simulations": 8, "choose": "value"}}
+"""Settings under which each tree strategy follows the one line its policy proposes."""
+
+
+def follow(name: str, lines: list[str], **options):
+    """Game of 24 on 2 4 5 7 searched by ``name`` over a policy that writes ``lines`` in turn, with
+    a value model that trusts every line."""
+    task = get_task("game24")
+    problem = task.make_problem([2, 4, 5, 7], 24)
+    return get_strategy(name, **ONE_PATH[name], **options)(problem, Path(lines), ScriptedValues(), seed=0, task=task)
+
+
 @pytest.mark.parametrize("name", ["beam", "best-first", "mcts"])
 def test_a_direct_path_s_answer_is_transcribed_from_its_steps_not_copied_by_the_policy(name):
     """The policy finds 24 in three right steps, then garbles the answer line (it uses 2 twice and
     drops 5); a value model that trusts every line passes it. Transcribed, the answer is the one
     the steps spell out."""
-    task = get_task("game24")
-    problem = task.make_problem([2, 4, 5, 7], 24)
-    policy = Path(["4 - 2 = 2 | 5 7 2", "7 + 5 = 12 | 2 12", "12 * 2 = 24 | 24", "answer: (7 + (4 - 2)) * 2"])
-    options = {"beam": {"width": 1, "expand": 1}, "best-first": {"expand": 1, "batch": 1},
-               "mcts": {"expand": 1, "simulations": 8, "choose": "value"}}[name]
-    copied = get_strategy(name, transcribe=False, **options)(problem, policy, ScriptedValues(), seed=0, task=task)
-    assert copied.answer == "(7 + (4 - 2)) * 2" and not task.check(problem, copied.answer)
-    written = get_strategy(name, **options)(problem, policy, ScriptedValues(), seed=0, task=task)
-    assert written.answer == "(7 + 5) * (4 - 2)" and task.check(problem, written.answer)
+    lines = ["4 - 2 = 2 | 5 7 2", "7 + 5 = 12 | 2 12", "12 * 2 = 24 | 24", "answer: (7 + (4 - 2)) * 2"]
+    assert follow(name, lines, transcribe=False).answer == "(7 + (4 - 2)) * 2"  # wrong: 2 twice, no 5
+    assert follow(name, lines).answer == "(7 + 5) * (4 - 2)"
+
+
+@pytest.mark.parametrize("name", ["beam", "best-first", "mcts"])
+def test_a_proposed_step_that_is_no_move_of_the_game_is_dropped(name):
+    """The policy's second step uses a 9 the puzzle does not have, and its third gets 11 * 7
+    wrong; a value model that trusts every line passes the path. With the rules' check (the
+    default) those lines are never children: the search finds no answer rather than a wrong one."""
+    lines = ["4 - 2 = 2 | 5 7 2", "2 + 9 = 11 | 7 11", "11 * 7 = 24 | 24", "answer: ((4 - 2) + 9) * 7"]
+    assert follow(name, lines, legal=False).answer == "((4 - 2) + 9) * 7"
+    ruled = follow(name, lines)
+    assert ruled.answer is None and all(c.answer is None for c in ruled.candidates)
 
 
 def test_a_written_answer_transcribes_the_steps_as_they_are():

@@ -1,6 +1,7 @@
 """The shipped reward models: they load, say where they came from, fit the size budget with the
 policy, and still tell finished solutions from ones that stopped before an answer; the shipped
-GenRM-CoT still checks answers."""
+value model (``prm``) still tells a step that keeps 24 reachable from one that does not; the
+shipped GenRM-CoT still checks answers."""
 
 import random
 
@@ -12,6 +13,8 @@ from ponder.tasks import get_task
 from ponder.tasks.countdown.judge import practice_text
 
 pytestmark = pytest.mark.shipped(*sorted(set(SHIPPED.values())))
+RECIPES = {"prm": "rm-walks"}
+"""The recipe each shipped reward model was trained with, where it is not ``rm-default``."""
 
 
 def test_they_record_recipe_and_commit_and_fit_the_budget_with_the_policy():
@@ -19,7 +22,7 @@ def test_they_record_recipe_and_commit_and_fit_the_budget_with_the_policy():
 
     for kind in set(SHIPPED.values()):
         meta = json.loads((WEIGHTS / kind / "ponder.json").read_text())["meta"]
-        assert meta["reward_kind"] == kind and meta["recipe"] == "rm-default"
+        assert meta["reward_kind"] == kind and meta["recipe"] == RECIPES.get(kind, "rm-default")
         assert meta["commit"] and meta["commit"] != "unknown" and meta["steps"] > 0
     size = sum(f.stat().st_size for f in WEIGHTS.rglob("*") if f.is_file())
     assert size <= 60 * 2**20
@@ -38,7 +41,7 @@ def pairs():
     return out
 
 
-@pytest.mark.parametrize("name", ["orm", "prm", "genrm", "genrm-cot", "critic"])
+@pytest.mark.parametrize("name", ["orm", "genrm", "genrm-cot", "critic"])
 def test_they_still_score(pairs, name):
     """Whole solutions must outrank ones cut before their answer (a broken model ranks at random:
     AUROC 0.5); the floor sits well below what the shipped models reach."""
@@ -49,6 +52,24 @@ def test_they_still_score(pairs, name):
         scores += [aggregate(a, "last"), aggregate(b, "last")]
         labels += [True, False]
     assert auroc(scores, labels) >= 0.7, (name, scores)
+
+
+def test_the_value_model_still_values_steps():
+    """For 16 held-out Game of 24 puzzles, a first step from which 24 can still be made and one
+    from which it cannot (both legal): the value model must rank the first above the second (the
+    shipped one reaches 0.96 AUROC; the PRM it replaced, trained on written-out searches, 0.47)."""
+    task = get_task("game24")
+    rng = random.Random(0)
+    value = get_reward("prm", task)
+    scores, labels = [], []
+    for p in task.problems("test", 16, seed=3):
+        first = task.next_steps(p, "")
+        rng.shuffle(first)
+        alive = next(line for line in first if task.prefix_outcomes(p, line + "\n")[-1])
+        dead = next(line for line in first if not task.prefix_outcomes(p, line + "\n")[-1])
+        scores += value.values(p, [alive + "\n", dead + "\n"])
+        labels += [True, False]
+    assert auroc(scores, labels) >= 0.85, list(zip(scores, labels))
 
 
 def test_genrm_cot_still_checks_answers():

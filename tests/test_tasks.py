@@ -160,6 +160,20 @@ def test_a_direct_trace_s_legal_next_steps_are_listed_one_per_set_of_numbers_lef
     assert not get_task("arith").lists_steps
 
 
+def test_a_direct_trace_is_legal_when_every_step_is_a_move_of_the_game():
+    task = get_task("game24")
+    p = task.make_problem([2, 4, 5, 7], 24)
+    done = "4 - 2 = 2 | 5 7 2\n7 + 5 = 12 | 2 12\n12 * 2 = 24 | 24\n"
+    assert task.legal(p, done) is True and task.legal(p, "") is True
+    assert task.legal(p, done + "answer: (7 + 5) * 2\n") is True  # the answer line is not read
+    assert task.legal(p, done.replace("12 * 2 = 24 | 24", "12 + 2 = 14 | 14")) is True  # legal, not 24
+    assert task.legal(p, "4 - 2 = 3 | 5 7 3\n") is False  # wrong arithmetic
+    assert task.legal(p, "4 - 2 = 2 | 5 7 2\n2 + 9 = 11 | 7 11\n") is False  # 9 is not there
+    assert task.legal(p, "4 - 2 = 2 | 5 2\n") is False  # the numbers left are not 5 7 2
+    assert task.legal(p, "2 4 5 7 : 4 - 2 = 2 | 5 7 2\n") is None  # a search, not a direct trace
+    assert get_task("arith").legal(get_task("arith").problems("test", 1)[0], "1 + 1 = 2\n") is None
+
+
 @pytest.mark.parametrize("name", ["countdown", "game24"])
 def test_a_slipped_line_is_mostly_one_the_rules_reject(name):
     """``slip`` writes legal lines wrong the way a policy does: a step the checker rejects, an

@@ -15,7 +15,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-PUZZLES = (("game24", (4, 7, 8, 8), 24),)
+PUZZLES = (("game24", (2, 5, 8, 11), 24),)
+"""The first puzzle of Tree of Thoughts' Game of 24 benchmark (the ``tot`` split, never trained on)
+that greedy decoding gets wrong and ``high`` effort right (``tot-903``; docs/results.md#the-demo)."""
+THINKER = "nano-v2-sft"
+"""The policy of the first part: trained on single steps as well as on its written-out search, so
+``high`` effort searches over its steps with the value model (``TASK_EFFORTS``)."""
 CURVE = (("greedy", {}), ("majority", {"n": 4}), ("majority", {"n": 2}), ("majority", {"n": 1}),
          ("adaptive", {"batch": 2}))
 
@@ -53,34 +58,37 @@ def run_demo(problems: int = 100, task_name: str = "countdown-3", out: str | Pat
     from ponder.report import plot_scaling
     from ponder.rewards import get_reward
     from ponder.search import get_strategy
+    from ponder.search.base import trace_styles
     from ponder.search.request import StrategyRequest
     from ponder.tasks import get_task
 
     started = time.perf_counter()
-    policy = NanoPolicy.load()
-    say(f"ponder demo: the shipped {policy.name} policy (2.9M parameters) thinks before it answers.\n")
-    say("1. The same puzzles at rising reasoning effort (every answer checked by rule):\n")
-    judge = None
+    thinker = NanoPolicy.load(THINKER)
+    say("ponder demo: small policies trained here on 2 CPU cores think before they answer.\n")
+    say(f"1. A puzzle from Tree of Thoughts' benchmark at rising reasoning effort, by {thinker.name} "
+        f"(every answer checked by rule):\n")
+    judges: dict = {}
     for task_name_, numbers, target in PUZZLES:
         task = get_task(task_name_)
         problem = task.make_problem(list(numbers), target)
         say(f"   {task.prompt(problem).strip()}")
         for level in ("low", "medium", "high"):
-            plan = StrategyRequest(effort=level).plan(task=task.name)
-            if plan.reward and judge is None:
-                judge = get_reward(plan.reward, task)
+            plan = StrategyRequest(effort=level).plan(task=task.name, styles=trace_styles(thinker))
+            if plan.reward and plan.reward not in judges:
+                judges[plan.reward] = get_reward(plan.reward, task)
             strategy = plan.strategy
             t0 = time.perf_counter()
-            r = strategy(problem, policy, judge if plan.reward else None, budget=plan.budget, task=task)
+            r = strategy(problem, thinker, judges.get(plan.reward), budget=plan.budget, task=task)
             ok = "right" if task.check(problem, r.answer) else ("wrong" if r.answer else "no answer")
             say(f"   effort {level:<6} {r.answer or '-':<22} {ok:<9} {r.usage.thinking_tokens:>6} thinking tokens "
                 f"{time.perf_counter() - t0:5.1f} s  ({strategy.name})")
             say(f"      {r.reasoning_summary}")
         say("")
+    policy = NanoPolicy.load()
     task = get_task(task_name)
     batch = task.problems("test", problems, seed=0)
     memo = MemoPolicy(policy)
-    say(f"2. Accuracy against thinking compute: {len(batch)} {task.name} test problems\n")
+    say(f"2. Accuracy against thinking compute: {len(batch)} {task.name} test problems, by {policy.name}\n")
     say(f"   {'strategy':<22} {'accuracy':>9} {'tokens/problem':>15}")
     rows = []
     for name, options in CURVE:

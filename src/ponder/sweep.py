@@ -22,9 +22,11 @@ class Point:
     strategy: str
     reward: str | None
     budget: int | None
+    options: str = "{}"
+    """The strategy's options set for the sweep (``--set``), as sorted JSON: part of the point."""
 
     def key(self, model: str, task: str, source: str, n: int, seed: int) -> tuple:
-        return (model, task, source, n, seed, self.strategy, self.reward, self.budget)
+        return (model, task, source, n, seed, self.strategy, self.reward, self.budget, self.options)
 
 
 def read_rows(path: str | Path) -> list[dict]:
@@ -49,7 +51,13 @@ def read_rows(path: str | Path) -> list[dict]:
 
 def row_key(r: dict) -> tuple:
     """A written row's key: the ``Point.key`` of the point that wrote it."""
-    return (r.get("model"), r["task"], r["source"], r["n"], r["seed"], r["strategy"], r["reward"], r["budget"])
+    return (r.get("model"), r["task"], r["source"], r["n"], r["seed"], r["strategy"], r["reward"], r["budget"],
+            options_key(r.get("options")))
+
+
+def options_key(options: dict | None) -> str:
+    """A strategy's options as one comparable value: sorted JSON ("{}" for none)."""
+    return json.dumps(options or {}, sort_keys=True)
 
 
 def run_sweep(task, problems: Sequence, source: str, policy, points: Sequence[Point], rewards: dict,
@@ -68,6 +76,8 @@ def run_sweep(task, problems: Sequence, source: str, policy, points: Sequence[Po
                           budget=point.budget, seed=seed, progress=progress)
         row = {**report.summary(), "model": policy.name, "source": source, "seed": seed, "reward": point.reward,
                "budget": point.budget, "solved": sorted(r["id"] for r in report.records if r["correct"])}
+        if point.options != "{}":
+            row["options"] = json.loads(point.options)
         with path.open("a") as f:
             f.write(json.dumps(row) + "\n")
         rows.append(row)

@@ -115,17 +115,19 @@ def flag_of(field: str) -> str:
     return f"--set {option}" if option else FLAGS.get(head, head)
 
 
-def plan_of(args, strategy: str | None = None):
+def plan_of(args, strategy: str | None = None, styles: tuple[str, ...] = (), options: dict | None = None):
     """What runs (a search ``Plan``) from --strategy (or ``strategy``), --effort, --reward, --budget,
-    --n, --temperature and --set; refusals worded with the flags."""
+    --n, --temperature and --set, for a policy that writes ``styles`` (``trace_styles``); refusals
+    worded with the flags; ``options``: the strategy's options instead of those --set gives."""
     from ponder.search.request import RequestError, StrategyRequest
 
-    options = {k: v for k, v in overrides_of(args).items() if not k.startswith("task.")}
+    if options is None:
+        options = {k: v for k, v in overrides_of(args).items() if not k.startswith("task.")}
     request = StrategyRequest(strategy or args.strategy, getattr(args, "effort", None), args.reward,
                               getattr(args, "budget", None), getattr(args, "n", None),
                               getattr(args, "temperature", None), options)
     try:
-        return request.plan(task=getattr(args, "task", None))
+        return request.plan(task=getattr(args, "task", None), styles=styles)
     except RequestError as e:
         raise UserError(e.worded(flag_of(e.field))) from None
 

@@ -37,8 +37,12 @@ def _add_run_options(p, func) -> None:
 
 def _load_run(args, task):
     """(strategy, reward model's name, budget, policy, reward model): what solve and eval run."""
-    plan = plan_of(args)
+    from ponder.search.base import trace_styles
+
+    plan = plan_of(args)  # a refusal comes before the policy loads
     policy = policy_of(args)
+    if args.effort is not None:  # what a level runs depends on the styles the policy writes
+        plan = plan_of(args, styles=trace_styles(policy))
     return plan.strategy, plan.reward, plan.budget, policy, load_reward(plan.reward, task)
 
 

@@ -8,8 +8,8 @@ import math
 import sys
 from pathlib import Path
 
-from ponder.cli.common import (add_model, add_problem_source, load_reward, output_dir, output_file, plan_of, policy_of,
-                               problems_of)
+from ponder.cli.common import (add_model, add_problem_source, load_reward, output_dir, output_file, overrides_of,
+                               plan_of, policy_of, problems_of)
 from ponder.errors import UserError
 
 
@@ -25,6 +25,9 @@ def add_parsers(sub) -> None:
                    "(default: genrm-cot for outcome judges, prm for tree search, critic for revise)")
     p.add_argument("--output", metavar="FILE", type=output_file, help="sweep file (JSONL; points already in it are skipped)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="an option of every strategy that has it, e.g. --set widen=0.7 (repeatable; "
+                        "a point's options are part of it in the sweep file)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     add_model(p)
     p.set_defaults(func=cmd_sweep)
@@ -68,7 +71,7 @@ def _numbers(text: str, flag: str, kind=int) -> list:
 
 def cmd_sweep(args) -> int:
     from ponder.search import get_strategy
-    from ponder.sweep import Point, read_rows, row_key, run_sweep
+    from ponder.sweep import Point, options_key, read_rows, row_key, run_sweep
     from ponder.tasks import get_task
 
     task = get_task(args.task)
@@ -76,7 +79,11 @@ def cmd_sweep(args) -> int:
     names = [n.strip() for n in args.strategies.split(",")]
     if not all(names):
         raise UserError(f"--strategies takes strategy names separated by commas, got {args.strategies!r}")
-    plans = {n: plan_of(args, strategy=n) for n in names}
+    options = {n: options_for(n, overrides_of(args)) for n in names}
+    unused = set(overrides_of(args)) - {k for o in options.values() for k in o}
+    if unused:
+        raise UserError(f"--set {sorted(unused)[0]}: none of the strategies {', '.join(names)} has such an option")
+    plans = {n: plan_of(args, strategy=n, options=options[n]) for n in names}
     strategies = {n: plan.strategy for n, plan in plans.items()}
     rewards_for = {n: plan.reward if plan.strategy.reward_kind else None for n, plan in plans.items()}
     source = args.problems or args.split
@@ -97,8 +104,8 @@ def cmd_sweep(args) -> int:
         budgets = [round(m * cost) for m in _numbers(args.multiples, "--multiples", float)]
         log(f"greedy spends {cost} tokens per problem; budgets: {', '.join(map(str, budgets))}")
     # budget by budget, every strategy's cheap points first: a sweep cut short still has the start of every line
-    points = [Point(n, rewards_for[n], None) for n in names if n in FIXED]
-    points += [Point(n, rewards_for[n], b) for b in budgets for n in names if n not in FIXED]
+    points = [Point(n, rewards_for[n], None, options_key(options[n])) for n in names if n in FIXED]
+    points += [Point(n, rewards_for[n], b, options_key(options[n])) for b in budgets for n in names if n not in FIXED]
     rows = first + run_sweep(task, problems, source, policy, points, rewards, strategies, args.seed, output, progress,
                              log)
     log(f"sweep written to {output} ({len(rows)} new points); plot it with: ponder report {output}")
@@ -108,6 +115,19 @@ def cmd_sweep(args) -> int:
 
 
 # --------------------------------------------------------------------------- ponder report
+
+
+def options_for(name: str, options: dict) -> dict:
+    """Of the --set options, those the strategy ``name`` has (an unknown name: all, for plan_of to refuse)."""
+    from dataclasses import fields
+
+    from ponder.search import get_strategy
+
+    try:
+        known = {f.name for f in fields(get_strategy(name))}
+    except UserError:
+        return options
+    return {k: v for k, v in options.items() if k in known}
 
 
 def cmd_report(args) -> int:
@@ -188,7 +208,8 @@ def described(e) -> str:
     """An effort level in a line: ``best-of-n (n=16) with genrm-cot, at most 4000 tokens``."""
     opts = ", ".join(f"{k}={v}" for k, v in e.options)
     return (e.strategy + (f" ({opts})" if opts else "") + (f" with {e.reward}" if e.reward else "")
-            + (f", at most {e.budget} tokens" if e.budget else ""))
+            + (f", at most {e.budget} tokens" if e.budget else "")
+            + (f"; for a policy that writes {e.style} steps (nano-v2-sft)" if e.style else ""))
 
 
 def cmd_problems(args) -> int:

@@ -54,7 +54,8 @@ def by_task(rows: list[dict]) -> dict[str, list[dict]]:
 
 
 def label(r: dict) -> str:
-    return r["strategy"] + (f" + {r['reward']}" if r.get("reward") else "")
+    options = ", ".join(f"{k}={v}" for k, v in sorted((r.get("options") or {}).items()))
+    return r["strategy"] + (f" ({options})" if options else "") + (f" + {r['reward']}" if r.get("reward") else "")
 
 
 def lines(rows: list[dict]) -> dict[str, list[dict]]:

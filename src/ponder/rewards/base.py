@@ -39,6 +39,9 @@ class RewardModel:
     gives_values: bool = False
     """``values`` gives the value of partial texts, what tree search needs (``reward_kind``
     "process"); without it ``values`` raises a ``UserError`` that says so."""
+    aggregate: str | None = None
+    """How a search makes one score of a finished text's per-step scores (``AGGREGATORS``), when
+    the model knows best; None: by its name (``ponder.search.base.DEFAULT_AGGREGATE``)."""
     writes_critiques: bool = False
     """``critiques`` writes a critique and a verdict of each text, what a reviser reads
     (``reward_kind`` "critic")."""

@@ -85,6 +85,10 @@ class ValueReward(RewardModel):
         self.model, self.tokenizer, self.meta = model, tokenizer, meta or {}
         self.name = name
         self.partial = partial
+        if self.meta.get("config", {}).get("labels") == "exact":
+            # trained to say whether the goal is still reachable: after the answer, whether it was
+            # reached, which a doubtful step earlier on no longer changes
+            self.aggregate = "last"
         self.usage = Usage()
         self.max_batch_tokens = max_batch_tokens
         self.cache = PrefixCache(prefix_cache_tokens)
@@ -114,8 +118,9 @@ class ValueReward(RewardModel):
         return out
 
     def estimate(self, tokens: int) -> int:
-        """Reward tokens to score one text of ``tokens`` tokens (prompt included): it reads them once."""
-        return min(tokens, self.model.cfg.max_seq_len)
+        """Reward tokens to score one text of ``tokens`` tokens (prompt included): it reads them once,
+        with the newline that ends a finished text where it has none."""
+        return min(tokens + 1, self.model.cfg.max_seq_len)
 
     @torch.no_grad()
     def values(self, problem: Problem, texts: Sequence[str]) -> list[float]:

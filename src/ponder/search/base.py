@@ -114,8 +114,9 @@ Key = TypeVar("Key", bound=Hashable)
 
 
 DEFAULT_AGGREGATE = {"prm": "min"}
-"""How a finished text's per-step scores become one, by reward name (others: ``last``). The
-PRM's last score is its weakest ranking (``benchmarks/rewards.py``); its weakest step does better."""
+"""How a finished text's per-step scores become one, by reward name (others: ``last``), unless the
+reward model says (``RewardModel.aggregate``). A PRM trained on Monte Carlo labels ranks worst by its
+last score (``benchmarks/rewards.py``); its weakest step does better."""
 
 
 class Search:
@@ -131,7 +132,8 @@ class Search:
         self.usage = Usage()
         self.trace: list[str] = []
         """What the search did, one line per move, in words (shown on request, kept short)."""
-        self.aggregate = DEFAULT_AGGREGATE.get(reward.name if reward is not None else "", "last")
+        self.aggregate = (getattr(reward, "aggregate", None)
+                          or DEFAULT_AGGREGATE.get(reward.name if reward is not None else "", "last"))
         self._reward_cost: list[int] = [0, 0]  # reward tokens spent, texts scored
         self.calls = 0
         """Policy calls so far (strategies vary their sampling seed by it)."""
@@ -169,13 +171,15 @@ class Search:
         spent, scored = self._reward_cost
         return texts * spent / scored if scored else 0.0
 
-    def affordable(self, texts: Sequence[str]) -> int:
+    def affordable(self, texts: Sequence[str], whole: bool = False) -> int:
         """How many of ``texts``, in order, the budget can still pay a reward model to score: at what
-        scoring has cost so far, or before any, at the reward model's own estimate."""
+        scoring has cost so far, or before any, at the reward model's own estimate. ``whole``: each
+        is read whole whatever was read before (a finished text's ``score``, which a tree search's
+        cheap, prefix-cached ``values`` say nothing of), at the reward model's estimate."""
         left, count = self.left, 0
         for t in texts:
             read = self.prompt_tokens + self.policy.count_tokens(t)
-            cost = 1.25 * self.reward_cost() or self.reward.estimate(read)
+            cost = self.reward.estimate(read) if whole else 1.25 * self.reward_cost() or self.reward.estimate(read)
             if cost > left:
                 break
             left -= cost

@@ -25,6 +25,9 @@ class Effort:
     reward: str | None
     budget: int | None
     options: tuple[tuple[str, object], ...] = ()
+    style: str | None = None
+    """The trace style the policy must have been trained to write (``trace_styles``) for this
+    level to run: a tree search over ``direct`` steps; a policy without it gets ``EFFORTS``'."""
 
 
 EFFORTS = {
@@ -35,16 +38,24 @@ EFFORTS = {
 }
 """What each ``reasoning_effort`` runs on a task with no level of its own in ``TASK_EFFORTS``."""
 
-TASK_EFFORTS: dict[str, dict[str, Effort]] = {}
+STEP_SEARCH = (("expand", 2), ("batch", 1), ("widen", 0.7))
+"""Best-first over single steps as chosen on Game of 24's ``val`` split (docs/results.md)."""
+
+TASK_EFFORTS: dict[str, dict[str, Effort]] = {
+    "game24": {"high": Effort("best-first", "prm", 1500, STEP_SEARCH, style="direct")},
+    "countdown": {"high": Effort("best-first", "prm", 4000, STEP_SEARCH, style="direct")},
+}
 """The levels a task runs otherwise, by task name: where another strategy was measured to do
 better on that task's validation split within the level's budget (docs/results.md)."""
 
 
-def effort(name: str, task: str | None = None) -> Effort:
-    """What the level ``name`` runs on the task named ``task`` (None: on any task)."""
+def effort(name: str, task: str | None = None, styles: tuple[str, ...] = ()) -> Effort:
+    """What the level ``name`` runs on the task named ``task`` (None: on any task) for a policy
+    trained to write ``styles`` (``trace_styles``)."""
     if name not in EFFORTS:
         raise UserError(f"unknown effort {name!r}; choose one of: {', '.join(EFFORTS)}")
-    return TASK_EFFORTS.get(task or "", {}).get(name, EFFORTS[name])
+    level = TASK_EFFORTS.get(task or "", {}).get(name)
+    return level if level is not None and (level.style is None or level.style in styles) else EFFORTS[name]
 
 
 @register

@@ -70,16 +70,17 @@ class StrategyRequest:
     """Of ``samples`` and ``temperature``, those dropped rather than refused where the strategy has no
     such field (a chat client sends ``temperature`` whatever the strategy)."""
 
-    def plan(self, rewards: Sequence[str] | None = None, task: str | None = None) -> Plan:
+    def plan(self, rewards: Sequence[str] | None = None, task: str | None = None,
+             styles: tuple[str, ...] = ()) -> Plan:
         """Decide what runs, or raise ``RequestError``. ``rewards``: the reward names this caller may
-        use (None: any name or directory); ``task``: the task's name, for what an effort level runs
-        on it (``TASK_EFFORTS``)."""
+        use (None: any name or directory); ``task`` and ``styles``: the task's name and the trace
+        styles the policy writes (``trace_styles``), for what an effort level runs (``TASK_EFFORTS``)."""
         name = "greedy" if self.strategy is None else self.strategy  # "" is a name, and no strategy's
         chosen, reward, budget = {}, self.reward, self.budget
         if self.effort is not None:
             if self.effort not in EFFORTS:
                 raise RequestError("effort", f"{{field}} must be one of {', '.join(EFFORTS)}, got {self.effort!r}")
-            level = effort(self.effort, task)
+            level = effort(self.effort, task, styles)
             if self.strategy is None:
                 name, chosen = level.strategy, dict(level.options)
                 reward = level.reward if reward is None else reward

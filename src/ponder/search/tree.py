@@ -25,7 +25,9 @@ Every tree strategy asks for ``direct`` lines by default (``style``): one operat
 numbers it leaves, so a line is a step of the problem and a path to an answer costs tens of tokens
 (``PATH_TOKENS``). A policy not trained on that style gets its task's default prompt, and its
 lines are those of its written-out search. Without ``width`` (or ``simulations``), the tree's size
-comes from the budget.
+comes from the budget. Where the task knows its rules (``Task.legal``), a proposed step that is no
+move of the game is dropped (``legal``), and a direct path's answer is written from its steps
+(``transcribe``); whether a move leads anywhere is left to the value model.
 """
 
 from __future__ import annotations
@@ -74,14 +76,18 @@ class Node:
         return self.text.rstrip("\n").rsplit("\n", 1)[-1]
 
 
-def expand(s: Search, nodes: list[Node], ks: list[int], temperature: float = 1.0,
-           widen: float | None = None, transcribe: bool = False) -> Generator:
-    """Give each node ``ks[i]`` sampled next lines as children, valued. With ``widen``, a node none
-    of whose children is valued at least that also gets every other legal next line its task lists
-    (``widened``). With ``transcribe``, an answer the policy writes after a direct path's last step
-    is replaced by the one the steps spell out (``Task.written_answer``: a transcription, nothing
-    checked), so the search judges the path, not the policy's copying of it. Returns the new
-    children per node (none once the budget is spent)."""
+def expand(s: Search, nodes: list[Node], ks: list[int], how: "Beam | BestFirst | MCTS") -> Generator:
+    """Give each node ``ks[i]`` sampled next lines as children, valued, the way the strategy ``how``
+    says: its ``temperature``, ``widen``, ``transcribe`` and ``legal``. With ``legal``, a proposed
+    step that is no move of the game (``Task.legal``: a number that is not there, wrong arithmetic)
+    is dropped unvalued, as a game engine never plays an illegal move; whether a move leads to the
+    goal is still the value model's to judge. With ``widen``, a node none of whose children is
+    valued at least that also gets every other legal next line its task lists (``widened``). With
+    ``transcribe``, an answer the policy writes after a direct path's last step is replaced by the
+    one the steps spell out (``Task.written_answer``: a transcription, nothing checked), so the
+    search judges the path, not the policy's copying of it. Returns the new children per node
+    (none once the budget is spent)."""
+    temperature, widen, transcribe, legal = how.temperature, how.widen, how.transcribe, how.legal
     pairs = [(n, k) for n, k in zip(nodes, ks) if k > 0 and not n.done]
     want = sum(k for _, k in pairs)
     if not pairs or s.left < want:
@@ -109,7 +115,10 @@ def expand(s: Search, nodes: list[Node], ks: list[int], temperature: float = 1.0
         written = s.task.written_answer(s.problem, text) if answered else None
         counts = Counter((written if written and concluded(c.text) is not None else c.text,
                           c.stop == sep and concluded(c.text) is None) for c in completions)
-        kids = [Node(text + line + (sep if open_ else ""), parent, prior=m / len(completions), done=not open_)
+        if legal:
+            counts = Counter({key: m for key, m in counts.items()
+                              if s.task.legal(s.problem, text + key[0] + (sep if key[1] else "")) is not False})
+        kids = [Node(text + line + (sep if open_ else ""), parent, prior=m / counts.total(), done=not open_)
                 for (line, open_), m in counts.items()]
         parent.children.extend(kids)
         made[id(parent)] = kids
@@ -156,7 +165,7 @@ def judge(s: Search, nodes: list[Node]) -> None:
     for n, v in zip(open_, s.value([n.text for n in open_])):
         n.value = v
     answered = [n for n in nodes if n.done and s.task.answer(n.text) is not None]
-    answered = answered[:s.affordable([n.text for n in answered])]
+    answered = answered[:s.affordable([n.text for n in answered], whole=True)]
     for n, v in zip(answered, s.score([n.text for n in answered])):
         n.value = v
     for n in nodes:
@@ -224,6 +233,8 @@ class Beam(Strategy):
     task lists (tasks that list them: Countdown, Game of 24; None: the policy's proposals only)."""
     transcribe: bool = True
     """Write a direct path's answer from its steps instead of taking the policy's (``expand``)."""
+    legal: bool = True
+    """Drop proposed steps that are no move of the game (``expand``; tasks that list their moves)."""
     style: str = "direct"
     """The trace style to ask for: ``direct`` (one operation a line) or ``search``; a policy not
     trained on it writes its task's default."""
@@ -238,7 +249,7 @@ class Beam(Strategy):
         frontier, finished = [root], []
         while frontier and len(finished) < width:
             wanted = self.children(frontier, width - len(finished))
-            groups = yield from expand(s, frontier, wanted, self.temperature, self.widen, self.transcribe)
+            groups = yield from expand(s, frontier, wanted, self)
             kids = [k for g in groups for k in g]
             if not kids:
                 break
@@ -324,6 +335,8 @@ class BestFirst(Strategy):
     task lists (tasks that list them: Countdown, Game of 24; None: the policy's proposals only)."""
     transcribe: bool = True
     """Write a direct path's answer from its steps instead of taking the policy's (``expand``)."""
+    legal: bool = True
+    """Drop proposed steps that are no move of the game (``expand``; tasks that list their moves)."""
     nodes: int | None = None
     """Nodes expanded at most (None: as many as the budget pays for, or ``UNBUDGETED`` without one)."""
 
@@ -340,7 +353,7 @@ class BestFirst(Strategy):
         while heap and left > 0 and not any(n.value >= self.accept for n in finished):
             nodes = [heapq.heappop(heap)[2] for _ in range(min(self.batch, len(heap), left))]
             left -= len(nodes)
-            groups = yield from expand(s, nodes, [self.expand] * len(nodes), self.temperature, self.widen, self.transcribe)
+            groups = yield from expand(s, nodes, [self.expand] * len(nodes), self)
             kids = [k for g in groups for k in g]
             if not kids:
                 break
@@ -374,6 +387,8 @@ class MCTS(Strategy):
     task lists (tasks that list them: Countdown, Game of 24; None: the policy's proposals only)."""
     transcribe: bool = True
     """Write a direct path's answer from its steps instead of taking the policy's (``expand``)."""
+    legal: bool = True
+    """Drop proposed steps that are no move of the game (``expand``; tasks that list their moves)."""
 
     def __post_init__(self) -> None:
         check_style(self.style)
@@ -418,7 +433,7 @@ class MCTS(Strategy):
             leaves = self.select_leaves(root, min(self.parallel, simulations - done))
             growing = [n for n in leaves if not n.done]
             widths = [self.expand] * len(growing)
-            groups = (yield from expand(s, growing, widths, self.temperature, self.widen, self.transcribe)) if growing else []
+            groups = (yield from expand(s, growing, widths, self)) if growing else []
             if growing and not any(groups) and not all(n.done for n in growing):
                 break  # the budget cannot pay for the wave
             for leaf, kids in zip(growing, groups):

@@ -28,7 +28,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from ponder.errors import UserError
-from ponder.search.base import Generate, Search
+from ponder.search.base import Generate, Search, trace_styles
 from ponder.serve.protocol import (DONE, ApiError, ChatRequest, Envelope, chat_message, chat_usage, check_model, chunk,
                                    error_body, parse_chat, parse_completion, parse_json, refused)
 from ponder.serve.scheduler import Event, Job, JobEnded, JobFailed, QueueFull, Scheduler, TraceLine, UnitDone, busy
@@ -168,7 +168,7 @@ class Server:
 
         try:
             problem = parse_problem(self.task, [req.text], cli=False)
-            plan = req.search.plan(self.reward_names, self.task.name)
+            plan = req.search.plan(self.reward_names, self.task.name, trace_styles(self.policy))
             budget = min(plan.budget or self.cfg.max_budget, req.max_tokens or self.cfg.max_budget, self.cfg.max_budget)
             reward = self.reward(plan.reward)
             searches = [Search(problem, self.task, self.policy, reward, budget, req.seed + i) for i in range(req.n)]

@@ -122,6 +122,12 @@ class Task:
         None when ``text`` is not one."""
         raise NotImplementedError(f"{self.name} lists no legal steps (lists_steps is False)")
 
+    def legal(self, problem: Problem, text: str) -> bool | None:
+        """Whether every step of a direct trace is a move the rules allow (``lists_steps``; None:
+        the task cannot tell): a tree search drops the proposals that are not, as a game engine
+        never plays an illegal move. Whether the moves lead to the goal is not asked."""
+        return None
+
     def written_answer(self, problem: Problem, text: str) -> str | None:
         """The answer line a direct trace's steps spell out, transcribed with nothing checked, when
         they leave one number (``lists_steps``; None otherwise): a search need not trust the

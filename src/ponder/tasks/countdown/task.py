@@ -328,19 +328,12 @@ class CountdownTask(Task):
         order, one for each set of numbers it can leave; with one number left, the answer line if it is the target (else nothing). None
         for a text with a line that is no direct step (a search, an answer, anything else); a
         path with a step that is no legal move leads nowhere ([])."""
-        state, path = tuple(problem.numbers), []
-        for line in self.steps(text):
-            p = parse_step(line)
-            if p is None or p.state is not None or not p.is_step or p.dead:
-                return None
-            move = next((m for m in moves(state, self.rational, self.cap) if (m.a, m.op, m.b, m.c) == (p.a, p.op, p.b, p.c)),
-                        None)
-            if move is None or (p.left is not None and sorted(p.left) != sorted(after(state, move))):
-                return []
-            state = after(state, move)
-            path.append(move)
-        if self.answer(text) is not None:
+        walked = self._walk(problem, text)
+        if walked is None or self.answer(text) is not None:
             return None
+        if walked is False:
+            return []
+        state, path = walked
         if len(state) == 1:
             return [f"{ANSWER_PREFIX} {expression(problem.numbers, path)}"] if state[0] == problem.target else []
         lines, reached = [], set()
@@ -350,6 +343,28 @@ class CountdownTask(Task):
                 reached.add(tuple(sorted(left)))
                 lines.append(step_line(m, left))
         return lines
+
+    def legal(self, problem: Problem, text: str) -> bool | None:
+        """Whether every step of a direct trace is a move of the game (both numbers there, the
+        arithmetic right, the numbers it says are left the true ones); None for any other text."""
+        walked = self._walk(problem, text)
+        return None if walked is None else walked is not False
+
+    def _walk(self, problem: Problem, text: str):
+        """A direct trace's steps as moves: (the numbers left, the moves), False when a step is no
+        legal move, None when a line is no direct step (the answer line is not read)."""
+        state, path = tuple(problem.numbers), []
+        for line in self.steps(text):
+            p = parse_step(line)
+            if p is None or p.state is not None or not p.is_step or p.dead:
+                return None
+            move = next((m for m in moves(state, self.rational, self.cap) if (m.a, m.op, m.b, m.c) == (p.a, p.op, p.b, p.c)),
+                        None)
+            if move is None or (p.left is not None and sorted(p.left) != sorted(after(state, move))):
+                return False
+            state = after(state, move)
+            path.append(move)
+        return state, path
 
     def written_answer(self, problem: Problem, text: str) -> str | None:
         parsed = [parse_step(line) for line in self.steps(text)]
