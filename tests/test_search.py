@@ -378,3 +378,13 @@ def test_parallel_sampling_cuts_no_text_short_to_fit_more(task, problems):
     r = get_strategy("majority")(problems[0], policy, budget=1000, seed=0, task=task)
     assert len(r.candidates) == 3 and all(c.answer for c in r.candidates)
     assert r.usage.completion_tokens == 900
+
+
+def test_an_evaluation_pays_afresh_for_what_an_earlier_one_read(policy, task, problems, rewards):
+    """A sweep evaluates the same problems at several budgets with one value model: a later point
+    must not be charged less because an earlier one left its prefixes in the model's cache."""
+    from ponder.evaluate import evaluate
+
+    first, again = (evaluate(task, problems, policy, get_strategy("best-first"), rewards["process"], budget=400)
+                    for _ in range(2))
+    assert first.usage.reward_tokens == again.usage.reward_tokens > 0

@@ -54,6 +54,8 @@ def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, b
     usage totals cover this session's problems only).
     """
     records = done_rows(Path(output), problems, resume) if output else []
+    if reward is not None:
+        reward.reset_cache()  # charged for what these problems cost, not for what ran before
     usage = Usage()
     started = time.perf_counter()
     finished = {r["id"] for r in records}

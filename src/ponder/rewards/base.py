@@ -60,6 +60,11 @@ class RewardModel:
         raise UserError(f"tree search needs a process reward model that scores partial reasoning "
                         f"(prm or orm), not {self.name!r}")
 
+    def reset_cache(self) -> None:
+        """Forget every text read before (its prefix cache), so that what it is charged next is what
+        reading afresh costs: an evaluation starts with it, or a sweep's later points would be
+        charged less for the texts an earlier point read (a model without a cache does nothing)."""
+
     def critiques(self, problem: Problem, texts: Sequence[str]) -> list:
         """The critique and verdict of each text, as ``ponder.rewards.generative.Judgement``s
         (``writes_critiques``)."""

@@ -171,6 +171,9 @@ class JudgeReward(RewardModel):
             out.append(Judgement(reasons[i * n], score >= 0.5, score))
         return out
 
+    def reset_cache(self) -> None:
+        self.writer.reset_cache()
+
     @property
     def writing(self) -> int:
         """Most tokens the judge writes: its room, less what the question and verdict take."""

@@ -94,6 +94,9 @@ class ValueReward(RewardModel):
         self.cache = PrefixCache(prefix_cache_tokens)
         """Keys and values of what ``values`` has read, so a search's shared prefixes are read once."""
 
+    def reset_cache(self) -> None:
+        self.cache.clear()
+
     @classmethod
     def load(cls, path: str | Path, name: str | None = None, **options) -> "ValueReward":
         model, tokenizer, meta = load_model(path)
