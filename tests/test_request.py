@@ -35,7 +35,7 @@ def test_a_task_with_its_own_level_runs_it_and_other_tasks_run_the_default(monke
     assert plan.budget == 300  # what the caller names still wins
 
 
-@pytest.mark.parametrize("task,budget", [("game24", 1500), ("countdown", 4000)])
+@pytest.mark.parametrize("task,budget", [("game24", 1500), ("countdown", 16000)])
 def test_high_effort_searches_single_steps_for_a_policy_that_writes_them(task, budget):
     """Tree search over ``direct`` steps with the value model where the policy was trained on that
     style (``nano-v2-sft``); a policy that writes only its written-out search keeps the default."""

@@ -43,7 +43,7 @@ STEP_SEARCH = (("expand", 2), ("batch", 1), ("widen", 0.7))
 
 TASK_EFFORTS: dict[str, dict[str, Effort]] = {
     "game24": {"high": Effort("best-first", "prm", 1500, STEP_SEARCH, style="direct")},
-    "countdown": {"high": Effort("best-first", "prm", 4000, STEP_SEARCH, style="direct")},
+    "countdown": {"high": Effort("best-first", "prm", 16000, STEP_SEARCH, style="direct")},
 }
 """The levels a task runs otherwise, by task name: where another strategy was measured to do
 better on that task's validation split within the level's budget (docs/results.md)."""
