@@ -79,8 +79,9 @@ def cmd_sweep(args) -> int:
     names = [n.strip() for n in args.strategies.split(",")]
     if not all(names):
         raise UserError(f"--strategies takes strategy names separated by commas, got {args.strategies!r}")
-    options = {n: options_for(n, overrides_of(args)) for n in names}
-    unused = set(overrides_of(args)) - {k for o in options.values() for k in o}
+    given = overrides_of(args)
+    options = {n: options_for(n, given) for n in names}
+    unused = set(given) - {k for o in options.values() for k in o}
     if unused:
         raise UserError(f"--set {sorted(unused)[0]}: none of the strategies {', '.join(names)} has such an option")
     plans = {n: plan_of(args, strategy=n, options=options[n]) for n in names}

@@ -179,7 +179,7 @@ class Search:
         left, count = self.left, 0
         for t in texts:
             read = self.prompt_tokens + self.policy.count_tokens(t)
-            cost = self.reward.estimate(read) if whole else 1.25 * self.reward_cost() or self.reward.estimate(read)
+            cost = self.reward.estimate(read) if whole else (1.25 * self.reward_cost() or self.reward.estimate(read))
             if cost > left:
                 break
             left -= cost
