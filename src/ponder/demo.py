@@ -1,16 +1,19 @@
-"""``ponder demo``: the o1 story on screen, on the shipped models, in about a minute on 2 cores.
+"""``ponder demo``: the o1 story on screen, on a shipped policy, in a few minutes on 2 cores.
 
-First a few puzzles solved at rising effort, with what the search tried; then accuracy against
-thinking compute on 100 problems for a few strategies, as a table and a plot.
+First a puzzle solved at rising effort, with what the search tried; then the seeds' guesses at how
+o1 thinks, measured against each other at equal thinking tokens on Tree of Thoughts' 100 Game of 24
+puzzles (never trained on): one long chain, votes over chains, and tree search over single steps
+guided by the value model. A table, a paired test and a plot.
 
-The curve's strategies share their samples: sample i of a prompt with a given seed is the same
-sample whoever asks (``ponder.engine``), so ``MemoPolicy`` hands a strategy that asks for 2 the
-first 2 of the 4 another already drew. Each strategy is still charged every token of every
-sample it uses; only the wall-clock time is shared.
+The voting points share their samples: sample i of a prompt with a given seed is the same sample
+whoever asks (``ponder.engine``), so ``MemoPolicy`` hands a vote at 4x the draws a vote at 1x
+already made. Each point is still charged every token of every sample it uses; only the wall-clock
+time is shared, so the demo shows tokens, not seconds.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -19,10 +22,14 @@ PUZZLES = (("game24", (2, 5, 8, 11), 24),)
 """The first puzzle of Tree of Thoughts' Game of 24 benchmark (the ``tot`` split, never trained on)
 that greedy decoding gets wrong and ``high`` effort right (``tot-903``; docs/results.md#the-demo)."""
 THINKER = "nano-v2-sft"
-"""The policy of the first part: trained on single steps as well as on its written-out search, so
-``high`` effort searches over its steps with the value model (``TASK_EFFORTS``)."""
-CURVE = (("greedy", {}), ("majority", {"n": 4}), ("majority", {"n": 2}), ("majority", {"n": 1}),
-         ("adaptive", {"batch": 2}))
+"""The demo's policy: trained on single steps as well as on its written-out search, so it can think
+each way the seeds guess, and ``high`` effort searches over its steps with the value model."""
+BENCHMARK = ("game24", "tot")
+"""Task and split of the second part: Tree of Thoughts' own 100 puzzles."""
+CURVE = (("one chain", "greedy", None), ("votes", "majority", 1), ("tree search", "high", 1),
+         ("votes", "majority", 4), ("tree search", "high", 4))
+"""The second part's points: (hypothesis, strategy, budget as a multiple of greedy's tokens a puzzle).
+"high" is the search ``--effort high`` runs (``TASK_EFFORTS``), here at the point's budget."""
 
 
 class MemoPolicy:
@@ -52,28 +59,26 @@ class MemoPolicy:
         return [self.memo[k][:sp.n] for k, sp in zip(keys, each)]
 
 
-def run_demo(problems: int = 100, task_name: str = "countdown-3", out: str | Path = "runs/demo", say=print) -> dict:
+def run_demo(problems: int = 100, out: str | Path = "runs/demo", say=print) -> dict:
     from ponder.backends.nano import NanoPolicy
-    from ponder.evaluate import evaluate
-    from ponder.report import plot_scaling
     from ponder.rewards import get_reward
-    from ponder.search import get_strategy
     from ponder.search.base import trace_styles
     from ponder.search.request import StrategyRequest
     from ponder.tasks import get_task
 
     started = time.perf_counter()
     thinker = NanoPolicy.load(THINKER)
-    say("ponder demo: small policies trained here on 2 CPU cores think before they answer.\n")
+    styles = trace_styles(thinker)
+    say("ponder demo: a small policy trained here on 2 CPU cores thinks before it answers.\n")
     say(f"1. A puzzle from Tree of Thoughts' benchmark at rising reasoning effort, by {thinker.name} "
         f"(every answer checked by rule):\n")
     judges: dict = {}
-    for task_name_, numbers, target in PUZZLES:
-        task = get_task(task_name_)
+    for task_name, numbers, target in PUZZLES:
+        task = get_task(task_name)
         problem = task.make_problem(list(numbers), target)
         say(f"   {task.prompt(problem).strip()}")
         for level in ("low", "medium", "high"):
-            plan = StrategyRequest(effort=level).plan(task=task.name, styles=trace_styles(thinker))
+            plan = StrategyRequest(effort=level).plan(task=task.name, styles=styles)
             if plan.reward and plan.reward not in judges:
                 judges[plan.reward] = get_reward(plan.reward, task)
             strategy = plan.strategy
@@ -84,19 +89,56 @@ def run_demo(problems: int = 100, task_name: str = "countdown-3", out: str | Pat
                 f"{time.perf_counter() - t0:5.1f} s  ({strategy.name})")
             say(f"      {r.reasoning_summary}")
         say("")
-    policy = NanoPolicy.load()
-    task = get_task(task_name)
-    batch = task.problems("test", problems, seed=0)
-    memo = MemoPolicy(policy)
-    say(f"2. Accuracy against thinking compute: {len(batch)} {task.name} test problems, by {policy.name}\n")
-    say(f"   {'strategy':<22} {'accuracy':>9} {'tokens/problem':>15}")
-    rows = []
-    for name, options in CURVE:
-        report = evaluate(task, batch, memo, get_strategy(name, **options))
-        label = f"{name}" + (f" n={options['n']}" if "n" in options else "")
-        row = {**report.summary(), "label": label, "reward": None, "budget": None}
-        rows.append(row)
-        say(f"   {label:<22} {report.accuracy:>9.1%} {report.tokens_per_problem:>15,.0f}")
-    png = plot_scaling(rows, Path(out) / "scaling.png", f"ponder demo, {task.name}")
+    rows = compare_hypotheses(thinker, problems, judges, say, progress=sys.stderr.isatty())
+    png = plot(rows, Path(out) / "scaling.png", f"ponder demo: {BENCHMARK[0]}, {BENCHMARK[1]} split, {thinker.name}")
     say(f"\n   plot: {png}   ({time.perf_counter() - started:.0f} s in all)")
     return {"rows": rows, "plot": str(png)}
+
+
+def compare_hypotheses(policy, problems: int, judges: dict, say=print, progress: bool = False) -> list[dict]:
+    """The second part: each point of ``CURVE`` on the benchmark's first ``problems`` puzzles
+    (``judges``: reward models by name, loaded as they are needed)."""
+    from ponder.evaluate import evaluate
+    from ponder.rewards import get_reward
+    from ponder.rewards.metrics import mcnemar_exact, wilson
+    from ponder.search.base import trace_styles
+    from ponder.search.request import StrategyRequest
+    from ponder.tasks import get_task
+
+    task = get_task(BENCHMARK[0])
+    batch = task.problems(BENCHMARK[1], problems, seed=0)
+    memo = MemoPolicy(policy)
+    say(f"2. The seeds' guesses at equal thinking tokens: {len(batch)} puzzles of Tree of Thoughts' Game of 24 "
+        f"benchmark ({BENCHMARK[1]} split), by {policy.name}\n")
+    say(f"   {'way of thinking':<13} {'strategy':<18} {'budget':>7} {'solved [95% interval]':>23} {'tokens/puzzle':>14}")
+    rows, greedy_cost = [], None
+    for hypothesis, name, multiple in CURVE:
+        budget = None if multiple is None else round(multiple * greedy_cost)
+        request = (StrategyRequest(effort="high", budget=budget) if name == "high"
+                   else StrategyRequest(strategy=name, budget=budget))
+        plan = request.plan(task=task.name, styles=trace_styles(policy))
+        if plan.reward and plan.reward not in judges:
+            judges[plan.reward] = get_reward(plan.reward, task)
+        report = evaluate(task, batch, memo, plan.strategy, judges.get(plan.reward), budget=plan.budget,
+                          progress=progress)
+        row = {**report.summary(), "reward": plan.reward, "budget": plan.budget, "hypothesis": hypothesis,
+               "solved": {r["id"] for r in report.records if r["correct"]}}
+        rows.append(row)
+        greedy_cost = greedy_cost or max(1.0, report.tokens_per_problem)
+        lo, hi = wilson(row["correct"], row["n"])
+        label = plan.strategy.name + (f" + {plan.reward}" if plan.reward else "")
+        say(f"   {hypothesis:<13} {label:<18} {f'{multiple}x' if multiple else '-':>7} "
+            f"{f'{report.accuracy:.0%} [{lo:.0%}, {hi:.0%}]':>23} {report.tokens_per_problem:>14,.0f}")
+    for multiple in sorted({m for _, _, m in CURVE if m}):
+        tree, vote = (next(r for r, (h, _, m) in zip(rows, CURVE) if h == hypothesis and m == multiple)
+                      for hypothesis in ("tree search", "votes"))
+        gained, lost = len(tree["solved"] - vote["solved"]), len(vote["solved"] - tree["solved"])
+        say(f"   at {multiple}x greedy's tokens, tree search against votes: {gained} puzzles gained, {lost} lost "
+            f"(exact McNemar p = {mcnemar_exact(gained, lost):.2g})")
+    return rows
+
+
+def plot(rows: list[dict], path: Path, title: str) -> Path:
+    from ponder.report import plot_scaling
+
+    return plot_scaling([{k: v for k, v in r.items() if k != "solved"} for r in rows], path, title)

@@ -38,8 +38,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", default="runs/report", metavar="DIR", type=output_dir, help="where to write (default: runs/report)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("demo", help="the o1 story in a minute: puzzles at rising effort, accuracy against thinking compute")
-    p.add_argument("--problems", type=int, default=100, help="problems for the accuracy curve (default: 100)")
+    p = sub.add_parser("demo", help="the o1 story in a few minutes: a puzzle at rising effort, then one chain, "
+                                    "votes and tree search at equal thinking tokens")
+    p.add_argument("--problems", type=int, default=100,
+                   help="Tree of Thoughts' Game of 24 puzzles the ways of thinking are compared on (default and most: 100)")
     p.add_argument("--out", default="runs/demo", metavar="DIR", type=output_dir, help="where the plot goes (default: runs/demo)")
     p.set_defaults(func=cmd_demo)
 
@@ -181,8 +183,9 @@ def _is_training_run(path: str, is_metrics_row) -> bool:
 def cmd_demo(args) -> int:
     from ponder.demo import run_demo
 
-    if args.problems < 1:
-        raise UserError(f"--problems must be at least 1, got {args.problems}")
+    if not 1 <= args.problems <= 100:
+        raise UserError(f"--problems must be from 1 to 100 (Tree of Thoughts' benchmark has 100 puzzles), "
+                        f"got {args.problems}")
     run_demo(args.problems, out=args.out)
     return 0
 
