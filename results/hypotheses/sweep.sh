@@ -8,7 +8,6 @@
 # On all 100 of Tree of Thoughts' Game of 24 puzzles and on 200 Countdown-4 unseen-target problems.
 # Writes to runs/hypotheses (or the folder given); run it again and it resumes where it stopped.
 # Read it with: python benchmarks/hypotheses.py runs/hypotheses/*.jsonl
-# (The files in this folder stop before auto at 16x on Countdown, left out for time.)
 set -e
 out=${1:-runs/hypotheses}
 game24=(--model nano-v2-sft --task game24 --split tot --limit 100 --multiples 1,4,16 --output "$out/game24-tot.jsonl")
