@@ -29,7 +29,8 @@ BENCHMARK = ("game24", "tot")
 CURVE = (("one chain", "greedy", None), ("votes", "majority", 1), ("tree search", "high", 1),
          ("votes", "majority", 4), ("tree search", "high", 4))
 """The second part's points: (hypothesis, strategy, budget as a multiple of greedy's tokens a puzzle).
-"high" is the search ``--effort high`` runs (``TASK_EFFORTS``), here at the point's budget."""
+Greedy comes first: what it spends sets the others' budgets. "high" is the search ``--effort high``
+runs (``TASK_EFFORTS``), here at the point's budget."""
 
 
 class MemoPolicy:
@@ -111,12 +112,12 @@ def compare_hypotheses(policy, problems: int, judges: dict, say=print, progress:
     say(f"2. The seeds' guesses at equal thinking tokens: {len(batch)} puzzles of Tree of Thoughts' Game of 24 "
         f"benchmark ({BENCHMARK[1]} split), by {policy.name}\n")
     say(f"   {'way of thinking':<13} {'strategy':<18} {'budget':>7} {'solved [95% interval]':>23} {'tokens/puzzle':>14}")
-    rows, greedy_cost = [], None
+    styles, rows, greedy_cost = trace_styles(policy), [], None
     for hypothesis, name, multiple in CURVE:
         budget = None if multiple is None else round(multiple * greedy_cost)
         request = (StrategyRequest(effort="high", budget=budget) if name == "high"
                    else StrategyRequest(strategy=name, budget=budget))
-        plan = request.plan(task=task.name, styles=trace_styles(policy))
+        plan = request.plan(task=task.name, styles=styles)
         if plan.reward and plan.reward not in judges:
             judges[plan.reward] = get_reward(plan.reward, task)
         report = evaluate(task, batch, memo, plan.strategy, judges.get(plan.reward), budget=plan.budget,
