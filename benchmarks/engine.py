@@ -13,10 +13,16 @@
    set against this machine's memory bandwidth, measured in the same run as a STREAM-like copy
    of 512 MB (bytes read plus bytes written, per second). Near that figure, decoding is as fast
    as the memory lets it be.
+4. With ``--context N --attention``: where a decode step's time goes, the attention of one layer
+   alone, as the model computes it (``scaled_dot_product_attention`` over the cache's slots, with
+   the mask of each slot's length) and two ways it might (the same on a contiguous copy without a
+   mask; a plain matmul, softmax, matmul), in bytes of keys and values read per second against the
+   same copy bandwidth, and what all layers' attention costs a step.
 
     python benchmarks/engine.py                 # the shipped model
     python benchmarks/engine.py --model DIR --new-tokens 128 --repeats 3
     python benchmarks/engine.py --context 1000   # only this: old and new architecture at a 1k context
+    python benchmarks/engine.py --context 1000 --attention --models recipe:nano-v2   # its attention alone
 
 Timings on shared machines vary from run to run: the script reports medians, and the ratios
 (measured in the same run) are the figures to compare.
@@ -186,6 +192,36 @@ def bench_context(specs: list[str], batches: list[int], context: int, new_tokens
                   f"{kv / 1e6:>12.1f}{read / 1e9:>11.1f}{read / bandwidth:>9.0%}")
 
 
+@torch.inference_mode()
+def bench_attention(specs: list[str], batches: list[int], context: int, repeats: int) -> None:
+    import torch.nn.functional as F
+
+    bandwidth = copy_bandwidth()
+    print(f"\n== one layer's attention in a decode step, {context} cached tokens a sample ==")
+    print(f"memory bandwidth (copy, read + write): {bandwidth / 1e9:.1f} GB/s")
+    print(f"{'model':<28}{'batch':>6}{'way':>20}{'us/layer':>10}{'ms/step':>9}{'KV GB/s':>9}{'of copy':>9}")
+    for spec in specs:
+        cfg = model_of(spec)[0].cfg
+        group, span = cfg.n_heads // cfg.n_kv_heads, context + 1
+        for batch in batches:
+            torch.manual_seed(0)
+            slots = [torch.randn(batch, cfg.n_kv_heads, cfg.max_seq_len, cfg.head_dim) for _ in range(2)]
+            k, v = (s[:, :, :span] for s in slots)  # a view into the slots, as the engine's cache hands it
+            kc, vc = k.contiguous(), v.contiguous()
+            q = torch.randn(batch, cfg.n_kv_heads, group, cfg.head_dim)
+            mask = torch.ones(batch, 1, 1, span, dtype=torch.bool)
+            scale = cfg.head_dim ** -0.5
+            ways = {"sdpa, view + mask": lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
+                    "sdpa, contiguous": lambda: F.scaled_dot_product_attention(q, kc, vc),
+                    "matmul-softmax": lambda: torch.softmax(q @ kc.transpose(-1, -2) * scale, -1) @ vc}
+            kv = 2 * kc.numel() * 4
+            for way, fn in ways.items():
+                fn()
+                t = min(median_time(fn, 20) for _ in range(repeats))
+                print(f"{spec:<28}{batch:>6}{way:>20}{t * 1e6:>10.0f}{t * cfg.n_layers * 1e3:>9.1f}"
+                      f"{kv / t / 1e9:>9.1f}{kv / t / bandwidth:>9.0%}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(DEFAULT_MODEL))
@@ -194,9 +230,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--context", type=int, help="only decoding after this many tokens, for --models side by side")
+    ap.add_argument("--attention", action="store_true", help="with --context: one layer's attention alone")
     ap.add_argument("--models", nargs="+", default=["nano-rl", "recipe:nano-v2"],
                     help="with --context: model directories, shipped names or recipe:NAME (default: nano-rl recipe:nano-v2)")
     args = ap.parse_args()
+    if args.context and args.attention:
+        bench_attention(args.models, [int(b) for b in args.batches.split(",")], args.context, args.repeats)
+        return
     if args.context:
         print(f"torch threads {torch.get_num_threads()}")
         bench_context(args.models, [int(b) for b in args.batches.split(",")], args.context, args.new_tokens, args.repeats)
