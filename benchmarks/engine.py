@@ -14,9 +14,9 @@
    of 512 MB (bytes read plus bytes written, per second). Near that figure, decoding is as fast
    as the memory lets it be.
 4. With ``--context N --attention``: where a decode step's time goes, the attention of one layer
-   alone, as the model computes it (``scaled_dot_product_attention`` over the cache's slots, with
-   the mask of each slot's length) and two ways it might (the same on a contiguous copy without a
-   mask; a plain matmul, softmax, matmul), in bytes of keys and values read per second against the
+   alone, as the model computes it (``scaled_dot_product_attention`` over a view of the cache's
+   slots, with the mask of each slot's length), the same on a contiguous copy without a mask, and a
+   plain matmul, softmax, matmul on each, in bytes of keys and values read per second against the
    same copy bandwidth, and what all layers' attention costs a step.
 
     python benchmarks/engine.py                 # the shipped model
@@ -199,7 +199,7 @@ def bench_attention(specs: list[str], batches: list[int], context: int, repeats:
     bandwidth = copy_bandwidth()
     print(f"\n== one layer's attention in a decode step, {context} cached tokens a sample ==")
     print(f"memory bandwidth (copy, read + write): {bandwidth / 1e9:.1f} GB/s")
-    print(f"{'model':<28}{'batch':>6}{'way':>20}{'us/layer':>10}{'ms/step':>9}{'KV GB/s':>9}{'of copy':>9}")
+    print(f"{'model':<28}{'batch':>6}{'way':>22}{'us/layer':>10}{'ms/step':>9}{'KV GB/s':>9}{'of copy':>9}")
     for spec in specs:
         cfg = model_of(spec)[0].cfg
         group, span = cfg.n_heads // cfg.n_kv_heads, context + 1
@@ -213,12 +213,14 @@ def bench_attention(specs: list[str], batches: list[int], context: int, repeats:
             scale = cfg.head_dim ** -0.5
             ways = {"sdpa, view + mask": lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
                     "sdpa, contiguous": lambda: F.scaled_dot_product_attention(q, kc, vc),
-                    "matmul-softmax": lambda: torch.softmax(q @ kc.transpose(-1, -2) * scale, -1) @ vc}
+                    "matmul, view + mask": lambda: torch.softmax(
+                        (q @ k.transpose(-1, -2) * scale).masked_fill(~mask, float("-inf")), -1) @ v,
+                    "matmul, contiguous": lambda: torch.softmax(q @ kc.transpose(-1, -2) * scale, -1) @ vc}
             kv = 2 * kc.numel() * 4
             for way, fn in ways.items():
                 fn()
                 t = min(median_time(fn, 20) for _ in range(repeats))
-                print(f"{spec:<28}{batch:>6}{way:>20}{t * 1e6:>10.0f}{t * cfg.n_layers * 1e3:>9.1f}"
+                print(f"{spec:<28}{batch:>6}{way:>22}{t * 1e6:>10.0f}{t * cfg.n_layers * 1e3:>9.1f}"
                       f"{kv / t / 1e9:>9.1f}{kv / t / bandwidth:>9.0%}")
 
 
