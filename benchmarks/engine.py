@@ -236,16 +236,17 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["nano-rl", "recipe:nano-v2"],
                     help="with --context: model directories, shipped names or recipe:NAME (default: nano-rl recipe:nano-v2)")
     args = ap.parse_args()
+    batches = [int(b) for b in args.batches.split(",")]
     if args.context and args.attention:
-        bench_attention(args.models, [int(b) for b in args.batches.split(",")], args.context, args.repeats)
+        bench_attention(args.models, batches, args.context, args.repeats)
         return
     if args.context:
         print(f"torch threads {torch.get_num_threads()}")
-        bench_context(args.models, [int(b) for b in args.batches.split(",")], args.context, args.new_tokens, args.repeats)
+        bench_context(args.models, batches, args.context, args.new_tokens, args.repeats)
         return
     model, tokenizer, meta = load_model(args.model)
     print(f"model {args.model}: {model.num_params() / 1e6:.2f}M parameters, torch threads {torch.get_num_threads()}")
-    bench_decoding(model, tokenizer, [int(b) for b in args.batches.split(",")], args.new_tokens, args.repeats)
+    bench_decoding(model, tokenizer, batches, args.new_tokens, args.repeats)
     bench_training(model.cfg, args.seq_len, 8192, args.repeats)
 
 

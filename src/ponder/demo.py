@@ -62,6 +62,7 @@ class MemoPolicy:
 
 def run_demo(problems: int = 100, out: str | Path = "runs/demo", say=print) -> dict:
     from ponder.backends.nano import NanoPolicy
+    from ponder.report import plot_scaling
     from ponder.rewards import get_reward
     from ponder.search.base import trace_styles
     from ponder.search.request import StrategyRequest
@@ -91,7 +92,8 @@ def run_demo(problems: int = 100, out: str | Path = "runs/demo", say=print) -> d
             say(f"      {r.reasoning_summary}")
         say("")
     rows = compare_hypotheses(thinker, problems, judges, say, progress=sys.stderr.isatty())
-    png = plot(rows, Path(out) / "scaling.png", f"ponder demo: {BENCHMARK[0]}, {BENCHMARK[1]} split, {thinker.name}")
+    png = plot_scaling(rows, Path(out) / "scaling.png",
+                       f"ponder demo: {BENCHMARK[0]}, {BENCHMARK[1]} split, {thinker.name}")
     say(f"\n   plot: {png}   ({time.perf_counter() - started:.0f} s in all)")
     return {"rows": rows, "plot": str(png)}
 
@@ -137,9 +139,3 @@ def compare_hypotheses(policy, problems: int, judges: dict, say=print, progress:
         say(f"   at {multiple}x greedy's tokens, tree search against votes: {gained} puzzles gained, {lost} lost "
             f"(exact McNemar p = {mcnemar_exact(gained, lost):.2g})")
     return rows
-
-
-def plot(rows: list[dict], path: Path, title: str) -> Path:
-    from ponder.report import plot_scaling
-
-    return plot_scaling([{k: v for k, v in r.items() if k != "solved"} for r in rows], path, title)
