@@ -1,28 +1,30 @@
 """The shipped reward models: they load, say where they came from, fit the size budget with the
 policy, and still tell finished solutions from ones that stopped before an answer; the shipped
 value model (``prm``) still tells a step that keeps 24 reachable from one that does not; the
-shipped GenRM-CoT still checks answers."""
+shipped GenRM-CoT still checks answers, each task's with the judge it loads."""
 
 import random
 
 import pytest
 
-from ponder.rewards import SHIPPED, WEIGHTS, aggregate, get_reward
+from ponder.rewards import SHIPPED, TASK_WEIGHTS, WEIGHTS, aggregate, get_reward, shipped_dir
 from ponder.rewards.metrics import auroc
 from ponder.tasks import get_task
 from ponder.tasks.countdown.judge import practice_text
 
-pytestmark = pytest.mark.shipped(*sorted(set(SHIPPED.values())))
-RECIPES = {"prm": "rm-walks"}
+DIRS = sorted({*SHIPPED.values(), *(d for by_kind in TASK_WEIGHTS.values() for d in by_kind.values())})
+pytestmark = pytest.mark.shipped(*DIRS)
+RECIPES = {"prm": "rm-walks", "genrm-game24": "rm-judge-v2"}
 """The recipe each shipped reward model was trained with, where it is not ``rm-default``."""
 
 
 def test_they_record_recipe_and_commit_and_fit_the_budget_with_the_policy():
     import json
 
-    for kind in set(SHIPPED.values()):
-        meta = json.loads((WEIGHTS / kind / "ponder.json").read_text())["meta"]
-        assert meta["reward_kind"] == kind and meta["recipe"] == RECIPES.get(kind, "rm-default")
+    kinds = {d: kind for by_kind in TASK_WEIGHTS.values() for kind, d in by_kind.items()}
+    for name in DIRS:
+        meta = json.loads((WEIGHTS / name / "ponder.json").read_text())["meta"]
+        assert meta["reward_kind"] == kinds.get(name, name) and meta["recipe"] == RECIPES.get(name, "rm-default")
         assert meta["commit"] and meta["commit"] != "unknown" and meta["steps"] > 0
     size = sum(f.stat().st_size for f in WEIGHTS.rglob("*") if f.is_file())
     assert size <= 60 * 2**20
@@ -72,13 +74,20 @@ def test_the_value_model_still_values_steps():
     assert auroc(scores, labels) >= 0.85, list(zip(scores, labels))
 
 
-def test_genrm_cot_still_checks_answers():
+def test_each_task_loads_its_own_judge():
+    assert shipped_dir("genrm-cot") == shipped_dir("genrm-cot", get_task("countdown")) == "genrm"
+    assert shipped_dir("genrm-cot", get_task("game24")) == shipped_dir("genrm", "game24") == "genrm-game24"
+    assert shipped_dir("prm", "game24") == "prm"
+
+
+@pytest.mark.parametrize("task_name", ["countdown", "game24"])
+def test_genrm_cot_still_checks_answers(task_name):
     """Solver solutions, some with a mistake made in their answer (practice texts): the lines above
-    the answer look alike, so only checking the answer tells them apart (the shipped judge
+    the answer look alike, so only checking the answer tells them apart (each task's shipped judge
     reaches above 0.99 AUROC on the policy's own solutions)."""
-    task = get_task("countdown")
+    task = get_task(task_name)
     rng = random.Random(1)
-    judge = get_reward("genrm-cot")
+    judge = get_reward("genrm-cot", task)
     scores, labels = [], []
     for p in task.problems("test", 32, seed=5):
         text = practice_text(task, p, rng)

@@ -20,6 +20,11 @@ WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 SHIPPED = {"orm": "orm", "prm": "prm", "genrm": "genrm", "genrm-cot": "genrm", "critic": "critic"}
 """Reward names and the shipped model directory (under ``ponder/weights``) each loads."""
 
+TASK_WEIGHTS = {"game24": {"genrm": "genrm-game24"}}
+"""Shipped directories a task loads in place of those in ``SHIPPED``, by task name: where a model
+trained on that task's texts judged them better on its validation split (docs/results.md). The
+Game of 24 judge learned both tasks but checks Countdown answers less well than the first one."""
+
 __all__ = ["AGGREGATORS", "OracleReward", "RewardModel", "aggregate", "get_reward", "reward_names"]
 
 
@@ -43,12 +48,20 @@ def reward_names() -> list[str]:
     return ["oracle", *SHIPPED]
 
 
+def shipped_dir(name: str, task=None) -> str:
+    """The directory under ``ponder/weights`` that the shipped reward ``name`` loads for ``task`` (a
+    task or its name; None: any task)."""
+    kind = SHIPPED[name]
+    task_name = task if task is None or isinstance(task, str) else task.name
+    return TASK_WEIGHTS.get(task_name or "", {}).get(kind, kind)
+
+
 def get_reward(name: str, task=None, **options) -> RewardModel:
     """A reward model by name (``oracle``, ``orm``, ``prm``, ``genrm``, ``genrm-cot``, ``critic``)
     or by the path of a model directory that ``ponder train rm`` wrote. A name may carry a path:
-    ``genrm-cot=runs/genrm/model`` asks a GenRM model for chains of thought. A Hugging Face
-    classification checkpoint (``hf:DIR``, or a directory with config.json and no ponder.json) is
-    read by ``ponder.rewards.hf``."""
+    ``genrm-cot=runs/genrm/model`` asks a GenRM model for chains of thought. A shipped name loads
+    the model its task reads (``TASK_WEIGHTS``). A Hugging Face classification checkpoint
+    (``hf:DIR``, or a directory with config.json and no ponder.json) is read by ``ponder.rewards.hf``."""
     if name == "oracle":
         return OracleReward(task, **options)
     if name.startswith("hf:") or is_hf_checkpoint(Path(name)):
@@ -59,7 +72,7 @@ def get_reward(name: str, task=None, **options) -> RewardModel:
     if where:
         path = Path(where)
     elif mode in SHIPPED:
-        path = WEIGHTS / SHIPPED[mode]
+        path = WEIGHTS / shipped_dir(mode, task)
     else:
         path, mode = Path(name), ""
     if not (path / "ponder.json").is_file():
