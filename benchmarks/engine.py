@@ -18,11 +18,14 @@
    slots, with the mask of each slot's length), the same on a contiguous copy without a mask, and a
    plain matmul, softmax, matmul on each, in bytes of keys and values read per second against the
    same copy bandwidth, and what all layers' attention costs a step.
+5. With ``--context N --profile``: the whole decode step of each model, by operator (PyTorch's
+   profiler over 32 steps): attention, the weights' matrix products, and the rest.
 
     python benchmarks/engine.py                 # the shipped model
     python benchmarks/engine.py --model DIR --new-tokens 128 --repeats 3
     python benchmarks/engine.py --context 1000   # only this: old and new architecture at a 1k context
     python benchmarks/engine.py --context 1000 --attention --models recipe:nano-v2   # its attention alone
+    python benchmarks/engine.py --context 1000 --profile --batches 64 --models recipe:nano-v2  # the step by operator
 
 Timings on shared machines vary from run to run: the script reports medians, and the ratios
 (measured in the same run) are the figures to compare.
@@ -224,6 +227,32 @@ def bench_attention(specs: list[str], batches: list[int], context: int, repeats:
                       f"{kv / t / 1e9:>9.1f}{kv / t / bandwidth:>9.0%}")
 
 
+def bench_profile(specs: list[str], batches: list[int], context: int, steps: int = 32) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    groups = {"attention": ("aten::_scaled_dot_product_flash_attention_for_cpu", "aten::_scaled_dot_product_attention_math"),
+              "matrix products": ("aten::mm", "aten::addmm", "aten::bmm")}
+    print(f"\n== where a decode step's time goes, {context} cached tokens a sample, {steps} steps profiled ==")
+    print(f"{'model':<28}{'batch':>6}{'ms/step':>9}{'attention':>11}{'matmuls':>9}{'rest':>7}   largest of the rest")
+    for spec in specs:
+        model, tokenizer = model_of(spec)
+        prompt = context_prompt(tokenizer, context)
+        for batch in batches:
+            engine = Engine(model, max_batch=batch, prefix_cache_tokens=2 * context)
+            # warm up; the prompt goes into the prefix cache, so the profiled run computes only its last block
+            engine.generate([Request(prompt, n=batch, temperature=1.0, max_tokens=4, seed=1)])
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                engine.generate([Request(prompt, n=batch, temperature=1.0, max_tokens=steps, seed=1)])
+            ops = {e.key: e.self_cpu_time_total for e in prof.key_averages()}  # microseconds
+            total = sum(ops.values())
+            shares = {name: sum(ops.get(op, 0) for op in members) / total for name, members in groups.items()}
+            rest = sorted(((t, op) for op, t in ops.items() if not any(op in m for m in groups.values())), reverse=True)
+            top = ", ".join(f"{op.removeprefix('aten::')} {t / total:.0%}" for t, op in rest[:3])
+            print(f"{spec:<28}{batch:>6}{total / steps / 1e3:>9.1f}{shares['attention']:>11.0%}"
+                  f"{shares['matrix products']:>9.0%}{1 - sum(shares.values()):>7.0%}   {top}")
+    print("(a step here includes the profiler's own cost, and a 32nd of the prompt's last block)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(DEFAULT_MODEL))
@@ -233,12 +262,16 @@ def main() -> None:
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--context", type=int, help="only decoding after this many tokens, for --models side by side")
     ap.add_argument("--attention", action="store_true", help="with --context: one layer's attention alone")
+    ap.add_argument("--profile", action="store_true", help="with --context: the whole decode step by operator")
     ap.add_argument("--models", nargs="+", default=["nano-rl", "recipe:nano-v2"],
                     help="with --context: model directories, shipped names or recipe:NAME (default: nano-rl recipe:nano-v2)")
     args = ap.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     if args.context and args.attention:
         bench_attention(args.models, batches, args.context, args.repeats)
+        return
+    if args.context and args.profile:
+        bench_profile(args.models, batches, args.context)
         return
     if args.context:
         print(f"torch threads {torch.get_num_threads()}")
