@@ -340,6 +340,54 @@ def test_a_proposed_step_that_is_no_move_of_the_game_is_dropped(name):
     assert ruled.answer is None and all(c.answer is None for c in ruled.candidates)
 
 
+def test_in_a_search_over_direct_steps_only_direct_steps_are_moves():
+    """A line of the written-out search (a dead end marked ✗) is no move among direct steps, though
+    the rules cannot call it illegal; in a search over written-out lines it may stand. Wrong
+    arithmetic is no move in any style; a task that lists no moves keeps whatever is proposed."""
+    from types import SimpleNamespace
+
+    from ponder.search.tree import is_move
+
+    task = get_task("game24")
+    s = SimpleNamespace(task=task, problem=task.make_problem([2, 4, 5, 7], 24))
+    step = "4 - 2 = 2 | 5 7 2\n"
+    searched = step + "7 / 2 = 7⁄2 | 5 7⁄2 ✗\n"
+    assert is_move(s, step, "direct") and is_move(s, step + "answer: (7 + 5) * (4 - 2)", "direct")
+    assert not is_move(s, searched, "direct") and is_move(s, searched, "")
+    assert not is_move(s, "4 - 2 = 3 | 5 7 3\n", "direct") and not is_move(s, "4 - 2 = 3 | 5 7 3\n", "")
+    math = get_task("math")
+    assert not math.lists_steps and is_move(SimpleNamespace(task=math, problem=None), "Any line.\n\n", "direct")
+
+
+class Misled(ExactValues):
+    """Exact values, except that the first step ``line`` looks alive (0.9) though it is dead."""
+
+    name = "misled"
+
+    def __init__(self, line):
+        super().__init__()
+        self.line = line
+
+    def values(self, problem, texts):
+        exact = super().values(problem, texts)
+        return [0.9 if t == self.line + "\n" else v for t, v in zip(texts, exact)]
+
+
+def test_best_first_widens_again_where_a_move_that_looked_alive_proves_dead():
+    """The policy proposes one first step, dead, which the value model calls alive, so the root is
+    not widened; below it every move is valued dead. Backed up, the root then has no child worth
+    ``widen`` and gets every other legal first step, among which the exact values find 24."""
+    task = get_task("game24")
+    problem = task.make_problem([2, 4, 5, 7], 24)
+    line = "5 - 4 = 1 | 2 7 1"
+    assert not task.prefix_outcomes(problem, line + "\n")[-1]
+    found = get_strategy("best-first", widen=0.5, expand=2, batch=1)(problem, OneLine(line), Misled(line), budget=4000,
+                                                                     seed=0, task=task)
+    assert task.check(problem, found.answer), found.trace
+    first = [row for row in found.trace if row.startswith("  1 ")]
+    assert len(first) == len(task.next_steps(problem, "")) and any(line in row and "v=0.00" in row for row in first)
+
+
 def test_a_written_answer_transcribes_the_steps_as_they_are():
     task = get_task("game24")
     problem = task.make_problem([2, 4, 5, 7], 24)

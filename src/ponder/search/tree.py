@@ -66,6 +66,8 @@ class Node:
     children: list["Node"] = field(default_factory=list)
     visits: int = 0
     total: float = 0.0
+    widened: bool = False
+    """Whether every legal next line the task lists is among the children (``widened``)."""
 
     @property
     def depth(self) -> int:
@@ -79,9 +81,10 @@ class Node:
 def expand(s: Search, nodes: list[Node], ks: list[int], how: "Beam | BestFirst | MCTS") -> Generator:
     """Give each node ``ks[i]`` sampled next lines as children, valued, the way the strategy ``how``
     says: its ``temperature``, ``widen``, ``transcribe`` and ``legal``. With ``legal``, a proposed
-    step that is no move of the game (``Task.legal``: a number that is not there, wrong arithmetic)
-    is dropped unvalued, as a game engine never plays an illegal move; whether a move leads to the
-    goal is still the value model's to judge. With ``widen``, a node none of whose children is
+    step that is no move of the game (``Task.legal``: a number that is not there, wrong arithmetic;
+    in a search over direct steps, also a line that is no direct step, such as a line of the
+    written-out search) is dropped unvalued, as a game engine never plays an illegal move; whether
+    a move leads to the goal is still the value model's to judge. With ``widen``, a node none of whose children is
     valued at least that also gets every other legal next line its task lists (``widened``). With
     ``transcribe``, an answer the policy writes after a direct path's last step is replaced by the
     one the steps spell out (``Task.written_answer``: a transcription, nothing checked), so the
@@ -117,7 +120,7 @@ def expand(s: Search, nodes: list[Node], ks: list[int], how: "Beam | BestFirst |
                           c.stop == sep and concluded(c.text) is None) for c in completions)
         if legal:
             counts = Counter({key: m for key, m in counts.items()
-                              if s.task.legal(s.problem, text + key[0] + (sep if key[1] else "")) is not False})
+                              if is_move(s, text + key[0] + (sep if key[1] else ""), how.style)})
         kids = [Node(text + line + (sep if open_ else ""), parent, prior=m / counts.total(), done=not open_)
                 for (line, open_), m in counts.items()]
         parent.children.extend(kids)
@@ -127,6 +130,13 @@ def expand(s: Search, nodes: list[Node], ks: list[int], how: "Beam | BestFirst |
     if widen is not None and s.task.lists_steps:
         judge(s, widened(s, sent, made, widen))
     return [made.get(id(n), []) for n in nodes]
+
+
+def is_move(s: Search, text: str, style: str) -> bool:
+    """Whether ``text``'s last line may stand as a move: not one the task's rules rule out, and in a
+    search over direct steps of a task that lists its moves, a direct step (or the answer) at all."""
+    verdict = s.task.legal(s.problem, text)
+    return verdict is True or verdict is None and not (style == "direct" and s.task.lists_steps)
 
 
 def widened(s: Search, parents: list[Node], made: dict[int, list[Node]], widen: float) -> list[Node]:
@@ -139,8 +149,9 @@ def widened(s: Search, parents: list[Node], made: dict[int, list[Node]], widen: 
     extra: list[Node] = []
     for parent in parents:
         kids = made.setdefault(id(parent), [])
-        if any(k.value >= widen for k in kids):
+        if parent.widened or any(k.value >= widen for k in kids):
             continue
+        parent.widened = True
         proposed = {k.text for k in kids}
         for line in s.task.next_steps(s.problem, parent.text) or []:
             open_ = concluded(line) is None
@@ -355,15 +366,34 @@ class BestFirst(Strategy):
             left -= len(nodes)
             groups = yield from expand(s, nodes, [self.expand] * len(nodes), self)
             kids = [k for g in groups for k in g]
-            if not kids:
-                break
-            for k in kids:
+            if not kids and s.left < self.expand * len(nodes):
+                break  # the budget cannot pay for another round
+            for k in kids + self.rewiden(s, nodes):
                 if k.done:
                     finished.append(k)
                 else:
                     heapq.heappush(heap, (-k.value, pushed, k))
                     pushed += 1
         return finish(s, root, finished, "best-first")
+
+    def rewiden(self, s: Search, expanded: list[Node]) -> list[Node]:
+        """With ``widen``: back the best child's value up from each node just expanded to the root
+        (a state is worth its best move), and give an ancestor that no longer has a child valued at
+        least ``widen`` every legal next line it lacks, valued (``widened``): a move that looked good
+        when its siblings were left unlisted may turn out dead below. Returns the new children."""
+        if self.widen is None or not s.task.lists_steps:
+            return []
+        fresh: list[Node] = []
+        for node in expanded:
+            while node is not None and node.children:
+                if not node.widened and max(k.value for k in node.children) < self.widen:
+                    extra = widened(s, [node], {id(node): list(node.children)}, self.widen)
+                    judge(s, extra)
+                    fresh += extra
+                if node.parent is not None:
+                    node.value = max(k.value for k in node.children)
+                node = node.parent
+        return fresh
 
 
 @register
