@@ -56,6 +56,7 @@ def test_wilson_interval():
     assert wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
     assert wilson(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4) and wilson(0, 0) == (0.0, 1.0)
     assert wilson(100, 100)[1] == pytest.approx(1.0)
+    assert all(lo <= k / n <= hi for n in (1, 7, 59, 100, 493) for k in range(n + 1) for lo, hi in [wilson(k, n)])
 
 
 def test_first_error_f1_is_processbench_s_harmonic_mean():
