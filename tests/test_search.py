@@ -341,22 +341,26 @@ def test_a_proposed_step_that_is_no_move_of_the_game_is_dropped(name):
 
 
 def test_in_a_search_over_direct_steps_only_direct_steps_are_moves():
-    """A line of the written-out search (a dead end marked ✗) is no move among direct steps, though
-    the rules cannot call it illegal; in a search over written-out lines it may stand. Wrong
-    arithmetic is no move in any style; a task that lists no moves keeps whatever is proposed."""
+    """A line of the written-out search (a dead end marked ✗), from a policy taught both styles, is
+    no move among direct steps, though the rules cannot call it illegal; in a search over
+    written-out lines it may stand. Wrong arithmetic is no move in any style; a task that lists no
+    moves keeps whatever is proposed."""
     from types import SimpleNamespace
 
     from ponder.search.tree import is_move
 
     task = get_task("game24")
-    s = SimpleNamespace(task=task, problem=task.make_problem([2, 4, 5, 7], 24))
+    both = SimpleNamespace(meta={"trace_styles": ["direct", "search"]})
+    s = SimpleNamespace(task=task, problem=task.make_problem([2, 4, 5, 7], 24), policy=both)
     step = "4 - 2 = 2 | 5 7 2\n"
     searched = step + "7 / 2 = 7⁄2 | 5 7⁄2 ✗\n"
     assert is_move(s, step, "direct") and is_move(s, step + "answer: (7 + 5) * (4 - 2)", "direct")
     assert not is_move(s, searched, "direct") and is_move(s, searched, "")
     assert not is_move(s, "4 - 2 = 3 | 5 7 3\n", "direct") and not is_move(s, "4 - 2 = 3 | 5 7 3\n", "")
+    untaught = SimpleNamespace(task=task, problem=s.problem, policy=SimpleNamespace(meta={}))
+    assert is_move(untaught, searched, "direct")  # a policy never taught direct steps: any line may be its step
     math = get_task("math")
-    assert not math.lists_steps and is_move(SimpleNamespace(task=math, problem=None), "Any line.\n\n", "direct")
+    assert not math.lists_steps and is_move(SimpleNamespace(task=math, problem=None, policy=both), "Any line.\n\n", "direct")
 
 
 class Misled(ExactValues):

@@ -38,7 +38,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Generator
 
-from ponder.search.base import Calls, Search, Strategy, check_style, register
+from ponder.search.base import Calls, Search, Strategy, check_style, register, trace_styles
 from ponder.types import Candidate, SamplingParams
 from ponder.utils import apportion
 
@@ -134,9 +134,11 @@ def expand(s: Search, nodes: list[Node], ks: list[int], how: "Beam | BestFirst |
 
 def is_move(s: Search, text: str, style: str) -> bool:
     """Whether ``text``'s last line may stand as a move: not one the task's rules rule out, and in a
-    search over direct steps of a task that lists its moves, a direct step (or the answer) at all."""
+    search over direct steps of a task that lists its moves, by a policy trained to write them, a
+    direct step (or the answer) at all: any other line is the policy slipping into another style."""
     verdict = s.task.legal(s.problem, text)
-    return verdict is True or verdict is None and not (style == "direct" and s.task.lists_steps)
+    strict = style == "direct" and s.task.lists_steps and "direct" in trace_styles(s.policy)
+    return verdict is True or verdict is None and not strict
 
 
 def widened(s: Search, parents: list[Node], made: dict[int, list[Node]], widen: float) -> list[Node]:
