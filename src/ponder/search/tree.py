@@ -82,10 +82,11 @@ def expand(s: Search, nodes: list[Node], ks: list[int], how: "Beam | BestFirst |
     """Give each node ``ks[i]`` sampled next lines as children, valued, the way the strategy ``how``
     says: its ``temperature``, ``widen``, ``transcribe`` and ``legal``. With ``legal``, a proposed
     step that is no move of the game (``Task.legal``: a number that is not there, wrong arithmetic;
-    in a search over direct steps, also a line that is no direct step, such as a line of the
-    written-out search) is dropped unvalued, as a game engine never plays an illegal move; whether
-    a move leads to the goal is still the value model's to judge. With ``widen``, a node none of whose children is
-    valued at least that also gets every other legal next line its task lists (``widened``). With
+    in a search over direct steps by a policy taught them, also a line that is no direct step, such
+    as a line of the written-out search: ``is_move``) is dropped unvalued, as a game engine never
+    plays an illegal move; whether a move leads to the goal is still the value model's to judge.
+    With ``widen``, a node none of whose children is valued at least that also gets every other
+    legal next line its task lists (``widened``). With
     ``transcribe``, an answer the policy writes after a direct path's last step is replaced by the
     one the steps spell out (``Task.written_answer``: a transcription, nothing checked), so the
     search judges the path, not the policy's copying of it. Returns the new children per node
@@ -388,8 +389,8 @@ class BestFirst(Strategy):
         fresh: list[Node] = []
         for node in expanded:
             while node is not None and node.children:
-                if not node.widened and max(k.value for k in node.children) < self.widen:
-                    extra = widened(s, [node], {id(node): list(node.children)}, self.widen)
+                extra = widened(s, [node], {id(node): list(node.children)}, self.widen)  # only where no child is worth widen
+                if extra:
                     judge(s, extra)
                     fresh += extra
                 if node.parent is not None:
