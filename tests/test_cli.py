@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import run_ponder
 
-needs_default = pytest.mark.shipped("nano-rl")
+needs_default = pytest.mark.shipped("nano-v2")
 
 
 @pytest.mark.parametrize("args,message", [
@@ -33,8 +33,8 @@ needs_default = pytest.mark.shipped("nano-rl")
     (["train", "ei", "--set", "group=0"], "group must be at least 1"),
     (["train", "ei", "--set", "task=chess", "--out", "/nonexistent/run"], "unknown task"),
     (["train", "ei", "--init", "/nonexistent/model", "--out", "/nonexistent/run"], "model not found"),
-    (["train", "grpo", "--init", "nano-large", "--out", "/nonexistent/run"], "one of: nano-rl, nano-sft"),
-    (["eval", "--model", "nano-large", "--limit", "1"], "one of: nano-rl, nano-sft"),
+    (["train", "grpo", "--init", "nano-large", "--out", "/nonexistent/run"], "one of: nano-v2, nano-v2-sft, nano-rl, nano-sft"),
+    (["eval", "--model", "nano-large", "--limit", "1"], "one of: nano-v2, nano-v2-sft, nano-rl, nano-sft"),
 ])
 def test_user_mistakes_get_one_line_and_exit_2(args, message, capsys):
     code, err = in_process(args, capsys)
@@ -137,7 +137,7 @@ def test_sweep_resumes_and_report_draws_it(tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["strategy"], r["budget"] is None) for r in rows] == [("greedy", True), ("majority", False), ("majority", False)]
     assert all(r["tokens_per_problem"] <= (r["budget"] or 10**9) for r in rows)
-    assert {r["model"] for r in rows} == {"nano-rl"}
+    assert {r["model"] for r in rows} == {"nano-v2"}
     again = run_ponder(*args)
     assert "(0 new points)" in again.stdout and len(out.read_text().splitlines()) == 3
     cooler = run_ponder(*args, "--set", "temperature=0.5")  # an option makes new points

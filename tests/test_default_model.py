@@ -1,5 +1,6 @@
-"""The shipped policies: the default (nano-rl) and the SFT policy it was trained from (nano-sft).
-Each loads by name, says where it came from, and still scores."""
+"""The shipped policies: the default (nano-v2), the policy it was trained on from (nano-v2-sft), the
+default before them (nano-rl) and the SFT policy that one came from (nano-sft). Each loads by name,
+says where it came from, and still scores."""
 
 import pytest
 
@@ -17,13 +18,13 @@ def policy():
     return NanoPolicy.load()
 
 
-def test_the_default_is_the_rl_policy_and_every_shipped_one_loads_by_name(policy):
-    assert DEFAULT_MODEL == WEIGHTS / "nano-rl" and policy.name == "nano-rl"
+def test_the_default_is_nano_v2_and_every_shipped_one_loads_by_name(policy):
+    assert DEFAULT_MODEL == WEIGHTS / "nano-v2" and policy.name == "nano-v2"
     for name in SHIPPED_POLICIES:
         shipped = NanoPolicy.load(name)
         assert shipped.name == name and shipped.meta["commit"] and shipped.meta["commit"] != "unknown"
         assert sum(f.stat().st_size for f in (WEIGHTS / name).iterdir()) <= 25 * 2**20
-    with pytest.raises(UserError, match="nano-rl, nano-sft"):
+    with pytest.raises(UserError, match="nano-v2, nano-v2-sft, nano-rl, nano-sft"):
         NanoPolicy.load("nano-large")
 
 
@@ -49,13 +50,28 @@ def test_it_still_scores(policy, task_name, floor):
     assert report.accuracy >= floor, report.summary()
 
 
-def test_the_rl_policy_says_how_it_was_made(policy):
+def test_the_default_says_how_it_was_made(policy):
+    """nano-v2: nano-v2-sft trained on by its recipe; the config it recorded is the recipe's."""
+    from dataclasses import replace
+
+    from ponder.train.config import build
+    from ponder.train.recipes import load_recipe
+    from ponder.train.sft import SFTConfig
+
+    meta = policy.meta
+    assert meta["recipe"] == "nano-v2-more" and meta["commit"] and set(meta["trace_styles"]) >= {"direct", "search"}
+    recipe = load_recipe("nano-v2-more", SFTConfig)
+    assert recipe.init == "nano-v2-sft" and meta["steps"] == recipe.steps
+    assert replace(build(SFTConfig, meta["config"]), out=recipe.out) == recipe
+
+
+def test_the_rl_policy_says_how_it_was_made():
     """nano-rl: two GRPO stages on nano-sft; each stage's config is its recipe's."""
     from ponder.train.config import leaves
     from ponder.train.grpo import GRPOConfig
     from ponder.train.recipes import load_recipe
 
-    meta = policy.meta
+    meta = NanoPolicy.load("nano-rl").meta
     assert [s["recipe"] for s in meta["stages"]] == ["grpo-oracle"] and meta["recipe"] == "grpo-long"
     default = leaves(GRPOConfig())
     for made in (*meta["stages"], meta):
@@ -66,11 +82,13 @@ def test_the_rl_policy_says_how_it_was_made(policy):
 
 
 @pytest.mark.parametrize("style,floor", [("search", 0.3), ("direct", 0.05)])
-def test_the_v2_policy_reasons_in_the_style_its_prompt_asks_for(style, floor):
-    """nano-v2-sft: one model, two ways to reason. Asked for ``direct``, it writes one operation a
-    line (tens of tokens, where its written-out search takes hundreds); either way it still scores."""
-    policy = NanoPolicy.load("nano-v2-sft")
-    assert policy.meta["recipe"] == "nano-v2" and set(policy.meta["trace_styles"]) >= {"direct", "search"}
+@pytest.mark.parametrize("name,recipe", [("nano-v2-sft", "nano-v2"), ("nano-v2", "nano-v2-more")])
+def test_the_v2_policies_reason_in_the_style_their_prompt_asks_for(name, recipe, style, floor):
+    """nano-v2-sft and nano-v2: one model, two ways to reason. Asked for ``direct``, it writes one
+    operation a line (tens of tokens, where its written-out search takes hundreds); either way it
+    still scores."""
+    policy = NanoPolicy.load(name)
+    assert policy.meta["recipe"] == recipe and set(policy.meta["trace_styles"]) >= {"direct", "search"}
     task = get_task("game24")
     n = 100 if style == "direct" else 40  # a direct path costs a tenth of the tokens
     report = evaluate(task, task.problems("test", n), policy, get_strategy("greedy", style=style))

@@ -23,7 +23,7 @@ from ponder.search import get_strategy  # noqa: E402
 from ponder.tasks import get_task  # noqa: E402
 from ponder.types import SamplingParams  # noqa: E402
 
-pytestmark = pytest.mark.shipped("nano-rl", "nano-sft")
+pytestmark = pytest.mark.shipped("nano-v2", "nano-sft")
 
 COUNTDOWN = get_task("countdown-3")
 PROBLEMS = COUNTDOWN.problems("test", 3, seed=0)
@@ -31,7 +31,7 @@ PROBLEMS = COUNTDOWN.problems("test", 3, seed=0)
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    return export_hf(DEFAULT_MODEL, tmp_path_factory.mktemp("hf") / "nano-rl", source_name="nano-rl")
+    return export_hf(DEFAULT_MODEL, tmp_path_factory.mktemp("hf") / "nano-v2", source_name="nano-v2")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_export_writes_a_plain_llama_checkpoint(exported):
     config = json.loads((exported / "config.json").read_text())
     assert config["architectures"] == ["LlamaForCausalLM"] and config["model_type"] == "llama"
     assert config["tie_word_embeddings"] is True and config["torch_dtype"] == "float32"
-    assert config["ponder"]["source_model"] == "nano-rl" and config["ponder"]["recipe"]
+    assert config["ponder"]["source_model"] == "nano-v2" and config["ponder"]["recipe"]
     for name in ("model.safetensors", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
                  "special_tokens_map.json", "ponder_export.json"):
         assert (exported / name).is_file(), name
@@ -104,7 +104,7 @@ def test_tokenizer_encodes_and_decodes_like_ponder(exported, nano):
 def test_export_command(tmp_path):
     out = tmp_path / "nano-hf"
     run_ponder("export", "hf", "--out", str(out))
-    assert json.loads((out / "config.json").read_text())["ponder"]["source_model"] == "nano-rl"
+    assert json.loads((out / "config.json").read_text())["ponder"]["source_model"] == "nano-v2"
     again = run_ponder("export", "hf", "--out", str(out), check=False)
     assert again.returncode == 2 and "not empty" in again.stderr and len(again.stderr.strip().splitlines()) == 1
     run_ponder("export", "hf", "--model", "nano-sft", "--out", str(out), "--force")
@@ -161,7 +161,7 @@ def test_loading_errors(tmp_path, monkeypatch, exported):
 
 def test_eval_accuracy_equals_the_nano_backend(exported):
     runs = {}
-    for model in (f"hf:{exported}", "nano-rl"):
+    for model in (f"hf:{exported}", "nano-v2"):
         out = run_ponder("eval", "--model", model, "--task", "countdown-3", "--limit", "5", "--json").stdout
         runs[model] = json.loads(out.strip().splitlines()[-1])
     hf_run, nano_run = runs.values()

@@ -194,7 +194,7 @@ def test_beam_search_on_math_takes_blank_line_steps_and_ends_only_at_a_stated_an
 # --------------------------------------------------------------------------- end to end
 
 
-@pytest.mark.shipped("nano-rl")
+@pytest.mark.shipped("nano-v2")
 @pytest.mark.parametrize("strategy", ["plan-solve", "self-verify"])
 def test_math_eval_runs_the_language_strategies_on_the_nano_engine(tmp_path, strategy):
     problems = tmp_path / "gsm.jsonl"
@@ -210,7 +210,7 @@ def test_math_eval_runs_the_language_strategies_on_the_nano_engine(tmp_path, str
     assert 0 < report["tokens_per_problem"] <= 120
 
 
-@pytest.mark.shipped("nano-rl")
+@pytest.mark.shipped("nano-v2")
 def test_solve_takes_a_math_question_and_checks_only_against_a_given_reference():
     def solve(*extra):
         return json.loads(run_ponder("solve", "What is 12 + 30?", "--task", "math", "--budget", "40", "--json",

@@ -25,7 +25,7 @@ from ponder.types import SamplingParams, Usage
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub import Stub, nano_generate, shared_policy  # noqa: E402
 
-pytestmark = pytest.mark.shipped("nano-rl")
+pytestmark = pytest.mark.shipped("nano-v2")
 
 TASK = get_task("countdown-3")
 PROBLEMS = TASK.problems("test", 3, seed=0)

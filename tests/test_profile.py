@@ -14,7 +14,7 @@ from ponder.profile import Fit, fit_line, tokens_per_second
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub import Stub  # noqa: E402
 
-needs_model = pytest.mark.shipped("nano-rl")
+needs_model = pytest.mark.shipped("nano-v2")
 
 
 # --------------------------------------------------------------------------- the fit

@@ -224,7 +224,7 @@ def test_grpo_samples_and_evaluates_in_the_style_it_is_asked_for(tmp_path, monke
              if "eval/countdown/accuracy" in line]
     assert evals and all(r["eval/countdown/tokens_per_problem"] < 150 for r in evals)  # direct paths, not searches
     with pytest.raises(UserError, match="not trained on the 'direct' style"):
-        train_grpo(tiny_grpo(tmp_path / "e", style="direct"), progress=False)  # nano-rl knows only the search
+        train_grpo(tiny_grpo(tmp_path / "e", init="nano-rl", style="direct"), progress=False)  # only the search
 
 
 def test_the_oracle_scores_grpo_steps_within_the_room_an_attempt_has():

@@ -17,7 +17,7 @@ from ponder.search.base import Search
 from ponder.tasks import get_task
 from ponder.types import SamplingParams
 
-pytestmark = pytest.mark.shipped("nano-rl", "prm", "genrm", "critic")
+pytestmark = pytest.mark.shipped("nano-v2", "prm", "genrm", "critic")
 KIND = {"outcome": "genrm-cot", "process": "prm", "critic": "critic"}
 
 
@@ -72,7 +72,9 @@ def test_batched_searches_match_searches_alone(policy, task, problems, rewards):
 
 
 def test_tree_search_reuses_the_prefix_cache(policy, task, problems, rewards):
-    r = get_strategy("beam", width=2, expand=2)(problems[0], policy, rewards["process"], seed=0, task=task)
+    """Over the lines of a written-out search, siblings share long prefixes (direct paths are short)."""
+    r = get_strategy("beam", width=2, expand=2, style="search")(problems[0], policy, rewards["process"], seed=0,
+                                                                task=task)
     assert r.trace  # the tree
     assert r.usage.prompt_tokens > 0 and r.usage.recomputed < 0.5, r.usage
     assert r.usage.reward_tokens > 0

@@ -108,17 +108,17 @@ def test_chat_answer_with_hidden_reasoning_and_honest_usage(server, client):
 
 
 def test_ponder_options_n_and_stop(client):
-    r = client.chat.completions.create(model="nano-rl", messages=chat(), n=2, temperature=0.8, seed=3,
+    r = client.chat.completions.create(model="nano-v2", messages=chat(), n=2, temperature=0.8, seed=3,
                                        extra_body={"strategy": "majority", "samples": 3, "budget": 400})
     assert [c.index for c in r.choices] == [0, 1]
     assert r.model_extra["ponder"]["strategy"] == "majority" and r.model_extra["ponder"]["budget"] == 400
     assert r.usage.completion_tokens <= 2 * 400 + 200  # each search stops near its budget
-    cut = client.chat.completions.create(model="nano-rl", messages=chat(), stop=["*", "+", "-", "/"])
+    cut = client.chat.completions.create(model="nano-v2", messages=chat(), stop=["*", "+", "-", "/"])
     assert not any(op in cut.choices[0].message.content for op in "*+-/")
 
 
 def test_stream_order_and_usage(client):
-    stream = client.chat.completions.create(model="nano-rl", messages=chat(), stream=True,
+    stream = client.chat.completions.create(model="nano-v2", messages=chat(), stream=True,
                                             stream_options={"include_usage": True},
                                             extra_body={"strategy": "majority", "samples": 3, "budget": 400})
     kinds, usage = [], None
@@ -208,7 +208,7 @@ def test_a_chunked_upload_is_refused_as_it_comes_in(server):
 def test_health_tells_a_caller_without_the_key_only_that_it_is_up(server):
     assert json.loads(urllib.request.urlopen(server + "/health", timeout=10).read()) == {"status": "ok"}
     with_key = urllib.request.Request(server + "/health", headers={"Authorization": f"Bearer {KEY}"})
-    assert json.loads(urllib.request.urlopen(with_key, timeout=10).read())["model"] == "nano-rl"
+    assert json.loads(urllib.request.urlopen(with_key, timeout=10).read())["model"] == "nano-v2"
 
 
 def test_auth_and_size_limits(server):
@@ -227,12 +227,12 @@ def test_queue_full_429_batching_and_disconnect_cancels(server, client):
     cancelled, calls, batched = (metric(server, n) for n in ("ponder_searches_cancelled_total",
                                                               "ponder_generate_calls_total",
                                                               "ponder_batched_requests_total"))
-    held = [client.chat.completions.create(model="nano-rl", messages=chat(), stream=True, extra_body=SLOW)
+    held = [client.chat.completions.create(model="nano-v2", messages=chat(), stream=True, extra_body=SLOW)
             for _ in range(2)]
     for s in held:  # both admitted, both searching
         next(iter(s))
     with pytest.raises(openai.RateLimitError) as refused:
-        client.chat.completions.create(model="nano-rl", messages=chat())
+        client.chat.completions.create(model="nano-v2", messages=chat())
     assert int(refused.value.response.headers["Retry-After"]) >= 1
     time.sleep(2)  # some rounds of both searches
     for s in held:
@@ -244,7 +244,7 @@ def test_queue_full_429_batching_and_disconnect_cancels(server, client):
     assert metric(server, "ponder_searches_cancelled_total") == cancelled + 2
     impatient = openai.OpenAI(base_url=server + "/v1", api_key=KEY, max_retries=0, timeout=1.5)
     with pytest.raises(openai.APITimeoutError):  # a client that gives up on a plain request cancels it too
-        impatient.chat.completions.create(model="nano-rl", messages=chat(), extra_body=SLOW)
+        impatient.chat.completions.create(model="nano-v2", messages=chat(), extra_body=SLOW)
     for _ in range(120):
         if metric(server, "ponder_searches_cancelled_total") >= cancelled + 3:
             break
@@ -254,11 +254,11 @@ def test_queue_full_429_batching_and_disconnect_cancels(server, client):
     assert metric(server, "ponder_batched_requests_total") - batched > metric(server, "ponder_generate_calls_total") - calls
     assert metric(server, 'ponder_requests_total{route="/v1/chat/completions",status="429"}') >= 1
     assert metric(server, "ponder_requests_active") == 0
-    client.chat.completions.create(model="nano-rl", messages=chat())  # room again
+    client.chat.completions.create(model="nano-v2", messages=chat())  # room again
 
 
 def test_plain_completions(server, client):
-    r = client.completions.create(model="nano-rl", prompt="Countdown 4 6 10 -> 34\n", max_tokens=12, n=2, seed=1)
+    r = client.completions.create(model="nano-v2", prompt="Countdown 4 6 10 -> 34\n", max_tokens=12, n=2, seed=1)
     assert len(r.choices) == 2 and r.usage.completion_tokens <= 24
     code, _, answer = post(server, "/v1/completions", {"prompt": "x", "reasoning_effort": "high"})
     assert code == 400 and "chat" in answer["error"]["message"]
@@ -269,7 +269,7 @@ def test_proxy_mode_ponder_in_front_of_ponder(server):
     try:
         client = openai.OpenAI(base_url=front + "/v1", api_key="unused", max_retries=0, timeout=120)
         model = client.models.list().data[0].id
-        assert model == "openai:nano-rl"
+        assert model == "openai:nano-v2"
         r = client.chat.completions.create(model=model, messages=chat(), reasoning_effort="medium",
                                            extra_body={"budget": 300})
         assert r.choices[0].message.reasoning_summary

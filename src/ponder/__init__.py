@@ -1,7 +1,7 @@
 """ponder: an open o1-style reasoning system.
 
     >>> import ponder
-    >>> result = ponder.solve([25, 3, 7, 9], target=66)          # the shipped default policy, nano-rl
+    >>> result = ponder.solve([25, 3, 7, 9], target=66)          # the shipped default policy, nano-v2
     >>> result.answer, result.reasoning_summary, result.usage.completion_tokens
 
 Heavy modules (torch) load on first use, so ``import ponder`` is instant.
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def load(model: str | None = None) -> "NanoPolicy":
-    """A policy from a model directory or a shipped policy's name (nano-rl, the default; nano-sft, nano-v2-sft)."""
+    """A policy from a model directory or a shipped policy's name (nano-v2, the default; nano-v2-sft, nano-rl, nano-sft)."""
     from ponder.backends.nano import NanoPolicy
 
     return NanoPolicy.load(model)

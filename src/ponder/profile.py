@@ -7,7 +7,7 @@ intercept: network, queueing, prefill), with R² saying how well a line explains
 reasoning model's hidden tokens are counted in ``usage.completion_tokens`` too, so the same fit
 measures how fast it thinks.
 
-    ponder profile --base-url http://localhost:8000/v1 --model nano-rl      # ponder serve, or any server
+    ponder profile --base-url http://localhost:8000/v1 --model nano-v2      # ponder serve, or any server
 
 HTTP is the standard library's, as in ``ponder.backends.openai``, and torch is never imported:
 the command answers at once. Unlike the backend, a request is never retried: a retry's wait would

@@ -1,6 +1,6 @@
 """Policy implementations behind one interface, chosen by ``--backend`` or by the model's URI.
 
-    load_policy("nano-rl")                         # ponder's own model (a name or a directory)
+    load_policy("nano-v2")                         # ponder's own model (a name or a directory)
     load_policy("hf:/path/to/checkpoint")          # transformers, from a local path
     load_policy("vllm:/path/to/checkpoint")        # vLLM's offline engine (optional extra)
     load_policy("openai:MODEL@http://host:8000/v1")  # any OpenAI-compatible endpoint

@@ -14,13 +14,15 @@ from ponder.utils import stable_hash
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 SHIPPED_POLICIES = {
-    "nano-rl": "the default: nano-sft after GRPO with the rule oracle's step rewards (recipes grpo-oracle, grpo-long)",
+    "nano-v2": "the default: nano-v2-sft trained 1,000 steps more on fresh traces (recipe nano-v2-more)",
+    "nano-v2-sft": "both trace styles (search, and direct when the prompt ends in 'direct'), grouped-query "
+                   "attention, a 2,048-token context (recipe nano-v2); the policy tree search was measured with",
+    "nano-rl": "the default before nano-v2: nano-sft after GRPO with the rule oracle's step rewards (recipes "
+               "grpo-oracle, grpo-long)",
     "nano-sft": "trained from scratch on solver traces (recipe nano-default)",
-    "nano-v2-sft": "the next policy, not yet the default: both trace styles (search, and direct when the prompt "
-                   "ends in 'direct'), grouped-query attention, a 2,048-token context (recipe nano-v2)",
 }
 """The shipped policies, by the name ``--model`` accepts in place of a directory."""
-DEFAULT_MODEL = WEIGHTS / "nano-rl"
+DEFAULT_MODEL = WEIGHTS / "nano-v2"
 """The shipped default policy."""
 
 

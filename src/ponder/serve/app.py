@@ -40,7 +40,7 @@ class ServeConfig:
     """What ``ponder serve`` runs, and the limits it keeps."""
 
     model: str | None = None
-    """The policy (``--model``): a directory, a shipped name, or a URI; None: nano-rl."""
+    """The policy (``--model``): a directory, a shipped name, or a URI; None: the shipped default (nano-v2)."""
     backend: str | None = None
     task: str = "countdown"
     """The task every chat request's problem belongs to."""

@@ -118,8 +118,8 @@ class PolicyConfig(RunConfig):
     built on them) shares, their meaning written once; each trainer's config adds its own."""
 
     init: str | None = None
-    """The policy to improve: a model directory or a shipped policy's name (nano-rl, nano-sft, nano-v2-sft); the
-    shipped default (nano-rl) when None."""
+    """The policy to improve: a model directory or a shipped policy's name (nano-v2, nano-v2-sft, nano-rl,
+    nano-sft); the shipped default (nano-v2) when None."""
     task: str = "countdown"
     """Task whose training problems are attempted."""
     temperature: float = 1.0
