@@ -15,9 +15,10 @@
    as the memory lets it be.
 4. With ``--context N --attention``: where a decode step's time goes, the attention of one layer
    alone, as the model computes it (``scaled_dot_product_attention`` over a view of the cache's
-   slots, with the mask of each slot's length), the same on a contiguous copy without a mask, and a
-   plain matmul, softmax, matmul on each, in bytes of keys and values read per second against the
-   same copy bandwidth, and what all layers' attention costs a step.
+   slots, with the mask of each slot's length), the same on a contiguous copy without a mask, a
+   plain matmul, softmax, matmul on each, and the first with the cache in bfloat16 and float16,
+   in bytes of keys and values read per second against the same copy bandwidth, and what all
+   layers' attention costs a step.
 5. With ``--context N --profile``: the whole decode step of each model, by operator (PyTorch's
    profiler over 32 steps): attention, the weights' matrix products, and the rest.
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 
 import torch
 
@@ -202,7 +204,7 @@ def bench_attention(specs: list[str], batches: list[int], context: int, repeats:
     bandwidth = copy_bandwidth()
     print(f"\n== one layer's attention in a decode step, {context} cached tokens a sample ==")
     print(f"memory bandwidth (copy, read + write): {bandwidth / 1e9:.1f} GB/s")
-    print(f"{'model':<28}{'batch':>6}{'way':>22}{'us/layer':>10}{'ms/step':>9}{'KV GB/s':>9}{'of copy':>9}")
+    print(f"{'model':<28}{'batch':>6}{'way':>27}{'us/layer':>10}{'ms/step':>9}{'KV GB/s':>9}{'of copy':>9}")
     for spec in specs:
         cfg = model_of(spec)[0].cfg
         group, span = cfg.n_heads // cfg.n_kv_heads, context + 1
@@ -219,11 +221,15 @@ def bench_attention(specs: list[str], batches: list[int], context: int, repeats:
                     "matmul, view + mask": lambda: torch.softmax(
                         (q @ k.transpose(-1, -2) * scale).masked_fill(~mask, float("-inf")), -1) @ v,
                     "matmul, contiguous": lambda: torch.softmax(q @ kc.transpose(-1, -2) * scale, -1) @ vc}
-            kv = 2 * kc.numel() * 4
+            for dtype, name in ((torch.bfloat16, "bf16"), (torch.float16, "fp16")):  # half the bytes to read
+                kh, vh = (s.to(dtype)[:, :, :span] for s in slots)
+                ways[f"sdpa, view + mask, {name}"] = partial(F.scaled_dot_product_attention, q.to(dtype), kh, vh,
+                                                             attn_mask=mask)
             for way, fn in ways.items():
+                kv = 2 * kc.numel() * (2 if way.endswith("16") else 4)
                 fn()
                 t = min(median_time(fn, 20) for _ in range(repeats))
-                print(f"{spec:<28}{batch:>6}{way:>22}{t * 1e6:>10.0f}{t * cfg.n_layers * 1e3:>9.1f}"
+                print(f"{spec:<28}{batch:>6}{way:>27}{t * 1e6:>10.0f}{t * cfg.n_layers * 1e3:>9.1f}"
                       f"{kv / t / 1e9:>9.1f}{kv / t / bandwidth:>9.0%}")
 
 
@@ -239,8 +245,9 @@ def bench_profile(specs: list[str], batches: list[int], context: int, steps: int
         prompt = context_prompt(tokenizer, context)
         for batch in batches:
             engine = Engine(model, max_batch=batch, prefix_cache_tokens=2 * context)
-            # warm up; the prompt goes into the prefix cache, so the profiled run computes only its last block
-            engine.generate([Request(prompt, n=batch, temperature=1.0, max_tokens=4, seed=1)])
+            # warm up as long as the profiled run, so the cache is already sized (allocating it is no decode
+            # step); the prompt goes into the prefix cache, so the profiled run computes only its last block
+            engine.generate([Request(prompt, n=batch, temperature=1.0, max_tokens=steps, seed=1)])
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 engine.generate([Request(prompt, n=batch, temperature=1.0, max_tokens=steps, seed=1)])
             ops = {e.key: e.self_cpu_time_total for e in prof.key_averages()}  # microseconds
