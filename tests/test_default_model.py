@@ -1,4 +1,4 @@
-"""The shipped policies: the default (nano-v2), the policy it was trained on from (nano-v2-sft), the
+"""The shipped policies: the default (nano-v2), the policy it was trained from (nano-v2-sft), the
 default before them (nano-rl) and the SFT policy that one came from (nano-sft). Each loads by name,
 says where it came from, and still scores."""
 
