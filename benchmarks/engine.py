@@ -221,12 +221,14 @@ def bench_attention(specs: list[str], batches: list[int], context: int, repeats:
                     "matmul, view + mask": lambda: torch.softmax(
                         (q @ k.transpose(-1, -2) * scale).masked_fill(~mask, float("-inf")), -1) @ v,
                     "matmul, contiguous": lambda: torch.softmax(q @ kc.transpose(-1, -2) * scale, -1) @ vc}
+            itemsize = {way: kc.element_size() for way in ways}  # bytes of each key and value a way reads
             for dtype, name in ((torch.bfloat16, "bf16"), (torch.float16, "fp16")):  # half the bytes to read
                 kh, vh = (s.to(dtype)[:, :, :span] for s in slots)
-                ways[f"sdpa, view + mask, {name}"] = partial(F.scaled_dot_product_attention, q.to(dtype), kh, vh,
-                                                             attn_mask=mask)
+                way = f"sdpa, view + mask, {name}"
+                ways[way] = partial(F.scaled_dot_product_attention, q.to(dtype), kh, vh, attn_mask=mask)
+                itemsize[way] = kh.element_size()
             for way, fn in ways.items():
-                kv = 2 * kc.numel() * (2 if way.endswith("16") else 4)
+                kv = 2 * kc.numel() * itemsize[way]
                 fn()
                 t = min(median_time(fn, 20) for _ in range(repeats))
                 print(f"{spec:<28}{batch:>6}{way:>27}{t * 1e6:>10.0f}{t * cfg.n_layers * 1e3:>9.1f}"
@@ -245,11 +247,12 @@ def bench_profile(specs: list[str], batches: list[int], context: int, steps: int
         prompt = context_prompt(tokenizer, context)
         for batch in batches:
             engine = Engine(model, max_batch=batch, prefix_cache_tokens=2 * context)
-            # warm up as long as the profiled run, so the cache is already sized (allocating it is no decode
+            request = Request(prompt, n=batch, temperature=1.0, max_tokens=steps, seed=1)
+            # warm up with the same request, so the cache is already sized (allocating it is no decode
             # step); the prompt goes into the prefix cache, so the profiled run computes only its last block
-            engine.generate([Request(prompt, n=batch, temperature=1.0, max_tokens=steps, seed=1)])
+            engine.generate([request])
             with profile(activities=[ProfilerActivity.CPU]) as prof:
-                engine.generate([Request(prompt, n=batch, temperature=1.0, max_tokens=steps, seed=1)])
+                engine.generate([request])
             ops = {e.key: e.self_cpu_time_total for e in prof.key_averages()}  # microseconds
             total = sum(ops.values())
             shares = {name: sum(ops.get(op, 0) for op in members) / total for name, members in groups.items()}
@@ -257,7 +260,7 @@ def bench_profile(specs: list[str], batches: list[int], context: int, steps: int
             top = ", ".join(f"{op.removeprefix('aten::')} {t / total:.0%}" for t, op in rest[:3])
             print(f"{spec:<28}{batch:>6}{total / steps / 1e3:>9.1f}{shares['attention']:>11.0%}"
                   f"{shares['matrix products']:>9.0%}{1 - sum(shares.values()):>7.0%}   {top}")
-    print("(a step here includes the profiler's own cost, and a 32nd of the prompt's last block)")
+    print(f"(a step here includes the profiler's own cost, and 1/{steps} of the prompt's last block)")
 
 
 def main() -> None:
