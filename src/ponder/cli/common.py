@@ -134,23 +134,11 @@ def plan_of(args, strategy: str | None = None, styles: tuple[str, ...] = (), opt
 
 def task_of(args):
     """The task ``--task`` names, with the ``--set task.OPTION=VALUE`` options applied."""
-    from dataclasses import fields, is_dataclass, replace
-
     from ponder.tasks import get_task
 
     task = get_task(args.task)
     options = {k.removeprefix("task."): v for k, v in overrides_of(args).items() if k.startswith("task.")}
-    if not options:
-        return task
-    known = {f.name for f in fields(task)} - {"name"} if is_dataclass(task) else set()
-    for key in options:
-        if key not in known:
-            raise UserError(f"--set task.{key}: task {args.task} has no such option"
-                            + (f"; it has: {', '.join(sorted(known))}" if known else ""))
-    try:
-        return replace(task, **options)
-    except (TypeError, ValueError) as e:
-        raise UserError(f"--set task.*: {e}") from None
+    return task.with_options(options) if options else task
 
 
 def load_reward(name, task):

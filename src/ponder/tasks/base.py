@@ -61,6 +61,21 @@ class Task:
         """``n`` problems of ``split``; the same (split, n, seed) always gives the same list."""
         raise NotImplementedError
 
+    def with_options(self, options: dict) -> "Task":
+        """This task with ``--set task.OPTION=VALUE`` options applied: by default its dataclass
+        fields but its name; an unknown option or a refused value is a ``UserError``."""
+        from dataclasses import fields, is_dataclass, replace
+
+        known = {f.name for f in fields(self)} - {"name"} if is_dataclass(self) else set()
+        for key in options:
+            if key not in known:
+                raise UserError(f"--set task.{key}: task {self.name} has no such option"
+                                + (f"; it has: {', '.join(sorted(known))}" if known else ""))
+        try:
+            return replace(self, **options)
+        except (TypeError, ValueError) as e:
+            raise UserError(f"--set task.*: {e}") from None
+
     def make_problem(self, numbers: list, target=None, id: str = "user") -> Problem:
         """A problem from user input, validated: raises ``UserError`` with a one-line reason."""
         raise NotImplementedError
@@ -180,10 +195,16 @@ def task_names() -> list[str]:
 
 
 def get_task(name: str) -> Task:
+    """The task ``name``: a registered one, or ``rg:NAME`` for reasoning-gym's dataset NAME."""
+    if name.startswith("rg:"):
+        from ponder.tasks.rg import ReasoningGymTask
+
+        return ReasoningGymTask.named(name)
     try:
         return _REGISTRY[name]()
     except KeyError:
-        raise UserError(f"unknown task {name!r}; choose one of: {', '.join(task_names())}") from None
+        raise UserError(f"unknown task {name!r}; choose one of: {', '.join(task_names())}, "
+                        "or rg:NAME for a reasoning-gym dataset") from None
 
 
 def parse_problem(task: Task, words: list[str], numbers: list[str] | None = None, target=None,
