@@ -18,12 +18,12 @@ puzzle24 (four numbers 1-10, target 24).
 from __future__ import annotations
 
 import argparse
-import math
 
 from ponder.backends import load_policy
 from ponder.backends.nano import DEFAULT_MODEL
 from ponder.evaluate import evaluate
 from ponder.rewards import get_reward
+from ponder.rewards.metrics import wilson
 from ponder.search import get_strategy
 from ponder.search.effort import effort as effort_level
 from ponder.tasks import get_task
@@ -38,15 +38,6 @@ ROWS = [  # (label, reasoning-gym dataset and options, ponder's task for the pro
      {"min_numbers": 4, "max_numbers": 4, "min_target": 10, "max_target": 100}, "countdown"),
     ("puzzle24", "puzzle24", {}, "game24"),
 ]
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The 95% Wilson interval of k successes in n."""
-    if n == 0:
-        return 0.0, 0.0
-    p, d = k / n, 1 + z * z / n
-    centre, half = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return centre - half, centre + half
 
 
 def main(argv=None) -> int:

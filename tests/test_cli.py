@@ -115,6 +115,8 @@ def test_help_is_fast_and_clean():
     (["eval", "--budget", "0"], "--budget"),
     (["sweep", "--strategies", "greedy,telepathy"], "unknown strategy"),
     (["report", "/nonexistent.jsonl"], "not found"),
+    (["train", "sft", "--log-to", "tensorboard,mlflow"], "unknown metrics sink 'mlflow'"),
+    (["eval", "--task", "rg:countdwn"], "no dataset 'countdwn'"),
 ])
 def test_search_mistakes_are_one_line_errors(args, message, capsys):
     code, err = in_process(args, capsys)

@@ -72,6 +72,25 @@ def test_export_writes_a_plain_llama_checkpoint(exported):
     assert "model.embed_tokens.weight" in names and not any("number_proj" in n or "value_head" in n for n in names)
 
 
+def test_the_chat_template_gives_the_prompt_ponder_writes(exported):
+    tok = transformers.AutoTokenizer.from_pretrained(exported, local_files_only=True)
+    task = get_task("game24")
+    problem = task.problems("tot", 1)[0]
+    prompt = task.prompt(problem)
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"},
+            {"role": "assistant", "content": "hi"}, {"role": "user", "content": prompt.strip()}]
+    ids = tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=True, return_dict=False)
+    assert ids == tok(prompt)["input_ids"] and ids[0] == tok.bos_token_id
+
+
+def test_the_model_card_says_how_to_prompt_and_where_it_came_from(exported):
+    card = (exported / "README.md").read_text()
+    meta = json.loads((exported / "ponder_export.json").read_text())["meta"]
+    assert card.startswith("---\nlicense: apache-2.0") and "game24 4 7 8 8 -> 24" in card
+    assert f"Recipe `{meta['recipe']}`" in card and meta["commit"] in card
+    assert f"| game24 | {meta['eval']['eval/game24/accuracy']:.1%} |" in card
+
+
 def test_logits_match_ponder_in_float32(exported):
     model, tok, _ = load_model(DEFAULT_MODEL)
     ref = transformers.AutoModelForCausalLM.from_pretrained(exported, local_files_only=True).eval()

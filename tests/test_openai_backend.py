@@ -247,6 +247,20 @@ def test_choices_say_which_stop_ended_them_only_when_the_server_does():
     assert (cut.text, cut.finish_reason, cut.stop, cut.logprobs) == ("", "length", None, None)
 
 
+def test_an_upstream_reasoning_models_thinking_is_kept_and_counted():
+    for field in ("reasoning_content", "reasoning"):
+        choice = {"message": {"content": "42", field: "Six sevens are forty-two."}, "finish_reason": "stop"}
+        assert parse_choice(choice, "chat", ()).reasoning == "Six sevens are forty-two."
+    assert parse_choice({"message": {"content": "42"}, "finish_reason": "stop"}, "chat", ()).reasoning == ""
+    policy = OpenAIPolicy(OpenAIConfig(model="m", base_url="http://127.0.0.1:9/v1", api="chat"))
+    data = {"choices": [{"index": 0, "message": {"content": "42", "reasoning_content": "x" * 97}, "finish_reason": "stop"},
+                        {"index": 1, "message": {"content": "41"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 103}}
+    [thought, plain], _, _ = policy._read("q", SamplingParams(n=2), data)
+    assert (thought.text, thought.reasoning) == ("42", "x" * 97) and plain.reasoning == ""
+    assert (len(thought.token_ids), len(plain.token_ids)) == (100, 3)  # the server's total, shared by length
+
+
 def test_shares_sum_to_the_total_and_seeds_differ():
     for total, weights in [(10, [1, 1, 1]), (7, [5, 0, 2]), (3, [0, 0]), (0, [4, 1])]:
         parts = share(total, weights)

@@ -108,3 +108,50 @@ def test_resume_trains_in_the_directory_given_even_when_the_run_was_copied(tmp_p
     shutil.copytree(tmp_path / "first", tmp_path / "copy", symlinks=True)
     assert main(["train", "sft", "--out", str(tmp_path / "copy"), "--resume"]) == 0
     assert (tmp_path / "copy" / "model").is_dir() and not (tmp_path / "first" / "model").exists()
+
+
+def test_metrics_also_go_to_tensorboard_and_wandb_under_the_same_keys(tmp_path, monkeypatch):
+    """A run killed after step 3 and resumed: TensorBoard (for real) holds each step once under
+    metrics.jsonl's keys; W&B, a stand-in here (no W&B server, and its offline files need its
+    service to read), is given the same rows, resumed as the same run."""
+    import sys
+    from types import ModuleType
+
+    from conftest import needs_module
+
+    needs_module("tensorboard", "pip install -e '.[tensorboard]'")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    inits, logged = [], []
+
+    class FakeRun:
+        step = 0
+
+        def log(self, values, step):
+            logged.append((step, values))
+            self.step = step
+
+        def finish(self):
+            pass
+
+    wandb = ModuleType("wandb")
+    wandb.init = lambda **kw: inits.append(kw) or FakeRun()
+    monkeypatch.setitem(sys.modules, "wandb", wandb)
+    monkeypatch.setenv("PONDER_LOG_TO", "tensorboard,wandb")
+    out = tmp_path / "run"
+    train_sft(tiny_config(out), progress=False, stop_after=3)
+    train_sft(tiny_config(out), resume=True, progress=False)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    for key in ("train/loss", "train/lr", "train/grad_norm"):
+        drawn = [(e.step, e.value) for e in events.Scalars(key)]
+        assert drawn == [(r["step"], pytest.approx(r[key], rel=1e-6)) for r in rows if key in r], key
+    first, again = inits
+    assert first["id"] == again["id"] == (out / "wandb-id").read_text().strip() and again["resume"] == "allow"
+    assert first["config"]["steps"] == 6 and first["name"] == "run"
+    by_step = {}
+    for step, values in logged:
+        by_step.setdefault(step, values)
+    assert [by_step[r["step"]]["train/loss"] for r in rows] == [r["train/loss"] for r in rows]
+    assert "step" not in by_step[1]  # the step is W&B's own axis, not a value

@@ -19,10 +19,10 @@ import pytest
 from conftest import free_port, needs_module, ponder_env, run_ponder
 from test_serve import chat, start, stop
 
-from ponder.backends.nano import DEFAULT_MODEL
+from ponder.backends.nano import DEFAULT_MODEL, NanoPolicy
 from ponder.model.export import export_hf
 from ponder.tasks import get_task
-from ponder.types import Problem
+from ponder.types import Problem, SamplingParams
 
 openai = needs_module("openai")
 pytestmark = pytest.mark.shipped("nano-v2", "prm")
@@ -78,6 +78,17 @@ def test_eval_through_vllm_serve_gives_nanos_answers(vllm_server, tmp_path):
     run_ponder(*common, "--model", NAME, "--output", tmp_path / "nano.jsonl")
     served, nano = rows(tmp_path / "served.jsonl"), rows(tmp_path / "nano.jsonl")
     assert served == nano and any(correct for _, _, correct, _ in served)
+
+
+def test_vllms_chat_endpoint_reads_the_exported_chat_template(vllm_server):
+    """The problem line as a chat message: vLLM renders the export's template into ponder's prompt."""
+    client = openai.OpenAI(base_url=vllm_server, api_key="unused", max_retries=0, timeout=300)
+    task = get_task("game24")
+    prompt = task.prompt(task.problems("tot", 1)[0])
+    r = client.chat.completions.create(model=NAME, messages=[{"role": "user", "content": prompt.strip()}],
+                                       max_tokens=600, temperature=0.0)
+    [[ours]] = NanoPolicy.load().generate([prompt], SamplingParams(temperature=0.0, max_tokens=600))
+    assert r.choices[0].message.content == ours.text and r.usage.completion_tokens == len(ours.token_ids)
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ class EvalReport:
 
 def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, budget: int | None = None,
              seed: int = 0, progress: bool = False, chunk: int = 256, output: str | Path | None = None,
-             resume: bool = False) -> EvalReport:
+             resume: bool = False, workers=None, reward_name: str | None = None) -> EvalReport:
     """Solve every problem with ``strategy`` and verify each answer by rule.
 
     Problems go to the strategy in chunks, so long runs show progress; with ``output``, one JSON
@@ -52,6 +52,10 @@ def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, b
     are skipped (their rows count in the report) and the rest appended. A problem's row does not
     depend on which others run beside it, so a resumed file equals one written in one go (the
     usage totals cover this session's problems only).
+
+    With ``workers`` (a ``ponder.shards.EvalWorkers``), the chunks run on its Ray actors, which
+    load their own policy and the reward model ``reward_name`` (``policy`` and ``reward`` are then
+    not used, and may be None); the rows are the same.
     """
     records = done_rows(Path(output), problems, resume) if output else []
     if reward is not None:
@@ -64,9 +68,12 @@ def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, b
     try:
         with tqdm(total=len(problems) + len(records), initial=len(records), desc=f"{strategy.name} on {task.name}",
                   unit="problem", disable=not progress) as bar:
-            for start in range(0, len(problems), chunk):
-                batch = problems[start:start + chunk]
-                for p, r in zip(batch, strategy.run(batch, policy, reward, budget, seed, task=task)):
+            size = workers.chunk(len(problems), chunk) if workers else chunk
+            batches = [problems[start:start + size] for start in range(0, len(problems), size)]
+            solved = (workers.map(batches, strategy, reward_name, task, budget, seed) if workers else
+                      (strategy.run(batch, policy, reward, budget, seed, task=task) for batch in batches))
+            for batch, results in zip(batches, solved):
+                for p, r in zip(batch, results):
                     correct = task.check(p, r.answer)
                     usage.add(r.usage)
                     rec = {"id": p.id, **{k: v for k, v in p.to_json().items() if k not in ("id", "task")},

@@ -61,8 +61,10 @@ def options_key(options: dict | None) -> str:
 
 
 def run_sweep(task, problems: Sequence, source: str, policy, points: Sequence[Point], rewards: dict,
-              strategies: dict, seed: int, output: str | Path, progress: bool = False, log=print) -> list[dict]:
-    """Evaluate every point not yet in ``output``; append each as it finishes. Returns the new rows."""
+              strategies: dict, seed: int, output: str | Path, progress: bool = False, log=print,
+              workers=None) -> list[dict]:
+    """Evaluate every point not yet in ``output``; append each as it finishes. Returns the new rows.
+    With ``workers`` (``ponder.shards.EvalWorkers``), each point's problems run on its actors."""
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
     done = {row_key(r) for r in read_rows(path)}
@@ -73,7 +75,7 @@ def run_sweep(task, problems: Sequence, source: str, policy, points: Sequence[Po
             log(f"skip {point.strategy} at budget {point.budget}: already in {path}")
             continue
         report = evaluate(task, problems, policy, strategies[point.strategy], rewards.get(point.reward),
-                          budget=point.budget, seed=seed, progress=progress)
+                          budget=point.budget, seed=seed, progress=progress, workers=workers, reward_name=point.reward)
         row = {**report.summary(), "model": policy.name, "source": source, "seed": seed, "reward": point.reward,
                "budget": point.budget, "solved": sorted(r["id"] for r in report.records if r["correct"])}
         if point.options != "{}":

@@ -94,6 +94,9 @@ class Completion:
     stop: str | None = None
     """The stop string that ended the completion (cut from ``text``); None when the end of sequence
     or the length did."""
+    reasoning: str = ""
+    """The thinking an upstream reasoning model wrote before ``text`` and returned beside it (the
+    chat API's ``reasoning_content`` or ``reasoning``); its tokens are counted in ``token_ids``."""
 
 
 @dataclass

@@ -25,6 +25,9 @@ Where the HTTP API gives less than the ``Policy`` protocol asks for, this backen
   it, so it needs vLLM or SGLang behind this backend.
 * ``count_tokens``: the server's ``/tokenize`` when it has one (vLLM, SGLang), else an estimate
   of one token per ``CHARS_PER_TOKEN`` characters; remembered per text.
+* reasoning: an upstream reasoning model's thinking, which chat servers return beside the text
+  (``reasoning_content``: vLLM's reasoning parsers, DeepSeek; ``reasoning``: others), is kept in
+  ``Completion.reasoning`` and counted with the completion's tokens, as the server counts it.
 * ``top_k`` is not in the OpenAI API: it is sent as an extra body field (vLLM, SGLang and
   llama.cpp read it; OpenAI refuses it) and only when set.
 * ``max_context``: the server's ``max_model_len`` from ``/models`` when it says (vLLM does),
@@ -182,12 +185,15 @@ class Choice:
     finish_reason: str
     stop: str | None
     logprobs: tuple[float, ...] | None
+    reasoning: str = ""
 
 
 def parse_choice(choice: dict, api: str, stops: Sequence[str]) -> Choice:
     """A choice of a completions or chat completions response (raises KeyError/TypeError if malformed)."""
+    reasoning = ""
     if api == "chat":
         text = choice["message"].get("content") or ""
+        reasoning = choice["message"].get("reasoning_content") or choice["message"].get("reasoning") or ""
         entries = (choice.get("logprobs") or {}).get("content")
         logprobs = None if entries is None else tuple(float(e["logprob"]) for e in entries)
     else:
@@ -197,7 +203,7 @@ def parse_choice(choice: dict, api: str, stops: Sequence[str]) -> Choice:
     finish = "length" if choice.get("finish_reason") == "length" else "stop"
     said = choice.get("stop_reason", choice.get("matched_stop"))  # vLLM's, SGLang's name
     stop = said if finish == "stop" and isinstance(said, str) and said in stops else None
-    return Choice(text, finish, stop, logprobs)
+    return Choice(text, finish, stop, logprobs, str(reasoning))
 
 
 def share(total: int, weights: Sequence[int]) -> list[int]:
@@ -219,7 +225,7 @@ def token_counts(choices: Sequence[Choice], completion_tokens: int | None) -> li
         return [len(c.logprobs) for c in choices]
     if completion_tokens is None:
         return None
-    return share(completion_tokens, [len(c.text) + 1 for c in choices])
+    return share(completion_tokens, [len(c.reasoning) + len(c.text) + 1 for c in choices])
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -332,12 +338,14 @@ class OpenAIPolicy:
                             f"({type(e).__name__}: {e})") from None
         if not choices:
             raise UserError(f"{self.cfg.base_url}{self._path} returned no completions")
-        counts = token_counts(choices, usage.get("completion_tokens")) or [self.count_tokens(c.text) for c in choices]
+        counts = (token_counts(choices, usage.get("completion_tokens"))
+                  or [self.count_tokens(c.reasoning + c.text) for c in choices])
         prompt_tokens = usage.get("prompt_tokens")
         if prompt_tokens is None:
             prompt_tokens = self.count_tokens(prompt)
         completions = [Completion(text=c.text, token_ids=(0,) * k, finish_reason=c.finish_reason,
-                                  prompt_tokens=prompt_tokens, cached_tokens=cached, logprobs=c.logprobs, stop=c.stop)
+                                  prompt_tokens=prompt_tokens, cached_tokens=cached, logprobs=c.logprobs, stop=c.stop,
+                                  reasoning=c.reasoning)
                        for c, k in zip(choices, counts)]
         return completions, prompt_tokens, cached
 

@@ -7,6 +7,7 @@ Heavy libraries (torch) are imported inside the loaders, never at the top.
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 import json
 from pathlib import Path
 
@@ -52,6 +53,31 @@ def add_model(p: argparse.ArgumentParser) -> None:
                         "hf:PATH, vllm:PATH, openai:MODEL@BASE_URL")
     p.add_argument("--backend", choices=("nano", "hf", "openai", "vllm"),
                    help="policy backend (default: from --model; nano)")
+
+
+def add_workers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="run the problems on N Ray actors, each with its own copy of the model (default: 0, in "
+                        "this process; needs ponder[ray]); the rows are the same")
+    p.add_argument("--ray-address", default="", metavar="ADDR",
+                   help="an existing Ray cluster for the workers (default: a local Ray)")
+
+
+@contextmanager
+def workers_of(args):
+    """The ``EvalWorkers`` that ``--workers`` asks for (None for none), closed on exit."""
+    if not args.workers:
+        if args.ray_address:
+            raise UserError("--ray-address needs --workers N")
+        yield None
+        return
+    from ponder.shards import EvalWorkers
+
+    pool = EvalWorkers(args.workers, args.model, args.backend, args.ray_address)
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 def add_strategy(p: argparse.ArgumentParser, effort: str | None = None) -> None:

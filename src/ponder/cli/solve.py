@@ -6,8 +6,8 @@ import json
 import sys
 import time
 
-from ponder.cli.common import (add_model, add_problem_source, add_strategy, load_reward, output_file, plan_of,
-                               policy_of, problems_of, task_of)
+from ponder.cli.common import (add_model, add_problem_source, add_strategy, add_workers, load_reward, output_file,
+                               plan_of, policy_of, problems_of, task_of, workers_of)
 
 
 def add_parsers(sub) -> None:
@@ -25,6 +25,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--output", metavar="FILE", type=output_file, help="write one JSON line per problem (id, answer, correct, tokens)")
     p.add_argument("--resume", action="store_true",
                    help="continue --output: skip the problems already in it and append the rest")
+    add_workers(p)
     _add_run_options(p, cmd_eval)
 
 
@@ -103,8 +104,10 @@ def cmd_eval(args) -> int:
     task = task_of(args)
     problems = problems_of(args, task)
     strategy, reward_name, budget, policy, reward = _load_run(args, task)
-    report = evaluate(task, problems, policy, strategy, reward, budget=budget, seed=args.seed,
-                      progress=not args.json and sys.stderr.isatty(), output=args.output, resume=args.resume)
+    with workers_of(args) as workers:
+        report = evaluate(task, problems, policy, strategy, reward, budget=budget, seed=args.seed,
+                          progress=not args.json and sys.stderr.isatty(), output=args.output, resume=args.resume,
+                          workers=workers, reward_name=reward_name)
     summary = {**report.summary(), "reward": reward_name, "budget": budget, "effort": args.effort,
                "split": None if args.problems else args.split, "problems": args.problems,
                "model": str(args.model or "default")}

@@ -8,8 +8,8 @@ import math
 import sys
 from pathlib import Path
 
-from ponder.cli.common import (add_model, add_problem_source, load_reward, output_dir, output_file, overrides_of,
-                               plan_of, policy_of, problems_of)
+from ponder.cli.common import (add_model, add_problem_source, add_workers, load_reward, output_dir, output_file,
+                               overrides_of, plan_of, policy_of, problems_of, workers_of)
 from ponder.errors import UserError
 
 
@@ -30,6 +30,7 @@ def add_parsers(sub) -> None:
                         "a point's options are part of it in the sweep file)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     add_model(p)
+    add_workers(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("report", help="plots (PNG) and an HTML page from sweep files or training runs")
@@ -96,21 +97,24 @@ def cmd_sweep(args) -> int:
     progress = sys.stderr.isatty()
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
     budgets = _numbers(args.budgets, "--budgets") if args.budgets is not None else None
-    first = []
-    if budgets is None:  # multiples of what greedy decoding spends on these problems
-        greedy = Point("greedy", None, None)
-        first = run_sweep(task, problems, source, policy, [greedy], rewards, {"greedy": get_strategy("greedy")},
-                          args.seed, output, progress, log)
-        key = greedy.key(policy.name, task.name, source, len(problems), args.seed)
-        base = first[0] if first else next(r for r in read_rows(output) if row_key(r) == key)
-        cost = max(1, round(base["tokens_per_problem"]))
-        budgets = [round(m * cost) for m in _numbers(args.multiples, "--multiples", float)]
-        log(f"greedy spends {cost} tokens per problem; budgets: {', '.join(map(str, budgets))}")
-    # budget by budget, every strategy's cheap points first: a sweep cut short still has the start of every line
-    points = [Point(n, rewards_for[n], None, options_key(options[n])) for n in names if n in FIXED]
-    points += [Point(n, rewards_for[n], b, options_key(options[n])) for b in budgets for n in names if n not in FIXED]
-    rows = first + run_sweep(task, problems, source, policy, points, rewards, strategies, args.seed, output, progress,
-                             log)
+    with workers_of(args) as workers:
+        def sweep(points, strategies):
+            return run_sweep(task, problems, source, policy, points, rewards, strategies, args.seed, output, progress,
+                             log, workers)
+
+        first = []
+        if budgets is None:  # multiples of what greedy decoding spends on these problems
+            greedy = Point("greedy", None, None)
+            first = sweep([greedy], {"greedy": get_strategy("greedy")})
+            key = greedy.key(policy.name, task.name, source, len(problems), args.seed)
+            base = first[0] if first else next(r for r in read_rows(output) if row_key(r) == key)
+            cost = max(1, round(base["tokens_per_problem"]))
+            budgets = [round(m * cost) for m in _numbers(args.multiples, "--multiples", float)]
+            log(f"greedy spends {cost} tokens per problem; budgets: {', '.join(map(str, budgets))}")
+        # budget by budget, every strategy's cheap points first: a sweep cut short still has the start of every line
+        points = [Point(n, rewards_for[n], None, options_key(options[n])) for n in names if n in FIXED]
+        points += [Point(n, rewards_for[n], b, options_key(options[n])) for b in budgets for n in names if n not in FIXED]
+        rows = first + sweep(points, strategies)
     log(f"sweep written to {output} ({len(rows)} new points); plot it with: ponder report {output}")
     if args.json:
         print(json.dumps({"output": output, "points": len(rows)}))

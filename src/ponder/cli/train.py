@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -66,6 +67,8 @@ def add_parsers(sub) -> None:
         t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
         t.add_argument("--seed", type=int)
         t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any recipe field (JSON values)")
+        t.add_argument("--log-to", metavar="SINKS",
+                       help="also log the metrics to tensorboard and/or wandb (comma-separated; default: $PONDER_LOG_TO)")
         for flag, options in trainer.options:
             t.add_argument(flag, **options)
         t.set_defaults(func=cmd_train)
@@ -79,6 +82,11 @@ def cmd_train(args) -> int:
     from ponder.train.config import build
     from ponder.train.recipes import load_recipe
 
+    from ponder.train.loggers import ENV, sink_names
+
+    if args.log_to is not None:
+        sink_names(args.log_to)  # a wrong name is refused before the run starts
+        os.environ[ENV] = args.log_to  # read by the run (ponder.train.run), as when set in the shell
     trainer = TRAINERS[args.trainer]
     module = importlib.import_module(trainer.module)
     config, train = getattr(module, trainer.config), getattr(module, trainer.function)

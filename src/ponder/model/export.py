@@ -9,7 +9,9 @@ dropped. The directory it writes loads with ``transformers`` and no custom code:
     config.json              LlamaConfig fields, plus ponder's provenance under "ponder"
     generation_config.json   bos / eos / pad ids
     tokenizer.json           ponder's vocabulary as a word-level ``tokenizers`` model
-    tokenizer_config.json, special_tokens_map.json
+    tokenizer_config.json    with a chat template: the last user message is the prompt
+    special_tokens_map.json
+    README.md                a model card: what it is, its prompt format, recipe and results
 
 The tokenizer is rebuilt from ponder's rules rather than approximated: the pre-tokenizer drops
 spaces and cuts text with the very pattern ``Tokenizer.encode`` uses, a post-processor puts
@@ -153,13 +155,92 @@ def hf_tokenizer(tokenizer: Tokenizer):
     return out
 
 
+CHAT_TEMPLATE = ("{{ bos_token }}{% set users = messages | selectattr('role', 'equalto', 'user') | list %}"
+                 "{% if users %}{{ users[-1]['content'] | trim }}{{ '\\n' }}{% endif %}")
+"""The nano policy reads one problem, not a conversation: its prompt is ``<bos>`` and the last
+user message on a line (``game24 4 7 8 8 -> 24``), the text ``Task.prompt`` writes, so a chat
+endpoint (``apply_chat_template``, vLLM's and TGI's ``/v1/chat/completions``) gives the model
+what ponder gives it. Nothing marks the assistant's turn: the model continues the line."""
+
+
 def tokenizer_files(tokenizer: Tokenizer, max_length: int) -> dict[str, dict]:
     """tokenizer_config.json and special_tokens_map.json. ``clean_up_tokenization_spaces`` is off:
     transformers' clean-up would remove spaces ponder writes (before "." or ",")."""
     special = {"bos_token": BOS, "eos_token": EOS, "pad_token": PAD, "unk_token": UNK}
     config = {"tokenizer_class": "PreTrainedTokenizerFast", **special, "model_max_length": max_length,
-              "clean_up_tokenization_spaces": False}
+              "clean_up_tokenization_spaces": False, "chat_template": CHAT_TEMPLATE}
     return {"tokenizer_config.json": config, "special_tokens_map.json": special}
+
+
+def model_card(model: Transformer, meta: dict, origin: dict) -> str:
+    """README.md of an export: what the model is, how to prompt it, where it came from, what it scored."""
+    name = origin.get("source_model") or "a ponder model"
+    cfg = model.cfg
+    params = sum(p.numel() for p in model.parameters())
+    styles = ", ".join(meta.get("trace_styles") or ()) if isinstance(meta.get("trace_styles"), list) else ""
+    evals = meta.get("eval") or {}
+    if isinstance(evals, str):  # older metadata wrote it as text
+        evals = {}
+    scores = [(k.split("/")[1], v) for k, v in evals.items() if k.startswith("eval/") and k.endswith("/accuracy")]
+    results = "\n".join(f"| {task} | {v:.1%} |" for task, v in scores) or "| (none recorded) | |"
+    recipe = origin.get("recipe") or "unknown"
+    return f"""---
+license: apache-2.0
+library_name: transformers
+pipeline_tag: text-generation
+tags: [ponder, reasoning, countdown, game-of-24]
+---
+
+# {name}
+
+A {params / 1e6:.1f}M-parameter Llama-style policy ({cfg.n_layers} layers, width {cfg.d_model}, {cfg.n_heads}
+heads, {cfg.n_kv_heads} key-value heads, context {cfg.max_seq_len}) that ponder trained from scratch on a CPU to
+solve Countdown and the Game of 24 by writing out its search, exported from ponder's own format
+(`ponder export hf`). It knows only these puzzles' notation: a word-level vocabulary of numbers,
+operators and a few words.
+
+## Prompt format
+
+One line, the problem, after `<bos>`; the model writes its reasoning and answer and ends with `<eos>`:
+
+```
+game24 4 7 8 8 -> 24
+countdown 25 3 7 9 -> 66
+countdown 25 3 7 9 -> 66 direct
+```
+
+A plain line asks for the written-out search (style `search`); ` direct` at its end asks for one
+step a line. The chat template sends the last user message as that line, so a chat endpoint works
+when the user's message is the problem line. Trace styles trained: {styles or "unknown"}.
+
+## Use
+
+```python
+from transformers import AutoModelForCausalLM, AutoTokenizer
+tok = AutoTokenizer.from_pretrained(DIR); model = AutoModelForCausalLM.from_pretrained(DIR)
+ids = tok.apply_chat_template([{{"role": "user", "content": "game24 4 7 8 8 -> 24"}}], return_tensors="pt")
+print(tok.decode(model.generate(ids, max_new_tokens=400, do_sample=False)[0]))
+```
+
+With ponder: `ponder eval --task game24 --split tot --model hf:DIR` (or `vllm:DIR`, or
+`openai:NAME@URL` over `vllm serve DIR`), every answer checked by rule.
+
+## Training
+
+Recipe `{recipe}` of ponder {origin.get("ponder_version", "")}, at commit {origin.get("commit") or "unknown"}
+(`ponder train sft --recipe {recipe}` reproduces it from its seed on a clean tree);
+{meta.get("steps", "?")} steps, {meta.get("tokens", "?")} tokens. The full metadata is in `{EXPORT_META}`.
+
+## Results
+
+Greedy accuracy on ponder's `val` problems at the end of training, checked by rule:
+
+| task | accuracy |
+|---|---|
+{results}
+
+Figures on the test splits, with problem counts and paired tests, are in ponder's `docs/results.md`.
+"""
 
 
 # --------------------------------------------------------------------------- the export
@@ -221,6 +302,7 @@ def _write(path: Path, model: Transformer, tokenizer: Tokenizer, meta: dict, ori
     for name, doc in docs.items():
         (path / name).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     hf_tokenizer(tokenizer).save(str(path / "tokenizer.json"))
+    (path / "README.md").write_text(model_card(model, meta, origin))
 
 
 def _usual_modes(path: Path) -> None:

@@ -25,6 +25,7 @@ that never stopped.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,7 @@ from ponder.model import save_model
 from ponder.model.io import META, read_meta
 from ponder.train.checkpoint import (StopRequests, clean_temporaries, find_checkpoint, has_checkpoint, load_checkpoint,
                                     save_checkpoint, store_of)
+from ponder.train.loggers import ENV as LOG_TO, open_sinks, sink_names
 
 
 METRICS_ROWS = "metrics.rows"
@@ -54,6 +56,7 @@ class Metrics:
             path.write_text("".join(lines[:keep]))
             lines = lines[:keep]
         self.rows = len(lines)
+        self.last_step = next((json.loads(line).get("step", 0) for line in reversed(lines) if line.strip()), 0)
         self.f = path.open("a")
 
     def write(self, row: dict) -> None:
@@ -111,9 +114,14 @@ class Run:
         self.metrics = Metrics(self.out / "metrics.jsonl", keep=int(rows) if rows else None)
         self.meta = {"recipe": config.recipe, "config": self.config, "commit": git_commit(), "torch": torch.__version__}
         self._stop: StopRequests | None = None
+        self.sinks = open_sinks(sink_names(os.environ.get(LOG_TO)), self.out, self.config, resume,
+                                resume_step=self.metrics.last_step + 1 if resume else None)
 
     def log(self, row: dict) -> None:
+        """A row of metrics.jsonl, and of each sink ``$PONDER_LOG_TO`` names (``ponder.train.loggers``)."""
         self.metrics.write(row)
+        for sink in self.sinks:
+            sink.write(row, int(row.get("step", self.metrics.rows)))
 
     # -- checkpoints
 
@@ -154,6 +162,9 @@ class Run:
 
     def finish(self, model, tokenizer, name: str = "model", meta: dict | None = None, **saving) -> Path:
         """Write the final model to ``out/name`` with the run's metadata (and ``meta`` over it)."""
+        for sink in self.sinks:
+            sink.close()
+        self.sinks = []
         return save_model(self.out / name, model, tokenizer, {**self.meta, **(meta or {})}, **saving)
 
     # -- the loop

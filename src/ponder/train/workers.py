@@ -84,6 +84,27 @@ def _import_ray():
     return ray
 
 
+def start_ray(ray, workers: int, address: str = "") -> bool:
+    """Start Ray for ``workers`` actors (joining the cluster at ``address``, else a local Ray with
+    enough CPUs for every actor to be placed, on a machine with fewer cores than workers too);
+    whether this started it (False: it was running already)."""
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING)
+    else:
+        ray.init(num_cpus=max(workers, os.cpu_count() or 1), include_dashboard=False, logging_level=logging.WARNING)
+    return True
+
+
+def stop_ray(ray, actors: list, started: bool) -> None:
+    """Kill ``actors``, and shut Ray down when ``start_ray`` started it."""
+    for a in actors:
+        ray.kill(a)
+    if started and ray.is_initialized():
+        ray.shutdown()
+
+
 class RolloutActor:
     """One Ray actor: a policy of its own, loaded with the trainer's weights, sampling rollouts."""
 
@@ -116,13 +137,7 @@ class RayRollouts:
         # another node of a cluster gets the same count). More threads than free cores is far
         # worse than fewer: each operation waits for its slowest thread.
         self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
-        self.started = not ray.is_initialized()
-        if self.started:
-            if address:
-                ray.init(address=address, logging_level=logging.WARNING)
-            else:  # enough CPUs for every actor to be placed, on a machine with fewer cores than workers too
-                ray.init(num_cpus=max(workers, os.cpu_count() or 1), include_dashboard=False,
-                         logging_level=logging.WARNING)
+        self.started = start_ray(ray, workers, address)
         self.actors: list = []
         self.config = None
         self.sent = None  # (model, weights_version) of the weights the actors hold
@@ -155,8 +170,5 @@ class RayRollouts:
         return [g for groups in done for g in groups]
 
     def close(self) -> None:
-        for a in self.actors:
-            self.ray.kill(a)
+        stop_ray(self.ray, self.actors, self.started)
         self.actors = []
-        if self.started and self.ray.is_initialized():
-            self.ray.shutdown()
