@@ -47,22 +47,23 @@ CONTEXTS = {"short": 0, "1k": 1000}
 
 
 def prompts_for(nano: NanoPolicy, batch: int, context: str = "short") -> list[list[int]]:
-    """Countdown prompts as token ids, with <bos>, each followed by ``CONTEXTS[context]`` tokens of
-    its own solver trace (a problem whose trace is shorter is skipped)."""
+    """Countdown prompts as token ids, with <bos>; for a long context, each followed by
+    ``CONTEXTS[context]`` tokens of solver traces (its own, then the next problems' as needed)."""
     import random
 
-    task, extra, out = get_task("countdown"), CONTEXTS[context], []
-    for i, p in enumerate(task.problems("test", 4 * batch)):
-        ids = nano.tokenizer.encode(task.prompt(p), bos=True)
-        if extra:
-            trace = nano.tokenizer.encode("".join(t for t, _ in task.trace(p, rng=random.Random(i))))
-            if len(trace) < extra:
-                continue
-            ids += trace[:extra]
-        out.append(ids)
-        if len(out) == batch:
-            return out
-    raise RuntimeError(f"too few countdown traces of {extra} tokens")
+    task, extra = get_task("countdown"), CONTEXTS[context]
+    problems = task.problems("test", batch + 64)
+    traces = [nano.tokenizer.encode("".join(t for t, _ in task.trace(p, rng=random.Random(i))))
+              for i, p in enumerate(problems)] if extra else []
+    out = []
+    for i, p in enumerate(problems[:batch]):
+        prompt = nano.tokenizer.encode(task.prompt(p), bos=True)
+        ids, j = list(prompt), i
+        while len(ids) < len(prompt) + extra:
+            ids += traces[j % len(traces)]
+            j += 1
+        out.append(ids[:len(prompt) + extra])
+    return out
 
 
 def engine_greedy(engine: Engine, prompts: list[list[int]], new_tokens: int) -> list[list[int]]:

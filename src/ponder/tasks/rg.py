@@ -97,8 +97,9 @@ class ReasoningGymTask(Task):
             if key not in known:
                 raise UserError(f"--set task.{key}: reasoning-gym's {self.dataset} has no such option; "
                                 f"it has: {', '.join(sorted(known))}")
-        task = type(self)(name=self.name, dataset=self.dataset,
-                          config=tuple(sorted({**dict(self.config), **options}.items())), template=self.template)
+        merged = {**dict(self.config), **{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}}
+        task = type(self)(name=self.name, dataset=self.dataset, config=tuple(sorted(merged.items())),
+                          template=self.template)
         task._seeded(0)  # the dataset validates its options now, not at the first problem
         return task
 
