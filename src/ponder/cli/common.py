@@ -7,8 +7,8 @@ Heavy libraries (torch) are imported inside the loaders, never at the top.
 from __future__ import annotations
 
 import argparse
-from contextlib import contextmanager
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 from ponder.errors import UserError
