@@ -25,14 +25,7 @@ from test_math import EQUIVALENCE, FURTHER, IMAGINARY  # noqa: E402
 
 def rules_only(a, b) -> bool:
     """ponder's rules without the math-verify fallback."""
-    if a is None or b is None:
-        return False
-    try:
-        x, y = ponder_math.normalize(str(a)), ponder_math.normalize(str(b))
-        return bool(x and y) and any(ponder_math._same(p, q)
-                                     for p in ponder_math._readings(x) for q in ponder_math._readings(y))
-    except Exception:
-        return False
+    return ponder_math.equivalent(a, b, math_verify=False)
 
 
 def math_verify_only(a, b) -> bool:

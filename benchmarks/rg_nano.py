@@ -24,8 +24,8 @@ from ponder.backends.nano import DEFAULT_MODEL
 from ponder.evaluate import evaluate
 from ponder.rewards import get_reward
 from ponder.rewards.metrics import wilson
-from ponder.search import get_strategy
-from ponder.search.effort import effort as effort_level
+from ponder.search.base import trace_styles
+from ponder.search.request import StrategyRequest
 from ponder.tasks import get_task
 from ponder.types import Problem
 
@@ -58,10 +58,9 @@ def main(argv=None) -> int:
         # as they are: reasoning-gym's numbers reach 100, one past what ponder's countdown generates
         own = [Problem(q.id, ours.name, tuple(e["metadata"]["numbers"]), e["metadata"].get("target", 24))
                for q, (_, e) in zip(problems, entries)]
-        level = effort_level(args.effort, ponder_task, tuple(getattr(policy, "meta", {}).get("trace_styles", ())))
-        strategy = get_strategy(level.strategy, **dict(level.options), **({"style": level.style} if level.style else {}))
-        reward = get_reward(level.reward, ours) if level.reward else None
-        report = evaluate(ours, own, policy, strategy, reward, budget=level.budget, progress=True)
+        plan = StrategyRequest(effort=args.effort).plan(task=ponder_task, styles=trace_styles(policy))
+        reward = get_reward(plan.reward, ours) if plan.reward else None
+        report = evaluate(ours, own, policy, plan.strategy, reward, budget=plan.budget, progress=True)
         graded = [seeded.score_answer(r["answer"], e) >= 1.0 if r["answer"] is not None else False
                   for r, (seeded, e) in zip(report.records, entries)]
         k, n = sum(graded), len(graded)

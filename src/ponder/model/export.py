@@ -176,7 +176,7 @@ def model_card(model: Transformer, meta: dict, origin: dict) -> str:
     """README.md of an export: what the model is, how to prompt it, where it came from, what it scored."""
     name = origin.get("source_model") or "a ponder model"
     cfg = model.cfg
-    params = sum(p.numel() for p in model.parameters())
+    params = model.num_params()
     styles = ", ".join(meta.get("trace_styles") or ()) if isinstance(meta.get("trace_styles"), list) else ""
     evals = meta.get("eval") or {}
     if isinstance(evals, str):  # older metadata wrote it as text

@@ -207,6 +207,15 @@ def get_task(name: str) -> Task:
                         "or rg:NAME for a reasoning-gym dataset") from None
 
 
+def question_text(words, task: str) -> str:
+    """A free-text task's question from what was typed (the text, or its words as a list), stripped;
+    ``UserError`` naming ``task`` when there is none."""
+    question = " ".join(map(str, words)) if isinstance(words, (list, tuple)) else words
+    if not isinstance(question, str) or not question.strip():
+        raise UserError(f"{task} takes a question as text, got {words!r}")
+    return question.strip()
+
+
 def parse_problem(task: Task, words: list[str], numbers: list[str] | None = None, target=None,
                   cli: bool = True) -> Problem:
     """A problem from what a user typed: ``words`` (``"25 3 7 9 -> 66"``, ``"4 7 8 8"``, ``"482 * 37"``,

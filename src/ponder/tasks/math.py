@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ponder.errors import UserError
-from ponder.tasks.base import Task
+from ponder.tasks.base import Task, question_text
 from ponder.types import Problem
 
 QUESTION_FIELDS = ("question", "problem")
@@ -289,8 +289,9 @@ _MAX_ANSWER = 1000
 normalising (which rewrites one LaTeX command at a time) fast."""
 
 
-def equivalent(a, b) -> bool:
-    """Whether answer ``a`` agrees with answer ``b`` (see the module docstring for the rules).
+def equivalent(a, b, math_verify: bool = True) -> bool:
+    """Whether answer ``a`` agrees with answer ``b`` (see the module docstring for the rules);
+    ``math_verify=False``: by ponder's rules alone, without asking math-verify.
 
     Deterministic, and never raises: odd input (None, text sympy cannot read) is simply unequal.
     """
@@ -302,7 +303,7 @@ def equivalent(a, b) -> bool:
             return False
         if any(_same(p, q) for p in _readings(x) for q in _readings(y)):
             return True
-        return _math_verify_equal(str(a), str(b))
+        return math_verify and _math_verify_equal(str(a), str(b))
     except Exception:  # a grader must not crash an evaluation on a strange answer; strange is wrong
         return False
 
@@ -491,15 +492,13 @@ class MathTask(Task):
     def make_problem(self, numbers, target=None, id: str = "user") -> Problem:
         """A problem from a question (``numbers``: the text, or its words as a list) and, when
         known, a reference (``target``: a bare answer or a full solution)."""
-        question = " ".join(map(str, numbers)) if isinstance(numbers, (list, tuple)) else numbers
-        if not isinstance(question, str) or not question.strip():
-            raise UserError(f"{self.name} takes a question as text, got {numbers!r}")
+        question = question_text(numbers, self.name)
         reference = ""
         if target is not None:
             reference = reference_answer(target)
             if reference is None:
                 raise UserError(f"no final answer found in the reference {str(target)[:80]!r}")
-        return Problem(id=str(id), task=self.name, question=question.strip(), reference=reference)
+        return Problem(id=str(id), task=self.name, question=question, reference=reference)
 
     # -- what the model reads and writes
 

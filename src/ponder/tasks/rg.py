@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from functools import lru_cache
 
 from ponder.errors import UserError
-from ponder.tasks.base import Task
+from ponder.tasks.base import Task, question_text
 from ponder.types import Problem
 from ponder.utils import stable_hash
 
@@ -129,10 +129,8 @@ class ReasoningGymTask(Task):
         return seeded, seeded[int(m["index"])]
 
     def make_problem(self, numbers, target=None, id: str = "user") -> Problem:
-        question = " ".join(map(str, numbers)) if isinstance(numbers, (list, tuple)) else numbers
-        if not isinstance(question, str) or not question.strip():
-            raise UserError(f"{self.name} takes a question as text, got {numbers!r}")
-        return Problem(id=str(id), task=self.name, question=question.strip(), reference=str(target or ""))
+        return Problem(id=str(id), task=self.name, question=question_text(numbers, self.name),
+                       reference=str(target or ""))
 
     def parse_user_input(self, words: list[str], numbers: list[str] | None = None, target=None,
                          cli: bool = True) -> Problem:
