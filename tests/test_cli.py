@@ -1,6 +1,8 @@
 """The ``ponder`` command as a user runs it: subprocesses, exit codes, one-line errors."""
 
+import argparse
 import json
+import re
 
 import pytest
 from conftest import run_ponder
@@ -71,9 +73,12 @@ def test_problems_command_writes_a_file_eval_can_read(tmp_path):
 def test_solve_game24_human_and_json():
     text = run_ponder("solve", "4 7 8 8", "--task", "game24").stdout
     assert "answer:" in text and "reasoning:" in text and "tokens:" in text
-    out = json.loads(run_ponder("solve", "--numbers", "25", "3", "7", "9", "--target", "66", "--json").stdout.strip().splitlines()[-1])
+    out = json.loads(run_ponder("solve", "--numbers", "25", "3", "7", "10", "--target", "66", "--json").stdout.strip().splitlines()[-1])
     assert {"answer", "reasoning_summary", "usage", "correct"} <= set(out)
     assert out["usage"]["completion_tokens"] > 0 and "reasoning" not in out
+    impossible = json.loads(run_ponder("solve", "25 3 7 9 -> 66", "--json").stdout)  # no solution: said at once
+    assert impossible["answer"] is None and "has no solution" in impossible["no_solution"]
+    assert impossible["usage"]["completion_tokens"] == 0
     full = json.loads(run_ponder("solve", "4 7 8 8", "--task", "game24", "--json", "--show-reasoning").stdout)
     assert full["reasoning"].count("\n") >= 1
 
@@ -110,7 +115,7 @@ def test_help_is_fast_and_clean():
 
 @pytest.mark.parametrize("args,message", [
     (["eval", "--strategy", "best-of-n", "--reward", "oracle"], "oracle"),
-    (["eval", "--effort", "extreme"], "--effort must be one of low, medium, high, auto"),
+    (["eval", "--effort", "extreme"], "--effort must be one of none, minimal, low, medium, high, xhigh, auto"),
     (["eval", "--strategy", "greedy", "--n", "4"], "does not apply"),
     (["eval", "--budget", "0"], "--budget"),
     (["sweep", "--strategies", "greedy,telepathy"], "unknown strategy"),
@@ -268,3 +273,39 @@ def test_eval_output_is_never_truncated_and_resumes_to_the_same_rows(tmp_path, c
     assert main(command + ["--output", str(parts), "--resume"]) == 0
     assert json.loads(capsys.readouterr().out)["n"] == 6
     assert parts.read_text() == whole.read_text()
+
+
+def example_solves() -> list[tuple[str, str]]:
+    """(where, command) of every ``ponder solve`` example: the README's, the docs', each command's help."""
+    from pathlib import Path
+
+    from ponder.cli import build_parser
+
+    root = Path(__file__).resolve().parent.parent
+    found = [(path.name, line.strip().split("  #")[0].strip()) for path in [root / "README.md", *(root / "docs").glob("*.md")]
+             for line in path.read_text().splitlines() if line.strip().startswith("ponder solve ")]
+    found += [(path.name, "ponder solve --numbers " + " ".join(m[0].split(", ")) + " --target " + m[1])
+              for path in [root / "README.md", *(root / "docs").glob("*.md"), root / "src/ponder/__init__.py"]
+              for m in re.findall(r"ponder\.solve\(\[([\d, ]+)\], target=(\d+)\)", path.read_text())]
+    parsers = [build_parser()]
+    while parsers:
+        parser = parsers.pop()
+        found += [(parser.prog, line.strip().split("  #")[0].strip()) for line in (parser.epilog or "").splitlines()
+                  if line.strip().startswith("ponder solve ")]
+        parsers += [p for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+                    for p in action.choices.values()]
+    return found
+
+
+def test_every_example_puzzle_has_a_solution():
+    import shlex
+
+    from ponder.cli import build_parser
+    from ponder.cli.solve import problem_of
+
+    examples = example_solves()
+    assert len(examples) >= 8 and any(where == "README.md" for where, _ in examples)
+    for where, command in examples:
+        args = build_parser().parse_args(shlex.split(command)[1:])
+        task, problem = problem_of(args)
+        assert task.free_text or task.no_solution(problem) is None, f"{where}: {command} has no solution"

@@ -45,14 +45,14 @@ def test_solver_finds_known_solutions_and_refuses_impossible_ones():
     assert solvable((3, 3, 8, 8), 24, rational=True)  # 8/(3-8/3)
     assert not solvable((3, 3, 8, 8), 24, rational=False)  # needs fractions
     assert not solvable((1, 1, 1, 1), 24, rational=True)
-    path = solve((25, 3, 7, 9), 66)
-    if path is not None:
-        state = [25, 3, 7, 9]
-        for m in path:
-            state.remove(m.a)
-            state.remove(m.b)
-            state.append(m.c)
-        assert state == [66]
+    assert solve((25, 3, 7, 9), 66) is None  # the README's old example: no solution
+    path = solve((25, 3, 7, 10), 66)
+    state = [25, 3, 7, 10]
+    for m in path:
+        state.remove(m.a)
+        state.remove(m.b)
+        state.append(m.c)
+    assert state == [66]
 
 
 def test_game24_has_the_classic_1362_solvable_puzzles():
@@ -497,8 +497,8 @@ def test_every_task_declares_the_words_it_writes(name):
 
 
 @pytest.mark.parametrize("name, typed, extra, target, expected", [
-    ("countdown", ["25 3 7 9 -> 66"], None, None, ((25, 3, 7, 9), 66)),
-    ("countdown", ["25,3"], ["7", "9"], "66", ((25, 3, 7, 9), 66)),
+    ("countdown", ["25 3 7 10 -> 66"], None, None, ((25, 3, 7, 10), 66)),
+    ("countdown", ["25,3"], ["7", "10"], "66", ((25, 3, 7, 10), 66)),
     ("game24", ["4 7 8 8"], None, None, ((4, 7, 8, 8), 24)),
     ("arith", ["482 *"], ["37"], None, ((482, 37), 482 * 37)),
 ])
@@ -508,10 +508,10 @@ def test_each_task_reads_what_a_user_typed(name, typed, extra, target, expected)
 
 
 @pytest.mark.parametrize("name, typed, cli, message", [
-    ("countdown", ["25 3 7 9"], True, "countdown needs a target: add --target"),
-    ("countdown", ["25 3 7 9"], False, 'countdown needs a target: write it after "->"'),
+    ("countdown", ["25 3 7 10"], True, "countdown needs a target: add --target"),
+    ("countdown", ["25 3 7 10"], False, 'countdown needs a target: write it after "->"'),
     ("countdown", ["->"], True, "give the numbers, e.g. ponder solve --numbers"),
-    ("game24", [], False, 'give the numbers, e.g. "25 3 7 9 -> 66"'),
+    ("game24", [], False, 'give the numbers, e.g. "25 3 7 10 -> 66"'),
     ("arith", ["482 ^ 37"], True, "arith takes 'A + B' or 'A * B'"),
     ("math", [" "], True, 'give the question, e.g. ponder solve "What is 15% of 80?"'),
     ("math", [], False, "give the question in words"),

@@ -1,7 +1,7 @@
 """ponder: an open o1-style reasoning system.
 
     >>> import ponder
-    >>> result = ponder.solve([25, 3, 7, 9], target=66)          # the shipped default policy, nano-v2
+    >>> result = ponder.solve([25, 3, 7, 10], target=66)          # the shipped default policy, nano-v2
     >>> result.answer, result.reasoning_summary, result.usage.completion_tokens
 
 Heavy modules (torch) load on first use, so ``import ponder`` is instant.

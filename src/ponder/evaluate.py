@@ -43,11 +43,13 @@ class EvalReport:
 
 def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, budget: int | None = None,
              seed: int = 0, progress: bool = False, chunk: int = 256, output: str | Path | None = None,
-             resume: bool = False, workers=None, reward_name: str | None = None) -> EvalReport:
+             resume: bool = False, workers=None, reward_name: str | None = None, save_search: bool = False) -> EvalReport:
     """Solve every problem with ``strategy`` and verify each answer by rule.
 
-    Problems go to the strategy in chunks, so long runs show progress; with ``output``, one JSON
-    line per problem is appended as soon as its chunk is done, so a crash loses at most a chunk.
+    Problems go to the strategy in chunks searched side by side; the progress bar moves as each
+    problem finishes, and with ``output`` its JSON line is appended as soon as it and the problems
+    before it in the chunk are done (``InOrder``; on workers, when its chunk is), so a crash loses
+    only what was still running.
     An ``output`` that already holds rows is refused, unless ``resume``: then the problems it has
     are skipped (their rows count in the report) and the rest appended. A problem's row does not
     depend on which others run beside it, so a resumed file equals one written in one go (the
@@ -55,7 +57,8 @@ def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, b
 
     With ``workers`` (a ``ponder.shards.EvalWorkers``), the chunks run on its Ray actors, which
     load their own policy and the reward model ``reward_name`` (``policy`` and ``reward`` are then
-    not used, and may be None); the rows are the same.
+    not used, and may be None); the rows are the same. With ``save_search``, each row also holds the
+    explorer's view of its search (``search.explore.view``).
     """
     records = done_rows(Path(output), problems, resume) if output else []
     if reward is not None:
@@ -65,29 +68,39 @@ def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, b
     finished = {r["id"] for r in records}
     problems = [p for p in problems if p.id not in finished]
     sink = Path(output).open("a") if output else None
+
+    def write(p: Problem, r) -> None:
+        correct = task.check(p, r.answer)
+        usage.add(r.usage)
+        rec = {"id": p.id, **{k: v for k, v in p.to_json().items() if k not in ("id", "task")},
+               "answer": r.answer, "correct": correct,
+               "any_correct": correct or any(task.check(p, c.answer) for c in r.candidates),
+               "tokens": r.usage.thinking_tokens, "prompt_tokens": r.usage.prompt_tokens,
+               "finish_reason": r.finish_reason}
+        if save_search:
+            from ponder.search.explore import view
+
+            rec["search"] = view(r, task, p)
+        records.append(rec)
+        if sink:
+            sink.write(json.dumps(rec) + "\n")
+            sink.flush()
+
     try:
         with tqdm(total=len(problems) + len(records), initial=len(records), desc=f"{strategy.name} on {task.name}",
                   unit="problem", disable=not progress) as bar:
             size = workers.chunk(len(problems), chunk) if workers else chunk
             batches = [problems[start:start + size] for start in range(0, len(problems), size)]
-            solved = (workers.map(batches, strategy, reward_name, task, budget, seed) if workers else
-                      (strategy.run(batch, policy, reward, budget, seed, task=task) for batch in batches))
-            for batch, results in zip(batches, solved):
-                for p, r in zip(batch, results):
-                    correct = task.check(p, r.answer)
-                    usage.add(r.usage)
-                    rec = {"id": p.id, **{k: v for k, v in p.to_json().items() if k not in ("id", "task")},
-                           "answer": r.answer, "correct": correct,
-                           "any_correct": correct or any(task.check(p, c.answer) for c in r.candidates),
-                           "tokens": r.usage.thinking_tokens,
-                           "prompt_tokens": r.usage.prompt_tokens, "finish_reason": r.finish_reason}
-                    records.append(rec)
-                    if sink:
-                        sink.write(json.dumps(rec) + "\n")
-                if sink:
-                    sink.flush()
-                bar.update(len(batch))
-                bar.set_postfix(acc=f"{sum(r['correct'] for r in records) / len(records):.3f}")
+            if workers:  # each chunk's rows when its actor hands them back
+                for batch, results in zip(batches, workers.map(batches, strategy, reward_name, task, budget, seed)):
+                    for p, r in zip(batch, results):
+                        write(p, r)
+                    bar.update(len(batch))
+                    bar.set_postfix(acc=f"{sum(r['correct'] for r in records) / len(records):.3f}")
+            else:
+                for batch in batches:
+                    strategy.run(batch, policy, reward, budget, seed, task=task,
+                                 on_done=InOrder(batch, write, bar, records).done)
     finally:
         if sink:
             sink.close()
@@ -98,6 +111,26 @@ def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, b
         accuracy=sum(r["correct"] for r in records) / n if n else 0.0,
         tokens_per_problem=sum(r["tokens"] for r in records) / n if n else 0.0,
         seconds_per_problem=seconds / len(problems) if problems else 0.0, usage=usage, records=records)
+
+
+class InOrder:
+    """Rows of a chunk written in the problems' order, each as soon as it and those before it are
+    done (so the file is the same whichever finishes first, and a crash loses only what was still
+    running); the progress bar moves with every problem that finishes."""
+
+    def __init__(self, batch: Sequence[Problem], write, bar, records: list[dict]):
+        self.batch, self.write, self.bar, self.records = batch, write, bar, records
+        self.ready: dict[int, object] = {}
+        self.next = 0
+
+    def done(self, i: int, result) -> None:
+        self.ready[i] = result
+        while self.next in self.ready:
+            self.write(self.batch[self.next], self.ready.pop(self.next))
+            self.next += 1
+        self.bar.update(1)
+        if self.records:
+            self.bar.set_postfix(acc=f"{sum(r['correct'] for r in self.records) / len(self.records):.3f}")
 
 
 def done_rows(path: Path, problems: Sequence[Problem], resume: bool) -> list[dict]:

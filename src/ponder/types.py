@@ -176,3 +176,5 @@ class SearchResult:
     finish_reason: str = "stop"
     trace: tuple[str, ...] = ()
     """What the search did, one line per move (the search tree, indented by depth, for tree search)."""
+    tree: dict | None = None
+    """The explored tree of a tree search, as JSON for the explorer (``search.tree.tree_json``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, Sequence, runtime_checkable
 
 from ponder.types import Completion, SamplingParams
@@ -27,6 +28,51 @@ class Policy(Protocol):
     def reset_cache(self) -> None:
         """Forget every cached prefix: a trainer calls it once the weights change, since cached
         keys and values belong to the old ones (a backend without a cache does nothing)."""
+
+
+@dataclass(frozen=True)
+class TokenScore:
+    """One token of a text as the model reads it (``Scoring.score``)."""
+
+    token: str
+    logprob: float | None
+    """log P(token | the tokens before it); None for a first token with nothing before it."""
+    top: str
+    """The token the model found most likely at this place."""
+    top_logprob: float | None
+
+
+class Scoring(Protocol):
+    """What a backend that runs the model itself (nano, hf) can do beside ``Policy``: its tokenizer
+    both ways, and the log-probability of every token of a text (an OpenAI completion's ``echo``
+    with ``logprobs``, which lm-evaluation-harness's log-likelihood tasks read)."""
+
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        """Token ids of ``text``; with ``special``, the beginning-of-text token first, as a prompt has it."""
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        """The text of token ids."""
+
+    def score(self, ids: Sequence[int]) -> list[TokenScore]:
+        """Each token of ``ids`` with its log-probability given those before it (after the
+        beginning-of-text token, which is put first when ``ids`` do not start with it)."""
+
+
+def scores_of(logprobs, ids: Sequence[int], first: int | None, text) -> list[TokenScore]:
+    """``TokenScore``s from log-probabilities (a tensor, positions by vocabulary) of the sequence
+    ``[first, *ids]`` (``first``: the beginning token put before ``ids``; None: none was), read
+    off with ``text`` (token id -> its text)."""
+    seq = ([first] if first is not None else []) + list(ids)
+    shift = 1 if first is not None else 0
+    top_lp, top_id = logprobs.max(-1)
+    out = []
+    for i, tok in enumerate(ids):
+        at = i + shift - 1  # the position whose next-token distribution predicts this one
+        if at < 0:
+            out.append(TokenScore(text(tok), None, text(tok), None))
+            continue
+        out.append(TokenScore(text(tok), float(logprobs[at, seq[at + 1]]), text(int(top_id[at])), float(top_lp[at])))
+    return out
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, str | None]:

@@ -30,7 +30,7 @@ from typing import Sequence
 
 import torch
 
-from ponder.backends.base import cut_at_stop
+from ponder.backends.base import TokenScore, cut_at_stop, scores_of
 from ponder.engine.sampling import hash32, sample
 from ponder.errors import UserError
 from ponder.types import Completion, SamplingParams
@@ -205,6 +205,22 @@ class HFPolicy:
 
     def reset_cache(self) -> None:
         """No prefix cache to forget: every call computes its prompts anew."""
+
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=special)["input_ids"])
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    def score(self, ids: Sequence[int]) -> list[TokenScore]:
+        bos = self.tokenizer.bos_token_id
+        first = None if bos is None or (ids and ids[0] == bos) else bos
+        seq = ([first] if first is not None else []) + list(ids)
+        device = next(self.model.parameters()).device
+        with torch.no_grad():
+            logits = self.model(torch.tensor([seq], dtype=torch.long, device=device)).logits[0]
+        return scores_of(torch.log_softmax(logits.float(), -1).cpu(), ids, first,
+                         lambda i: self.tokenizer.convert_ids_to_tokens(i))
 
     def generate(self, prompts: Sequence[str],
                  params: SamplingParams | Sequence[SamplingParams]) -> list[list[Completion]]:

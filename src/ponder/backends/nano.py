@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from ponder.backends.base import cut_at_stop
+import torch
+
+from ponder.backends.base import TokenScore, cut_at_stop, scores_of
 from ponder.engine import Engine, Request
 from ponder.errors import UserError
 from ponder.model import Tokenizer, Transformer, load_model
@@ -54,6 +56,20 @@ class NanoPolicy:
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))
+
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        return self.tokenizer.encode(text, bos=special)
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(ids)
+
+    def score(self, ids: Sequence[int]) -> list[TokenScore]:
+        bos = self.tokenizer.bos_id
+        first = None if ids and ids[0] == bos else bos
+        seq = ([first] if first is not None else []) + list(ids)
+        with torch.no_grad():
+            logits = self.model(torch.tensor([seq], dtype=torch.long))[0]
+        return scores_of(torch.log_softmax(logits.float(), -1), ids, first, lambda i: self.tokenizer.vocab[i])
 
     def reset_cache(self) -> None:
         self.engine.prefix.clear()

@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from ponder.cli import export, serve, solve, study, train
-from ponder.cli.common import Parser
+from ponder.cli.common import Parser, examples
 from ponder.errors import UserError
 
 COMMANDS = (solve, study, export, serve, train)
@@ -22,7 +22,12 @@ COMMANDS = (solve, study, export, serve, train)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="ponder", description="An open o1-style reasoning system: learn to reason, think before answering.")
+    from ponder import __version__
+
+    parser = Parser(prog="ponder", description="An open o1-style reasoning system: learn to reason, think before answering.",
+                    epilog=examples('ponder solve "Make 66 from 25, 3, 7 and 10"', "ponder demo", "ponder serve",
+                                    "ponder COMMAND --help   # each command's options and examples"))
+    parser.add_argument("--version", action="version", version=f"ponder {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for module in COMMANDS:
         module.add_parsers(sub)

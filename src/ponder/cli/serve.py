@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from ponder.cli.common import add_model
+from ponder.cli.common import add_model, examples
 from ponder.errors import UserError
+from ponder.search.effort import EFFORTS
+
+EFFORT_NAMES = tuple(EFFORTS)
 
 
 def port(text: str) -> int:
@@ -18,7 +21,8 @@ def port(text: str) -> int:
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("profile", help="decode speed and fixed latency of an OpenAI-compatible server, "
-                                       "from latency against completion tokens")
+                                       "from latency against completion tokens",
+                       epilog=examples("ponder profile --base-url http://localhost:8000/v1 --model nano-v2"))
     p.add_argument("--base-url", required=True, help="the API's URL up to /v1, e.g. http://localhost:8000/v1")
     p.add_argument("--model", required=True, help="the model's name as the server knows it")
     p.add_argument("--api", choices=("completions", "chat"), default="completions",
@@ -33,7 +37,10 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("serve", help="an OpenAI-compatible reasoning server: reasoning_effort, hidden reasoning, "
-                                     "streaming (needs ponder[serve])")
+                                     "streaming (needs ponder[serve])",
+                       epilog=examples("ponder serve   # then open http://127.0.0.1:8000/ for the playground",
+                                       "ponder serve --task game24 --port 8001 --api-key KEY",
+                                       "ponder serve --upstream http://localhost:8000/v1 --port 8001"))
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=port, default=8000, help="port (default: 8000)")
     add_model(p)
@@ -42,15 +49,17 @@ def add_parsers(sub) -> None:
                                                      "(up to /v1), e.g. a vLLM server")
     p.add_argument("--upstream-model", metavar="NAME", help="the upstream's model (default: the first it lists)")
     p.add_argument("--api-key", help="require this bearer token (default: $PONDER_API_KEY; none: open)")
-    p.add_argument("--effort", choices=("low", "medium", "high", "auto"), default="low",
+    p.add_argument("--effort", choices=EFFORT_NAMES, default="low",
                    help="reasoning_effort of requests that name none (default: low)")
     p.add_argument("--max-queue", type=int, default=256, help="most requests in at once; more get 429 (default: 256)")
     p.add_argument("--max-active", type=int, default=16, help="most requests searching (and batched) together (default: 16)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds a request may take: 504 beyond; a request that the "
                    "queue ahead would keep longer gets 429 at once (default: 300)")
     p.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (default: 1 MiB)")
-    p.add_argument("--max-budget", type=int, default=20000,
-                   help="largest thinking budget a request may ask for, and the budget of one that sets none (default: 20000)")
+    p.add_argument("--max-budget", type=int, default=64000,
+                   help="largest thinking budget a request may ask for, and the budget of one that sets none (default: 64000)")
+    p.add_argument("--keepalive", type=float, default=5.0, metavar="SECONDS",
+                   help="a stream silent this long gets a keep-alive comment (default: 5)")
     p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug", "trace"),
                    help="uvicorn's log level (default: warning)")
     p.set_defaults(func=cmd_serve)
@@ -88,6 +97,7 @@ def cmd_serve(args) -> int:
     cfg = ServeConfig(model=args.model, backend=args.backend, task=args.task, upstream=args.upstream,
                       upstream_model=args.upstream_model, api_key=args.api_key or os.environ.get("PONDER_API_KEY"),
                       effort=args.effort, max_queue=args.max_queue, max_active=args.max_active,
-                      timeout=args.timeout, max_body=args.max_body, max_budget=args.max_budget)
+                      timeout=args.timeout, max_body=args.max_body, max_budget=args.max_budget,
+                      keepalive=args.keepalive)
     serve(cfg, args.host, args.port, args.log_level)
     return 0

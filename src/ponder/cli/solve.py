@@ -6,25 +6,38 @@ import json
 import sys
 import time
 
-from ponder.cli.common import (add_model, add_problem_source, add_strategy, add_workers, load_reward, output_file,
-                               plan_of, policy_of, problems_of, task_of, workers_of)
+from ponder.cli.common import (add_model, add_problem_source, add_strategy, add_workers, examples, load_reward,
+                               output_file, plan_of, policy_of, problems_of, task_of, workers_of)
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("solve", help="solve one problem and show the answer with a summary of the reasoning")
-    p.add_argument("problem", nargs="*", help='the numbers, e.g. 4 7 8 8 (game24) or "25 3 7 9 -> 66"; for arith "482 * 37"; for math the question')
+    p = sub.add_parser("solve", help="solve one problem and show the answer with a summary of the reasoning",
+                       epilog=examples('ponder solve "Make 66 from 25, 3, 7 and 10"',
+                                       'ponder solve "Game of 24: 4 7 8 8" --effort high --show-search',
+                                       'ponder solve 4 9 10 13 --json',
+                                       'ponder solve "What is 482 * 37?" --show-reasoning'))
+    p.add_argument("problem", nargs="*", help='the puzzle: "25 3 7 10 -> 66", "Make 66 from 25, 3, 7 and 10", '
+                                              '"Game of 24: 4 7 8 8", 4 7 8 8 (game24), "482 * 37" (arith); '
+                                              'for math the question')
     p.add_argument("--numbers", nargs="+", metavar="N", help="the numbers to combine")
     p.add_argument("--target", help="the number to reach (math: the reference answer, to check against)")
-    p.add_argument("--task", default="countdown", help="countdown (default), countdown-3..6, game24, arith, math")
+    p.add_argument("--task", help="countdown, countdown-3..6, game24, arith, math (default: what the words name, "
+                                  "else countdown; four numbers alone: game24)")
     p.add_argument("--show-reasoning", action="store_true", help="also print the full hidden reasoning")
-    p.add_argument("--show-search", action="store_true", help="also print what the search tried (the tree, votes, rounds)")
+    p.add_argument("--show-search", action="store_true", help="also print what the search tried (the tree, votes, rounds); "
+                   "with --json, also the explorer's view of it (open it at the server's /explorer)")
     _add_run_options(p, cmd_solve)
 
-    p = sub.add_parser("eval", help="accuracy of a strategy on many problems, verified by rule")
+    p = sub.add_parser("eval", help="accuracy of a strategy on many problems, verified by rule",
+                       epilog=examples("ponder eval --task game24 --split tot --limit 20",
+                                       "ponder eval --split test-unseen --limit 100 --effort medium --output rows.jsonl",
+                                       "ponder eval --task countdown-3 --strategy majority --samples 8 --json"))
     add_problem_source(p)
     p.add_argument("--output", metavar="FILE", type=output_file, help="write one JSON line per problem (id, answer, correct, tokens)")
     p.add_argument("--resume", action="store_true",
                    help="continue --output: skip the problems already in it and append the rest")
+    p.add_argument("--save-search", action="store_true",
+                   help="with --output, each row also holds the explorer's view of its search (tree, samples or lines)")
     add_workers(p)
     _add_run_options(p, cmd_eval)
 
@@ -50,12 +63,37 @@ def _load_run(args, task):
 # --------------------------------------------------------------------------- ponder solve
 
 
-def cmd_solve(args) -> int:
-    from ponder.tasks.base import parse_problem
+def problem_of(args):
+    """(task, problem) of ``ponder solve``'s arguments: the task --task names, else the one the words
+    name ("Game of 24: 4 7 8 8"), else countdown (four numbers alone: game24); the puzzle as typed."""
+    from ponder.errors import UserError
+    from ponder.tasks.base import parse_problem, shorten
+    from ponder.tasks.statements import FORMS, read_statement, task_for
 
+    words = list(args.problem or [])
+    statement = read_statement(" ".join(words))
+    if args.task is None:
+        args.task = "countdown" if args.numbers or args.target else task_for(statement)
     task = task_of(args)
-    free_text = task.free_text  # math: a question in words
-    problem = parse_problem(task, list(args.problem or []), args.numbers, args.target)
+    if task.free_text:  # math: a question in words
+        return task, parse_problem(task, words, args.numbers, args.target)
+    if words and not statement.words and not args.numbers:
+        raise UserError(f"no puzzle found in {shorten(' '.join(words))!r}; write one as: {', '.join(FORMS)}")
+    return task, parse_problem(task, [statement.words] if statement.words else [], args.numbers, args.target)
+
+
+def cmd_solve(args) -> int:
+    from ponder.types import Usage
+
+    task, problem = problem_of(args)
+    free_text = task.free_text
+    impossible = None if free_text else task.no_solution(problem)
+    if impossible:  # said at once: no search can find what the solver proved is not there
+        print(json.dumps({"task": task.name, "problem": problem.to_json(), "answer": None, "correct": None,
+                          "no_solution": impossible, "reasoning_summary": impossible,
+                          "usage": Usage().to_json()})
+              if args.json else impossible)
+        return 0
     strategy, reward_name, budget, policy, reward = _load_run(args, task)
     t0 = time.perf_counter()
     result = strategy(problem, policy, reward, budget=budget, seed=args.seed, task=task)
@@ -69,8 +107,11 @@ def cmd_solve(args) -> int:
                "finish_reason": result.finish_reason, "seconds": round(seconds, 3)}
         if args.show_reasoning:
             out["reasoning"] = result.text
-        if args.show_search:
-            out["search"] = list(result.trace)
+        if args.show_search:  # the trace in words, and the explorer's view (tree, samples or lines)
+            from ponder.search.explore import view
+
+            out["trace"] = list(result.trace)
+            out["search"] = view(result, task, problem)
         print(json.dumps(out))
         return 0
     print(task.prompt(problem).strip())
@@ -107,7 +148,7 @@ def cmd_eval(args) -> int:
     with workers_of(args) as workers:
         report = evaluate(task, problems, policy, strategy, reward, budget=budget, seed=args.seed,
                           progress=not args.json and sys.stderr.isatty(), output=args.output, resume=args.resume,
-                          workers=workers, reward_name=reward_name)
+                          workers=workers, reward_name=reward_name, save_search=args.save_search)
     summary = {**report.summary(), "reward": reward_name, "budget": budget, "effort": args.effort,
                "split": None if args.problems else args.split, "problems": args.problems,
                "model": str(args.model or "default")}

@@ -8,13 +8,16 @@ import math
 import sys
 from pathlib import Path
 
-from ponder.cli.common import (add_model, add_problem_source, add_workers, load_reward, output_dir, output_file,
+from ponder.cli.common import (add_model, add_problem_source, add_workers, examples, load_reward, output_dir, output_file,
                                overrides_of, plan_of, policy_of, problems_of, workers_of)
 from ponder.errors import UserError
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("sweep", help="accuracy of strategies x budgets, one JSON line per point")
+    p = sub.add_parser("sweep", help="accuracy of strategies x budgets, one JSON line per point",
+                       epilog=examples("ponder sweep --task game24 --split tot --limit 20 --strategies greedy,majority "
+                                       "--multiples 1,4",
+                                       "ponder report runs/sweep-game24-tot.jsonl"))
     add_problem_source(p)
     p.add_argument("--strategies", default="greedy,majority,best-of-n,auto,beam,think",
                    help="comma-separated strategies (default: greedy,majority,best-of-n,auto,beam,think)")
@@ -33,23 +36,27 @@ def add_parsers(sub) -> None:
     add_workers(p)
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("report", help="plots (PNG) and an HTML page from sweep files or training runs")
+    p = sub.add_parser("report", help="plots (PNG) and an HTML page from sweep files or training runs",
+                       epilog=examples("ponder report runs/sweep-game24-tot.jsonl", "ponder report runs/nano --out runs/r"))
     p.add_argument("sweeps", nargs="+", metavar="SWEEP.jsonl|RUN",
                    help="sweep files (ponder sweep), or training run directories / their metrics.jsonl")
     p.add_argument("--out", default="runs/report", metavar="DIR", type=output_dir, help="where to write (default: runs/report)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="the o1 story in a few minutes: a puzzle at rising effort, then one chain, "
-                                    "votes and tree search at equal thinking tokens")
+                                    "votes and tree search at equal thinking tokens",
+                       epilog=examples("ponder demo", "ponder demo --problems 20"))
     p.add_argument("--problems", type=int, default=100,
                    help="Tree of Thoughts' Game of 24 puzzles the ways of thinking are compared on (default and most: 100)")
     p.add_argument("--out", default="runs/demo", metavar="DIR", type=output_dir, help="where the plot goes (default: runs/demo)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("strategies", help="list the test-time strategies and effort levels")
+    p = sub.add_parser("strategies", help="list the test-time strategies and effort levels",
+                       epilog=examples("ponder strategies"))
     p.set_defaults(func=cmd_strategies)
 
-    p = sub.add_parser("problems", help="write problems of a task and split as JSONL")
+    p = sub.add_parser("problems", help="write problems of a task and split as JSONL",
+                       epilog=examples("ponder problems --task countdown-3 --split test --limit 20 --output my.jsonl"))
     add_problem_source(p)
     p.add_argument("--output", metavar="FILE", type=output_file, help="file to write (default: standard output)")
     p.set_defaults(func=cmd_problems)
@@ -200,7 +207,7 @@ def cmd_strategies(args) -> int:
 
     for name in strategy_names():
         st = get_strategy(name)
-        doc = (type(st).__doc__ or "").strip().split("\n")[0]
+        doc = plain((type(st).__doc__ or "").strip().split("\n\n")[0])
         print(f"{name:<14} {('needs ' + st.reward_kind) if st.reward_kind else '':<14} {doc}")
     print()
     for level, e in EFFORTS.items():
@@ -210,6 +217,11 @@ def cmd_strategies(args) -> int:
         for level, e in levels.items():
             print(f"--effort {level:<7} {described(e)}")
     return 0
+
+
+def plain(doc: str) -> str:
+    """A docstring's first paragraph as plain text on one line: ``code`` marks dropped."""
+    return " ".join(doc.replace("``", "").split())
 
 
 def described(e) -> str:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ponder.cli.common import Parser, output_dir, overrides_of
+from ponder.cli.common import Parser, examples, output_dir, overrides_of
 from ponder.errors import read_json
 
 
@@ -58,10 +58,14 @@ TRAINERS = {
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("train", help="train models")
+    p = sub.add_parser("train", help="train models",
+                       epilog=examples("ponder train sft --recipe nano-tiny --out runs/tiny",
+                                       "ponder train grpo --out runs/grpo --set steps=20"))
     tsub = p.add_subparsers(dest="trainer", required=True, parser_class=Parser)
     for name, trainer in TRAINERS.items():
-        t = tsub.add_parser(name, help=trainer.help)
+        t = tsub.add_parser(name, help=trainer.help, epilog=examples(
+            f"ponder train {name}{' --kind prm' if name == 'rm' else ''} --out runs/{name}",
+            f"ponder train {name}{' --kind prm' if name == 'rm' else ''} --out runs/{name} --resume   # after Ctrl-C"))
         t.add_argument("--recipe", default=trainer.recipe, help=f"named recipe (default: {trainer.recipe})")
         t.add_argument("--out", metavar="DIR", type=output_dir, help="run directory (default: runs/RECIPE, or runs/KIND for rm)")
         t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")

@@ -205,8 +205,8 @@ One line, the problem, after `<bos>`; the model writes its reasoning and answer 
 
 ```
 game24 4 7 8 8 -> 24
-countdown 25 3 7 9 -> 66
-countdown 25 3 7 9 -> 66 direct
+countdown 25 3 7 10 -> 66
+countdown 25 3 7 10 -> 66 direct
 ```
 
 A plain line asks for the written-out search (style `search`); ` direct` at its end asks for one

@@ -18,7 +18,7 @@ how many came from the prefix cache, but they are not thinking.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import ClassVar, Generator, Hashable, Sequence, TypeVar, get_args, get_type_hints
+from typing import Callable, ClassVar, Generator, Hashable, Sequence, TypeVar, get_args, get_type_hints
 
 from ponder.checks import value_problem
 from ponder.errors import UserError
@@ -132,6 +132,8 @@ class Search:
         self.usage = Usage()
         self.trace: list[str] = []
         """What the search did, one line per move, in words (shown on request, kept short)."""
+        self.tree: dict | None = None
+        """A tree search's explored tree, as JSON (``search.tree.tree_json``)."""
         self.aggregate = (getattr(reward, "aggregate", None)
                           or DEFAULT_AGGREGATE.get(reward.name if reward is not None else "", "last"))
         self._reward_cost: list[int] = [0, 0]  # reward tokens spent, texts scored
@@ -255,7 +257,7 @@ class Search:
             summary = f"{summary} {note}"
         return SearchResult(answer=best.answer if best else None, text=text, reasoning_summary=summary,
                             usage=self.usage, candidates=tuple(candidates),
-                            finish_reason=finish_reason if best else "length", trace=tuple(self.trace))
+                            finish_reason=finish_reason if best else "length", trace=tuple(self.trace), tree=self.tree)
 
 
 @dataclass
@@ -272,21 +274,24 @@ class Strategy:
         return self.run([problem], policy, reward, budget, seed, task)[0]
 
     def run(self, problems: Sequence[Problem], policy, reward=None, budget: int | None = None, seed: int = 0,
-            task=None) -> list[SearchResult]:
+            task=None, on_done: Callable[[int, SearchResult], None] | None = None) -> list[SearchResult]:
+        """Every problem's result, searched side by side; ``on_done(i, result)`` as each finishes."""
         if budget is not None and budget < 1:
             raise UserError(f"budget must be a positive number of tokens, got {budget}")
         if self.reward_kind and reward is None:
             raise UserError(f"strategy {self.name} needs a reward model (--reward)")
         searches = [Search(p, task_of(p, task), policy, reward, budget, seed) for p in problems]
-        return drive([self.search(s) for s in searches], policy)
+        return drive([self.search(s) for s in searches], policy, on_done)
 
     def search(self, s: Search) -> Calls:
         raise NotImplementedError
 
 
-def drive(searches: Sequence[Calls], policy) -> list[SearchResult]:
+def drive(searches: Sequence[Calls], policy,
+          on_done: Callable[[int, SearchResult], None] | None = None) -> list[SearchResult]:
     """Run searches side by side: each round, every search that waits on the policy gets its
-    completions from one batched ``policy.generate`` call."""
+    completions from one batched ``policy.generate`` call. ``on_done(i, result)`` hears of each
+    search as it finishes (for progress bars and rows written as they come)."""
     results: list[SearchResult | None] = [None] * len(searches)
     waiting: dict[int, Generate] = {}
 
@@ -295,6 +300,8 @@ def drive(searches: Sequence[Calls], policy) -> list[SearchResult]:
             waiting[i] = searches[i].send(reply)
         except StopIteration as done:
             results[i] = done.value
+            if on_done is not None:
+                on_done(i, done.value)
 
     for i in range(len(searches)):
         advance(i, None)

@@ -1,7 +1,9 @@
-"""``reasoning_effort``: low, medium, high and auto, each a compute policy.
+"""``reasoning_effort``: none, minimal, low, medium, high, xhigh and auto, each a compute policy.
 
-``low``, ``medium`` and ``high`` are fixed policies: a strategy, its reward model and a budget in
-thinking tokens per problem. ``auto`` is compute-optimal allocation (Snell et al. 2024): it spends
+The six levels OpenAI's API names are fixed policies: a strategy, its reward model and a budget in
+thinking tokens per problem. ``none`` and ``minimal`` answer with the least thinking the task
+allows: one greedy line in the shortest style the policy was trained to write (``direct`` steps on
+Countdown and Game of 24, about 45 tokens; a policy or task without it writes its usual chain). ``auto`` is compute-optimal allocation (Snell et al. 2024): it spends
 a little to estimate how hard each problem is, then as much as that problem needs.
 
 ``auto`` reads difficulty from agreement: it draws ``probe`` samples; when ``agree`` of them reach
@@ -30,10 +32,17 @@ class Effort:
     level to run: a tree search over ``direct`` steps; a policy without it gets ``EFFORTS``'."""
 
 
+LEAST = Effort("greedy", None, None, (("style", "direct"),))
+"""``none`` and ``minimal``: one greedy line, in ``direct`` steps where the policy writes them
+(``Search.ask_for`` keeps the task's usual chain otherwise)."""
+
 EFFORTS = {
+    "none": LEAST,
+    "minimal": LEAST,
     "low": Effort("greedy", None, None),
     "medium": Effort("majority", None, None, (("n", 8),)),
     "high": Effort("best-of-n", "genrm-cot", None, (("n", 16),)),
+    "xhigh": Effort("best-of-n", "genrm-cot", None, (("n", 64),)),
     "auto": Effort("auto", "genrm-cot", None),
 }
 """What each ``reasoning_effort`` runs on a task with no level of its own in ``TASK_EFFORTS``."""
@@ -42,11 +51,14 @@ STEP_SEARCH = (("expand", 2), ("batch", 1), ("widen", 0.7))
 """Best-first over single steps as chosen on Game of 24's ``val`` split (docs/results.md)."""
 
 TASK_EFFORTS: dict[str, dict[str, Effort]] = {
-    "game24": {"high": Effort("best-first", "prm", 1500, STEP_SEARCH, style="direct")},
-    "countdown": {"high": Effort("best-first", "prm", 16000, STEP_SEARCH, style="direct")},
+    "game24": {"high": Effort("best-first", "prm", 1500, STEP_SEARCH, style="direct"),
+               "xhigh": Effort("best-first", "prm", 6000, STEP_SEARCH, style="direct")},
+    "countdown": {"high": Effort("best-first", "prm", 16000, STEP_SEARCH, style="direct"),
+                  "xhigh": Effort("best-first", "prm", 64000, STEP_SEARCH, style="direct")},
 }
 """The levels a task runs otherwise, by task name: where another strategy was measured to do
-better on that task's validation split within the level's budget (docs/results.md)."""
+better on that task's validation split within the level's budget (docs/results.md). ``xhigh`` is
+``high`` with four times its budget (or samples): more of what was measured, not measured itself."""
 
 
 def effort(name: str, task: str | None = None, styles: tuple[str, ...] = ()) -> Effort:

@@ -210,13 +210,41 @@ def draw(root: Node, limit: int = 400) -> list[str]:
     return rows
 
 
+def tree_json(s: Search, root: Node, chosen: Node | None, limit: int = 2000) -> dict:
+    """The explored tree for the explorer: per node its last line, value, prior, visits, whether it
+    ends the reasoning (and the answer it gives), whether it is on the chosen line; children best
+    first. Past ``limit`` nodes, a node says how many children it leaves out (``hidden``)."""
+    path = set()
+    while chosen is not None:
+        path.add(id(chosen))
+        chosen = chosen.parent
+    count = 0
+
+    def node(n: Node) -> dict:
+        nonlocal count
+        count += 1
+        out = {"line": n.line if n.parent is not None else "", "depth": n.depth, "value": round(n.value, 4),
+               "prior": round(n.prior, 4), "visits": n.visits, "done": n.done, "chosen": id(n) in path,
+               "answer": s.task.answer(n.text) if n.done else None, "children": []}
+        for c in sorted(n.children, key=lambda c: -c.value):
+            if count >= limit:
+                out["hidden"] = len(n.children) - len(out["children"])
+                break
+            out["children"].append(node(c))
+        return out
+
+    return node(root)
+
+
 def finish(s: Search, root: Node, finished: list[Node], what: str) -> object:
     candidates = [Candidate(n.text, s.task.answer(n.text), n.value) for n in finished]
     s.trace.extend(draw(root))
-    answered = [c for c in candidates if c.answer is not None]
+    answered = [(c, n) for c, n in zip(candidates, finished) if c.answer is not None]
     if not answered:
+        s.tree = tree_json(s, root, None)
         return s.result(None, candidates, note=f"{what}: no line of reasoning reached an answer.")
-    best = max(answered, key=lambda c: c.score)
+    best, node = max(answered, key=lambda cn: cn[0].score)
+    s.tree = tree_json(s, root, node)
     return s.result(best, candidates, note=f"{what}: {len(candidates)} finished lines, this one scored "
                                            f"{best.score:.2f} by {s.reward.name}.")
 
@@ -447,7 +475,9 @@ class MCTS(Strategy):
             if room >= 1:
                 [[c]] = yield from s.generate([node.text], SamplingParams(n=1, temperature=0.0, max_tokens=room))
                 node = Node(node.text + c.text, node, value=node.value, done=True)
+                node.parent.children.append(node)
         s.trace.extend(draw(root))
+        s.tree = tree_json(s, root, node if node.done else None)
         candidates = [Candidate(n.text, s.task.answer(n.text), n.value) for n in (*finished, node) if n.done]
         best = candidates[-1] if node.done else None
         return s.result(best, candidates, note=f"mcts: {done_sims} simulations; the most visited line.")

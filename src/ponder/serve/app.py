@@ -1,5 +1,6 @@
 """``ponder serve``: an OpenAI-compatible reasoning server.
 
+    POST /v1/responses          OpenAI's Responses API: reasoning item (summary) and message (answer)
     POST /v1/chat/completions   the last user message is a problem; a search answers it
     POST /v1/completions        a plain continuation of the prompt by the policy (as vLLM serves)
     GET  /v1/models             the served model, with its context length
@@ -20,19 +21,27 @@ import json
 import math
 import socket
 import threading
-from collections import Counter
+import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 
+from ponder import __version__
 from ponder.errors import UserError
 from ponder.search.base import Generate, Search, trace_styles
-from ponder.serve.protocol import (DONE, ApiError, ChatRequest, Envelope, chat_message, chat_usage, check_model, chunk,
-                                   error_body, parse_chat, parse_completion, parse_json, refused)
+from ponder.search.explore import view
+from ponder.serve.protocol import (DONE, ApiError, ChatRequest, Envelope, NoSolution, answer_text, chat_message,
+                                   chat_usage, check_model, chunk, error_body, parse_chat, parse_completion, parse_json,
+                                   refused, thinking, token_ids)
+from ponder.serve.metrics import CONTENT_TYPE, Metrics
+from ponder.serve.schema import (ChatCompletionBody, CompletionBody, DetokenizeBody, ResponsesBody, TokenizeBody,
+                                 request_body)
+from ponder.serve.responses import Events, Reply, parse_responses, renamed, start_line, summary_parts
 from ponder.serve.scheduler import Event, Job, JobEnded, JobFailed, QueueFull, Scheduler, TraceLine, UnitDone, busy
-from ponder.types import SamplingParams
+from ponder.types import Completion, SamplingParams, Usage
 
 
 @dataclass
@@ -43,7 +52,8 @@ class ServeConfig:
     """The policy (``--model``): a directory, a shipped name, or a URI; None: the shipped default (nano-v2)."""
     backend: str | None = None
     task: str = "countdown"
-    """The task every chat request's problem belongs to."""
+    """The task of a chat request's problem when neither its words nor its ``model`` name another
+    (``nano-v2:game24``: the served model on Game of 24)."""
     upstream: str | None = None
     """An OpenAI-compatible base URL (up to /v1) whose model is the policy (proxy mode)."""
     upstream_model: str | None = None
@@ -61,13 +71,17 @@ class ServeConfig:
     longer is turned away with a 429 (see ``scheduler.py``)."""
     max_body: int = 1 << 20
     """Largest request body in bytes (413 beyond)."""
-    max_budget: int = 20_000
+    max_budget: int = 64_000
     """Largest thinking budget (and max_tokens) a request may ask for; also the budget of one that sets none."""
+    keepalive: float = 5.0
+    """Seconds a stream may go without an event before it sends a keep-alive comment (proxies and
+    clients drop a connection silent for long, and a search may think for minutes between lines)."""
 
     def __post_init__(self):
         if not (self.max_queue >= 1 and self.max_active >= 1 and 0 < self.timeout < math.inf and self.max_body >= 1
-                and self.max_budget >= 1):
-            raise UserError("--max-queue, --max-active, --timeout, --max-body and --max-budget must be positive")
+                and self.max_budget >= 1 and 0 < self.keepalive < math.inf):
+            raise UserError("--max-queue, --max-active, --timeout, --max-body, --max-budget and --keepalive must be "
+                            "positive")
 
 
 def upstream_policy(url: str, model: str | None):
@@ -94,6 +108,7 @@ class Server:
         effort(cfg.effort)
         self.cfg = cfg
         self.task = get_task(cfg.task)
+        """The default task (``--task``)."""
         if policy is None:
             if cfg.upstream:
                 policy = upstream_policy(cfg.upstream, cfg.upstream_model)
@@ -106,40 +121,56 @@ class Server:
         self.rewards: dict[str, object] = {}
         self.reward_names = [n for n in reward_names() if n != "oracle"]
         self._reward_lock = threading.Lock()
-        self.responses: Counter = Counter()
-        """(route, status) -> responses, for /metrics."""
+        self.stats = Metrics(self.scheduler)
+        """What /metrics shows."""
 
-    def reward(self, name: str | None):
-        """A reward model by name, loaded once and shared (the scheduler thread is its only user)."""
+    def reward(self, name: str | None, task):
+        """A reward model by name for ``task``, loaded once and shared (the scheduler thread is its
+        only user)."""
         if name is None:
             return None
         with self._reward_lock:
-            if name not in self.rewards:
+            if (name, task.name) not in self.rewards:
                 from ponder.rewards import get_reward
-                self.rewards[name] = get_reward(name, self.task)
-            return self.rewards[name]
+                self.rewards[(name, task.name)] = get_reward(name, task)
+            return self.rewards[(name, task.name)]
 
-    def metrics(self) -> str:
-        m = self.scheduler.metrics
-        active, waiting = self.scheduler.load
-        lines = ["# HELP ponder_requests_total Responses by route and HTTP status.",
-                 "# TYPE ponder_requests_total counter"]
-        lines += [f'ponder_requests_total{{route="{r}",status="{s}"}} {n}' for (r, s), n in sorted(self.responses.items())]
-        for name, kind, value, help_ in (
-                ("ponder_requests_active", "gauge", active, "Requests whose searches are running."),
-                ("ponder_requests_queued", "gauge", waiting, "Requests waiting for a place in the batch."),
-                ("ponder_tokens_generated_total", "counter", m["completion_tokens"], "Tokens the policy generated."),
-                ("ponder_generate_calls_total", "counter", m["generate_calls"], "Batched policy calls."),
-                ("ponder_batched_prompts_total", "counter", m["batched_prompts"],
-                 "Prompts sent in those calls (divide by the calls for the mean batch size)."),
-                ("ponder_batched_requests_total", "counter", m["batched_jobs"],
-                 "Requests served by those calls, summed over calls (requests per batch on average, likewise)."),
-                ("ponder_searches_cancelled_total", "counter", m["cancelled"], "Requests dropped: the client left."),
-                ("ponder_searches_timed_out_total", "counter", m["timed_out"], "Requests dropped: out of time."),
-                ("ponder_requests_shed_total", "counter", m["shed"],
-                 "Queued requests turned away (429) when the forecast said they could not end in time.")):
-            lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name} {value}"]
-        return "\n".join(lines) + "\n"
+    @property
+    def models(self) -> list[str]:
+        """The names a request's ``model`` may give: the served model, then the served model on each
+        task it answers (``nano-v2:game24``)."""
+        return [self.name] + [f"{self.name}:{t}" for t in dict.fromkeys([self.task.name, *self.tasks])]
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks a model name may pick beside the default: a nano policy's own; a real model's, math."""
+        return ("countdown", "game24", "arith") if self.task.WORDS and not self.cfg.upstream else (self.task.name,)
+
+    def problem(self, text: str, model: str | None):
+        """(task, problem) of a chat request: its ``model``'s task, else the one its words name, else
+        the default; the puzzle read as people type it (``read_statement``). ``ApiError`` 400 for text
+        no task reads, showing the forms it takes."""
+        from ponder.tasks import get_task
+        from ponder.tasks.base import parse_problem, shorten
+        from ponder.tasks.statements import FORMS, read_statement, task_for
+
+        named = check_model(model, self.name)
+        try:
+            task = get_task(named) if named else self.task
+        except UserError as e:
+            raise ApiError(404, f"the model {model!r} does not exist here: {e} (see GET /v1/models)", "model",
+                           "model_not_found") from None
+        if task.free_text:
+            return task, parse_problem(task, [text], cli=False)
+        statement = read_statement(text)
+        if not named:
+            task = get_task(task_for(statement, None, self.task.name))
+        if not statement.words:
+            raise ApiError(400, f"no puzzle found in {shorten(text)!r}; write one as: {', '.join(FORMS)}", "messages")
+        try:
+            return task, parse_problem(task, [statement.words], cli=False)
+        except UserError as e:
+            raise ApiError(400, str(e)) from None
 
     # -- jobs
 
@@ -162,23 +193,45 @@ class Server:
         return job, queue
 
     def plan(self, req: ChatRequest) -> tuple[list, list, dict]:
-        """(searches, their trace lists, what runs) for a chat request; may load a reward model."""
+        """(searches, their trace lists, what runs) for a chat request; may load a reward model. A
+        puzzle the task's solver proves impossible gets that said at once, with no search."""
         from ponder.search.request import RequestError
-        from ponder.tasks.base import parse_problem
 
+        task, problem = self.problem(req.text, req.model)
         try:
-            problem = parse_problem(self.task, [req.text], cli=False)
-            plan = req.search.plan(self.reward_names, self.task.name, trace_styles(self.policy))
+            plan = req.search.plan(self.reward_names, task.name, trace_styles(self.policy))
             budget = min(plan.budget or self.cfg.max_budget, req.max_tokens or self.cfg.max_budget, self.cfg.max_budget)
-            reward = self.reward(plan.reward)
-            searches = [Search(problem, self.task, self.policy, reward, budget, req.seed + i) for i in range(req.n)]
+            impossible = task.no_solution(problem)
+            reward = None if impossible else self.reward(plan.reward, task)
+            searches = [Search(problem, task, self.policy, reward, budget, req.seed + i) for i in range(req.n)]
         except RequestError as e:
             raise refused(e) from None
         except UserError as e:
             raise ApiError(400, str(e)) from None
-        info = {"task": self.task.name, "problem": problem.to_json(), "strategy": plan.strategy.name,
-                "reward": plan.reward, "budget": budget, "effort": plan.effort}
+        info = Planned(task=task.name, problem=problem.to_json(), strategy=plan.strategy.name, reward=plan.reward,
+                       budget=budget, effort=plan.effort)
+        info.explain = lambda result: view(result, task, problem)
+        if impossible:
+            info["no_solution"] = impossible
+            return [no_search(impossible) for _ in searches], [[] for _ in searches], info
         return [plan.strategy.search(s) for s in searches], [s.trace for s in searches], info
+
+
+class Planned(dict):
+    """What a request runs, as its response's ``ponder`` object says (task, problem, strategy,
+    reward, budget, effort); ``explain(result)`` gives the explorer's view of a result."""
+
+    explain = staticmethod(lambda result: None)
+
+    def of(self, results, req) -> dict:
+        """The ``ponder`` object of a response: with ``include_search``, each result's view too."""
+        return {**self, "search": [self.explain(r) for r in results]} if req.include_search else dict(self)
+
+
+def no_search(reason: str):
+    """The "search" of a puzzle with no solution: the solver's word for it, at no cost."""
+    return NoSolution(None, "", reason, Usage())
+    yield  # a generator that asks for nothing
 
 
 def continuation(prompts: tuple[str, ...], params: tuple[SamplingParams, ...]):
@@ -186,14 +239,34 @@ def continuation(prompts: tuple[str, ...], params: tuple[SamplingParams, ...]):
     return (yield Generate(prompts, params))
 
 
-async def next_event(queue: asyncio.Queue, request) -> Event | None:
-    """The job's next event; None once the client has gone."""
+IDLE = object()
+"""What ``next_event`` returns when ``idle`` seconds pass with no event."""
+PING = ": keep-alive\n\n"
+"""A server-sent comment: clients skip it, the connection stays alive."""
+
+
+async def next_event(queue: asyncio.Queue, request, idle: float | None = None):
+    """The job's next event; None once the client has gone; ``IDLE`` after ``idle`` seconds without one."""
+    waited = 0.0
     while True:
         try:
             return await asyncio.wait_for(queue.get(), timeout=0.5)
         except asyncio.TimeoutError:
             if await request.is_disconnected():
                 return None
+            waited += 0.5
+            if idle is not None and waited >= idle:
+                return IDLE
+
+
+async def job_events(server: "Server", queue: asyncio.Queue, request):
+    """A streamed job's events as they come, with a keep-alive comment (``PING``) for every
+    ``--keepalive`` seconds of silence; it ends when the client has gone."""
+    while True:
+        event = await next_event(queue, request, server.cfg.keepalive)
+        if event is None:
+            return
+        yield PING if event is IDLE else event
 
 
 async def results_of(server: "Server", job: Job, queue: asyncio.Queue, request, units: int) -> list | None:
@@ -218,9 +291,12 @@ async def results_of(server: "Server", job: Job, queue: asyncio.Queue, request, 
 
 # --------------------------------------------------------------------------- the app
 
-ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/health", "/metrics")
-OPEN_ROUTES = ("/health", "/metrics")
-"""Routes that need no API key."""
+ROUTES = ("/v1/responses", "/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/detokenize",
+          "/tokenizer_info", "/health", "/metrics")
+KEYED = ("/v1/", "/tokenize", "/detokenize", "/tokenizer_info")
+"""Paths (and prefixes) that need the API key when one is set; the rest are open: /health,
+/metrics, the playground at / and its static files, /docs and /openapi.json (the playground asks
+for the key and sends it with its calls)."""
 
 
 class Guard:
@@ -237,14 +313,19 @@ class Guard:
         route = scope["path"] if scope["path"] in ROUTES else "other"
         cfg = self.server.cfg
 
+        stats = self.server.stats
+        scope.setdefault("state", {})["arrived"] = time.perf_counter()  # request.state.arrived
+
         async def counted(message):
             if message["type"] == "http.response.start":
-                self.server.responses[(route, message["status"])] += 1
+                stats.responses.labels(route, message["status"]).inc()
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                stats.latency.labels(route).observe(time.perf_counter() - scope["state"]["arrived"])
             await send(message)
 
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         error = None
-        if route not in OPEN_ROUTES and not authorized(cfg, headers):
+        if scope["path"].startswith(KEYED) and not authorized(cfg, headers):
             error = ApiError(401, "a valid API key is required: send it as 'Authorization: Bearer KEY'",
                              code="invalid_api_key")
         size = headers.get("content-length", "")
@@ -289,13 +370,60 @@ def bounded(receive, limit: int):
 
 def create_app(server: Server) -> FastAPI:
     """The FastAPI app of ``server``: the guard, the error handlers and the routes (see the top)."""
-    app = FastAPI(title="ponder", description="An o1-style reasoning server, OpenAI-compatible.",
-                  lifespan=lifespan_of(server))
+    app = FastAPI(title="ponder", description="An o1-style reasoning server, OpenAI-compatible. The playground "
+                  "is at /.", version=__version__, lifespan=lifespan_of(server), docs_url=None, redoc_url=None)
     app.add_middleware(Guard, server=server)
     add_error_handlers(app)
     add_info_routes(app, server)
     add_completion_routes(app, server)
+    add_pages(app)
     return app
+
+
+STATIC = Path(__file__).parent / "static"
+"""The playground and the vendored Swagger UI: files in the package, no network at run time."""
+
+
+def add_pages(app: FastAPI) -> None:
+    """The playground at /, its files under /static, and /docs: Swagger UI from the package over
+    an OpenAPI document whose request bodies are ``schema.py``'s models."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.openapi.utils import get_openapi
+    from fastapi.staticfiles import StaticFiles
+
+    from ponder.serve.schema import schemas
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def playground():
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/explorer", include_in_schema=False)
+    async def explorer():
+        return RedirectResponse("/static/explorer.html")
+
+    @app.get("/strategies")
+    async def strategies():
+        """The strategies and effort levels a request may name (``ponder strategies``)."""
+        from ponder.search import EFFORTS, strategy_names
+
+        return {"strategies": strategy_names(), "efforts": list(EFFORTS)}
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        ui = "/static/vendor/swagger-ui"
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="ponder API", swagger_js_url=f"{ui}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{ui}/swagger-ui.css", swagger_favicon_url=f"{ui}/favicon-32x32.png")
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            doc.setdefault("components", {}).setdefault("schemas", {}).update(schemas())
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def lifespan_of(server: Server):
@@ -336,34 +464,91 @@ def add_info_routes(app: FastAPI, server: Server) -> None:
     async def health(request: Request):
         if not authorized(server.cfg, request.headers):  # case-insensitive, as the guard's lower-cased dict
             return {"status": "ok"}  # what is served is for callers with the key
-        return {"status": "ok", "model": server.name, "task": server.task.name}
+        return {"status": "ok", "model": server.name, "task": server.task.name, "models": server.models}
 
     @app.get("/metrics")
     async def metrics():
-        return PlainTextResponse(server.metrics(), media_type="text/plain; version=0.0.4")
+        return Response(server.stats.page(), media_type=CONTENT_TYPE)
 
     @app.get("/v1/models")
     async def models():
-        return {"object": "list", "data": [{"id": server.name, "object": "model", "created": 0, "owned_by": "ponder",
-                                            "max_model_len": server.policy.max_context, "task": server.task.name}]}
+        return {"object": "list", "data": [
+            {"id": name, "object": "model", "created": 0, "owned_by": "ponder", "max_model_len": server.policy.max_context,
+             "task": name.partition(":")[2] or server.task.name} for name in server.models]}
 
-    @app.post("/tokenize")
+    @app.get("/problems/random")
+    async def random_problem(task: str | None = None, seed: int = 0):
+        """A problem of ``task`` (default: the server's) from its test split, in words, for the playground."""
+        from ponder.tasks import get_task
+        from ponder.tasks.statements import statement
+
+        try:
+            chosen = get_task(task) if task else server.task
+        except UserError as e:
+            raise ApiError(400, str(e), "task") from None
+        if task and task not in server.tasks and task != server.task.name:
+            raise ApiError(400, f"this server answers {', '.join(server.tasks)}; not {task}", "task")
+        [problem] = await asyncio.to_thread(chosen.problems, "test", 1, abs(seed) % (1 << 31))
+        return {"task": chosen.name, "text": statement(problem), "problem": problem.to_json()}
+
+    @app.post("/tokenize", openapi_extra=request_body(TokenizeBody))
     async def tokenize(request: Request):
         body = await body_of(request)
         text = body.get("prompt")
         if not isinstance(text, str):
             raise ApiError(400, "prompt must be a string", "prompt")
-        count = await asyncio.to_thread(server.policy.count_tokens, text)
-        return {"count": count, "max_model_len": server.policy.max_context}
+        special = body.get("add_special_tokens", True)
+        if not isinstance(special, bool):
+            raise ApiError(400, "add_special_tokens must be true or false", "add_special_tokens")
+        policy = server.policy
+        if not hasattr(policy, "tokenize"):  # an upstream's: its count only
+            count = await asyncio.to_thread(policy.count_tokens, text)
+            return {"count": count, "max_model_len": policy.max_context}
+        tokens = await asyncio.to_thread(policy.tokenize, text, special)
+        return {"count": len(tokens), "max_model_len": policy.max_context, "tokens": tokens}
+
+    @app.post("/detokenize", openapi_extra=request_body(DetokenizeBody))
+    async def detokenize(request: Request):
+        body = await body_of(request)
+        if not token_ids(body.get("tokens")) or not hasattr(server.policy, "detokenize"):
+            raise ApiError(400, "tokens must be a non-empty list of token ids (and the policy this server's own)",
+                           "tokens")
+        return {"prompt": await asyncio.to_thread(server.policy.detokenize, body["tokens"])}
+
+    @app.get("/tokenizer_info")
+    async def tokenizer_info():
+        """The tokenizer's special tokens and chat template, as vLLM describes its own (lm-evaluation-
+        harness reads them to tokenize through this server)."""
+        return tokenizer_facts(server.policy)
+
+
+def tokenizer_facts(policy) -> dict:
+    """What /tokenizer_info says of ``policy``'s tokenizer."""
+    tok = getattr(policy, "tokenizer", None)
+    if tok is None:
+        raise ApiError(404, "this server's policy is an upstream's: ask it for its tokenizer")
+    facts = {"model_max_length": policy.max_context, "tokenizer_class": type(tok).__name__}
+    if hasattr(tok, "bos_id"):  # nano's
+        from ponder.model.export import CHAT_TEMPLATE
+        from ponder.model.tokenizer import BOS, EOS, PAD, UNK
+
+        return {**facts, "bos_token": BOS, "eos_token": EOS, "pad_token": PAD, "unk_token": UNK,
+                "chat_template": CHAT_TEMPLATE}
+    return {**facts, "bos_token": tok.bos_token, "eos_token": tok.eos_token, "pad_token": tok.pad_token,
+            "unk_token": tok.unk_token, "chat_template": getattr(tok, "chat_template", None)}
 
 
 def add_completion_routes(app: FastAPI, server: Server) -> None:
-    """/v1/chat/completions (a search answers) and /v1/completions (the policy continues)."""
-    @app.post("/v1/chat/completions")
+    """/v1/responses and /v1/chat/completions (a search answers), /v1/completions (the policy continues)."""
+    @app.post("/v1/responses", openapi_extra=request_body(ResponsesBody))
+    async def responses(request: Request):
+        return await response(server, request)
+
+    @app.post("/v1/chat/completions", openapi_extra=request_body(ChatCompletionBody))
     async def chat(request: Request):
         return await chat_completion(server, request)
 
-    @app.post("/v1/completions")
+    @app.post("/v1/completions", openapi_extra=request_body(CompletionBody))
     async def completions(request: Request):
         return await text_completion(server, request)
 
@@ -371,7 +556,6 @@ def add_completion_routes(app: FastAPI, server: Server) -> None:
 async def chat_completion(server: Server, request: Request):
     """A chat request's searches, whole or streamed."""
     body = await body_of(request)
-    check_model(body, server.name)
     req = parse_chat(body, server.cfg.effort, server.cfg.max_budget)
     units, traces, info = await asyncio.to_thread(server.plan, req)
     job, queue = server.submit(units, traces, f"chat {info['strategy']} {info['reward']} {info['budget']} "
@@ -388,32 +572,156 @@ async def chat_completion(server: Server, request: Request):
         message, finish = chat_message(result, req)
         choices.append({"index": i, "message": message, "finish_reason": finish, "logprobs": None})
     return {"id": env.id, "object": "chat.completion", "created": env.created, "model": env.model,
-            "choices": choices, "usage": chat_usage(ordered), "ponder": info}
+            "choices": choices, "usage": chat_usage(ordered), "ponder": info.of(ordered, req)}
+
+
+async def response(server: Server, request: Request):
+    """A Responses API request: one search, its response object whole or as typed events."""
+    body = await body_of(request)
+    rr = parse_responses(body, server.cfg.effort, server.cfg.max_budget)
+    req = rr.chat
+    try:
+        units, traces, info = await asyncio.to_thread(server.plan, req)
+    except ApiError as e:
+        raise renamed(e) from None
+    job, queue = server.submit(units, traces, f"chat {info['strategy']} {info['reward']} {info['budget']} "
+                                              f"n=1 samples={req.search.samples}")
+    resp = Reply(server.name, rr)
+    if req.stream:
+        return StreamingResponse(stream_response(server, job, queue, resp, info, request),
+                                 media_type="text/event-stream")
+    ordered = await results_of(server, job, queue, request, 1)
+    if ordered is None:
+        return JSONResponse(error_body("the client went away"), 499)
+    return resp.finished(ordered[0], info.of(ordered, req))
+
+
+async def stream_response(server: Server, job: Job, queue: asyncio.Queue, resp: Reply, info: dict, request):
+    """A response's typed events, in the order OpenAI's come: created; the reasoning item, whose
+    summary (when asked for) streams what the search does as it does it, then the summary of its
+    reasoning; the message item with the answer; completed (or incomplete) with the whole object."""
+    ev, finished, summary = Events(), False, resp.req.summary
+    detailed = summary in ("auto", "detailed") and not info.get("no_solution")
+    streamed = start_line(info) if detailed else ""
+    first = FirstDelta(server, request, "/v1/responses")
+    try:
+        yield ev("response.created", response=resp.object())
+        yield ev("response.in_progress", response=resp.object())
+        yield ev("response.output_item.added", output_index=0, item=resp.reasoning_item([]))
+        at = {"item_id": resp.reasoning_id, "output_index": 0}
+        if detailed:
+            yield ev("response.reasoning_summary_part.added", **at, summary_index=0, part=summary_part(""))
+            first()
+            yield ev("response.reasoning_summary_text.delta", **at, summary_index=0, delta=streamed)
+        result = None
+        async for event in job_events(server, queue, request):
+            match event:
+                case str():
+                    yield event
+                case JobFailed(error):
+                    finished = True
+                    yield ev("error", code=error.code, message=error.message, param=error.param)
+                    yield ev("response.failed", response=resp.object(
+                        "failed", error={"code": error.code or error.kind, "message": error.message}, info=info))
+                    return
+                case TraceLine(_, line) if detailed:
+                    streamed += line + "\n"
+                    yield ev("response.reasoning_summary_text.delta", **at, summary_index=0, delta=line + "\n")
+                case UnitDone(_, done):
+                    result = done
+                    break
+        if result is None:  # the client left
+            return
+        parts = summary_parts(result, info, summary)
+        if detailed:
+            parts[0] = streamed  # what was sent, whatever the trace's last lines
+        for i, text in enumerate(parts):
+            if i or not detailed:
+                yield ev("response.reasoning_summary_part.added", **at, summary_index=i, part=summary_part(""))
+                first()
+                yield ev("response.reasoning_summary_text.delta", **at, summary_index=i, delta=text)
+            yield ev("response.reasoning_summary_text.done", **at, summary_index=i, text=text)
+            yield ev("response.reasoning_summary_part.done", **at, summary_index=i, part=summary_part(text))
+        full = result.text if resp.req.chat.include_reasoning else None
+        if full is not None:
+            yield ev("response.reasoning_text.delta", **at, content_index=0, delta=full)
+            yield ev("response.reasoning_text.done", **at, content_index=0, text=full)
+        yield ev("response.output_item.done", output_index=0, item=resp.reasoning_item(parts, full))
+        answer = answer_text(result)
+        at = {"item_id": resp.message_id, "output_index": 1}
+        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        yield ev("response.output_item.added", output_index=1, item=resp.message_item(None, "in_progress"))
+        yield ev("response.content_part.added", **at, content_index=0, part=part)
+        yield ev("response.output_text.delta", **at, content_index=0, delta=answer, logprobs=[])
+        yield ev("response.output_text.done", **at, content_index=0, text=answer, logprobs=[])
+        yield ev("response.content_part.done", **at, content_index=0, part={**part, "text": answer})
+        yield ev("response.output_item.done", output_index=1, item=resp.message_item(answer))
+        whole = resp.finished(result, info.of([result], resp.req.chat))
+        whole["output"][0] = resp.reasoning_item(parts, full)
+        finished = True
+        yield ev("response.completed" if whole["status"] == "completed" else "response.incomplete", response=whole)
+    finally:
+        if not finished:
+            server.scheduler.cancel(job)
+
+
+def summary_part(text: str) -> dict:
+    return {"type": "summary_text", "text": text}
 
 
 async def text_completion(server: Server, request: Request):
-    """A completions request: one policy call continues every prompt, whole or (at once) streamed."""
+    """A completions request: one policy call continues every prompt, whole or (at once) streamed;
+    with ``echo``, each choice starts with its prompt, and with ``logprobs`` its every token is scored."""
     body = await body_of(request)
-    check_model(body, server.name)
+    check_model(body.get("model"), server.name)
     req = parse_completion(body, server.policy.max_context)
-    lengths = await asyncio.to_thread(lambda: [server.policy.count_tokens(p) + 1 for p in req.prompts])
-    if max(lengths) >= server.policy.max_context:
-        raise ApiError(400, f"the prompt is {max(lengths)} tokens; this model's context holds "
-                            f"{server.policy.max_context} in all", "prompt")
-    params = req.params
-    job, queue = server.submit([continuation(req.prompts, (params,) * len(req.prompts))], [None],
-                               f"completion {len(req.prompts)}x{params.n} max_tokens={params.max_tokens}")
+    policy, params = server.policy, req.params
+    scoring = hasattr(policy, "score")
+    if not scoring and (req.echo or any(not isinstance(p, str) for p in req.prompts)):
+        raise ApiError(400, "echo and prompts of token ids need a policy this server runs itself (nano, hf); "
+                            "its upstream does not give them", "echo" if req.echo else "prompt")
+    texts = await asyncio.to_thread(lambda: [p if isinstance(p, str) else policy.detokenize(p) for p in req.prompts])
+    lengths = await asyncio.to_thread(lambda: [policy.count_tokens(t) + 1 for t in texts])
+    most = params.max_tokens if req.generate else 0
+    if max(lengths) + most > policy.max_context:
+        raise ApiError(400, f"the prompt is {max(lengths)} tokens and max_tokens {most}; this model's "
+                            f"context holds {policy.max_context} in all", "prompt")
+    if req.generate:
+        job, queue = server.submit([continuation(tuple(texts), (params,) * len(texts))], [None],
+                                   f"completion {len(texts)}x{params.n} max_tokens={params.max_tokens}")
+        results = await results_of(server, job, queue, request, 1)
+        if results is None:
+            return JSONResponse(error_body("the client went away"), 499)
+        [rows] = results
+    else:  # echo alone: the prompts, scored, and nothing more
+        rows = [[Completion("", (), "length", prompt_tokens=length)] * params.n for length in lengths]
     env = Envelope(server.name, kind="cmpl")
-    results = await results_of(server, job, queue, request, 1)
-    if results is None:
-        return JSONResponse(error_body("the client went away"), 499)
-    [rows] = results
     choices, usage = completion_choices(rows, params)
+    if req.echo:
+        await asyncio.to_thread(echoed, policy, req, texts, rows, choices)
     if req.stream:  # the whole text at once: a plain continuation has no reasoning to show meanwhile
         return StreamingResponse(completion_events(env, choices, usage, req.include_usage),
                                  media_type="text/event-stream")
     return {"id": env.id, "object": "text_completion", "created": env.created, "model": env.model,
             "choices": choices, "usage": usage}
+
+
+def echoed(policy, req, texts: list[str], rows: list, choices: list[dict]) -> None:
+    """Put each prompt before its choices' texts; with ``logprobs``, score every token of prompt and
+    completion together, in OpenAI's form (``tokens``, ``token_logprobs``, ``top_logprobs``; the
+    first token's logprob is None when nothing comes before it)."""
+    at = 0
+    for prompt, text, row in zip(req.prompts, texts, rows):
+        ids = list(prompt) if not isinstance(prompt, str) else policy.tokenize(text, special=False)
+        for c in row:
+            choice = choices[at]
+            at += 1
+            choice["text"] = text + c.text
+            if req.params.logprobs:
+                scored = policy.score(ids + list(c.token_ids))
+                choice["logprobs"] = {
+                    "tokens": [s.token for s in scored], "token_logprobs": [s.logprob for s in scored],
+                    "top_logprobs": [None if s.top_logprob is None else {s.top: s.top_logprob} for s in scored]}
 
 
 def completion_choices(rows: list, params: SamplingParams) -> tuple[list[dict], dict]:
@@ -442,6 +750,25 @@ async def completion_events(env: Envelope, choices: list[dict], usage: dict, inc
     yield DONE
 
 
+class FirstDelta:
+    """Call it as each reasoning delta goes out: the first call times it (``ponder_first_reasoning_seconds``)."""
+
+    def __init__(self, server: Server, request, route: str):
+        self.histogram, self.arrived = server.stats.first_reasoning.labels(route), request.state.arrived
+        self.done = False
+
+    def __call__(self) -> None:
+        if not self.done:
+            self.done = True
+            self.histogram.observe(time.perf_counter() - self.arrived)
+
+
+def said(text: str) -> dict:
+    """A delta of the reasoning's summary: ponder's ``reasoning_summary``, and the same text as the
+    thinking that chat clients show (``thinking``)."""
+    return {"reasoning_summary": text, **thinking(text)}
+
+
 async def stream_chat(server: Server, job: Job, queue: asyncio.Queue, req: ChatRequest, env: Envelope, info: dict,
                       request):
     """Server-sent events of a chat completion: per choice, the role; reasoning-summary deltas while
@@ -449,37 +776,41 @@ async def stream_chat(server: Server, job: Job, queue: asyncio.Queue, req: ChatR
     answer and the finish reason; usage last when asked for. A client that leaves cancels the job."""
     finished = False
     results = {}
+    first = FirstDelta(server, request, "/v1/chat/completions")
     try:
         for i in range(req.n):
             yield chunk(env, [{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
-        start = (f"Thinking with {info['strategy']}" + (f" and {info['reward']}" if info["reward"] else "")
-                 + f", within {info['budget']} tokens.\n")
-        for i in range(req.n):
-            yield chunk(env, [{"index": i, "delta": {"reasoning_summary": start}, "finish_reason": None}])
-        while True:
-            match await next_event(queue, request):
-                case None:
-                    return
+        if not info.get("no_solution"):
+            first()
+            for i in range(req.n):
+                yield chunk(env, [{"index": i, "delta": said(start_line(info)), "finish_reason": None}])
+        async for event in job_events(server, queue, request):
+            match event:
+                case str():
+                    yield event
                 case JobFailed(error):
                     finished = True
                     yield f"data: {json.dumps(error.body())}\n\n"
                     yield DONE
                     return
                 case TraceLine(unit, line):
-                    yield chunk(env, [{"index": unit, "delta": {"reasoning_summary": line + "\n"}, "finish_reason": None}])
+                    first()
+                    yield chunk(env, [{"index": unit, "delta": said(line + "\n"), "finish_reason": None}])
                 case UnitDone(unit, result):
+                    first()
                     results[unit] = result
                     message, finish = chat_message(result, req)
-                    delta = {"reasoning_summary": result.reasoning_summary}
+                    yield chunk(env, [{"index": unit, "delta": said(result.reasoning_summary), "finish_reason": None}])
                     if req.include_reasoning:
-                        delta["reasoning"] = result.text
-                    yield chunk(env, [{"index": unit, "delta": delta, "finish_reason": None}])
+                        yield chunk(env, [{"index": unit, "delta": thinking("\n" + result.text), "finish_reason": None}])
                     yield chunk(env, [{"index": unit, "delta": {"content": message["content"]}, "finish_reason": None}])
                     yield chunk(env, [{"index": unit, "delta": {}, "finish_reason": finish}])
                 case JobEnded():
                     finished = True
-                    if req.include_usage:
-                        yield chunk(env, [], chat_usage([results[i] for i in range(req.n)]), ponder=info)
+                    ordered = [results[i] for i in range(req.n)]
+                    if req.include_usage or req.include_search:
+                        yield chunk(env, [], chat_usage(ordered) if req.include_usage else None,
+                                    ponder=info.of(ordered, req))
                     yield DONE
                     return
     finally:
@@ -498,7 +829,7 @@ def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000, log_level
         except OSError as e:
             raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     server = Server(cfg)
-    print(f"ponder serve: {server.name} on task {server.task.name} at http://{host}:{port}/v1 "
+    print(f"ponder serve: {server.name} on {', '.join(server.tasks)} (default {server.task.name}) at http://{host}:{port}/v1 "
           f"(effort {cfg.effort} by default{', API key required' if cfg.api_key else ''})", flush=True)
     uvicorn.run(create_app(server), host=host, port=port, log_level=log_level)
 

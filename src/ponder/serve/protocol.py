@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ponder.search.request import RequestError, StrategyRequest
 from ponder.tasks.base import shorten
-from ponder.types import SamplingParams
+from ponder.types import SamplingParams, SearchResult
 
 MAX_CHOICES = 8
 """Most choices (``n``) one request may ask for."""
@@ -122,12 +122,17 @@ def _stops(body: dict) -> tuple[str, ...]:
     return tuple(s for s in value if s)
 
 
-def check_model(body: dict, served: str) -> None:
-    """The request's ``model`` must be the served one (a missing ``model`` means it too)."""
-    model = _text(body, "model")
-    if model is not None and model != served:
-        raise ApiError(404, f"the model {model!r} does not exist here; this server serves {served!r} "
-                            f"(see GET /v1/models)", "model", "model_not_found")
+def check_model(model, served: str) -> str | None:
+    """The task a request's ``model`` names: None for the served model itself (or no ``model``),
+    ``game24`` for ``nano-v2:game24``; a 404 for any other model."""
+    if model is not None and not isinstance(model, str):
+        raise ApiError(400, f"model must be a string, got {shorten(json.dumps(model))}", "model")
+    if model is None or model == served:
+        return None
+    if model.startswith(served + ":") and model != served + ":":
+        return model[len(served) + 1:]
+    raise ApiError(404, f"the model {model!r} does not exist here; this server serves {served!r}, alone or on a "
+                        f"task as {served + ':TASK'!r} (see GET /v1/models)", "model", "model_not_found")
 
 
 def last_user_text(messages) -> str:
@@ -150,7 +155,7 @@ def last_user_text(messages) -> str:
     if not isinstance(content, str):
         raise ApiError(400, f"the user message's content must be a string, got {json.dumps(content)}", "messages")
     if not content.strip():
-        raise ApiError(400, "the last user message is empty: it should hold the problem, e.g. \"25 3 7 9 -> 66\"",
+        raise ApiError(400, "the last user message is empty: it should hold the problem, e.g. \"25 3 7 10 -> 66\"",
                        "messages")
     return content
 
@@ -169,6 +174,8 @@ class ChatRequest:
     search: StrategyRequest
     """What the search may be: strategy or ``reasoning_effort``, reward, budget, ``samples`` (the
     strategy's ``n``; ``n`` is the number of choices), ``temperature``, ``strategy_options``."""
+    model: str | None = None
+    """The ``model`` asked for: the served one, or it on a task (``nano-v2:game24``); None: the served one."""
     n: int = 1
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
@@ -176,6 +183,8 @@ class ChatRequest:
     stream: bool = False
     include_usage: bool = False
     include_reasoning: bool = False
+    include_search: bool = False
+    """Whether the response's ``ponder`` object holds the explorer's view of each search (``search.explore``)."""
 
 
 PARAMS = {"effort": "reasoning_effort", "options": "strategy_options"}
@@ -205,20 +214,26 @@ def parse_chat(body: dict, default_effort: str, max_budget: int) -> ChatRequest:
         samples=_number(body, "samples", 1, 256), temperature=_number(body, "temperature", 0, 2, integer=False),
         options=overrides, optional=("temperature",))
     return ChatRequest(
-        text=text, search=search, n=_number(body, "n", 1, MAX_CHOICES, 1), max_tokens=max_tokens,
+        text=text, model=_text(body, "model"), search=search, n=_number(body, "n", 1, MAX_CHOICES, 1), max_tokens=max_tokens,
         stop=_stops(body), seed=_number(body, "seed", 0, 2 ** 32 - 1, 0), stream=_flag(body, "stream"),
-        include_usage=_flag(options or {}, "include_usage"), include_reasoning=_flag(body, "include_reasoning"))
+        include_usage=_flag(options or {}, "include_usage"), include_reasoning=_flag(body, "include_reasoning"),
+        include_search=_flag(body, "include_search"))
 
 
 @dataclass(frozen=True)
 class CompletionRequest:
     """A plain continuation of prompts by the policy, as vLLM serves it (no search)."""
 
-    prompts: tuple[str, ...]
+    prompts: tuple[str | tuple[int, ...], ...]
+    """Each prompt as text, or as token ids."""
     params: SamplingParams
     """How each prompt is continued: the request's sampling fields, as the policy takes them."""
     stream: bool = False
     include_usage: bool = False
+    echo: bool = False
+    """Whether each choice's text (and its logprobs) starts with its prompt's."""
+    generate: bool = True
+    """False for ``max_tokens: 0`` with ``echo``: the prompts are scored, not continued."""
 
 
 def parse_completion(body: dict, max_tokens: int) -> CompletionRequest:
@@ -226,25 +241,43 @@ def parse_completion(body: dict, max_tokens: int) -> CompletionRequest:
         if body.get(name) is not None:
             raise ApiError(400, f"{name} is for /v1/chat/completions: /v1/completions continues the prompt "
                                 f"as it is, without search", name)
-    prompt = body.get("prompt")
-    prompts = [prompt] if isinstance(prompt, str) else prompt
-    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
-        raise ApiError(400, "prompt must be a string or a non-empty list of strings", "prompt")
-    if len(prompts) > 16:
-        raise ApiError(400, f"prompt takes at most 16 strings, got {len(prompts)}", "prompt")
+    prompts = prompts_of(body.get("prompt"))
+    echo = _flag(body, "echo")
     logprobs = body.get("logprobs")
     if logprobs is not None and (isinstance(logprobs, bool) or not isinstance(logprobs, int) or not 0 <= logprobs <= 1):
         raise ApiError(400, "logprobs must be 0 or 1 (this server returns the sampled token's only)", "logprobs")
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise ApiError(400, "stream_options must be an object", "stream_options")
+    most = _number(body, "max_tokens", 0 if echo else 1, max_tokens, 16)
     params = SamplingParams(
         n=_number(body, "n", 1, 64, 1), temperature=_number(body, "temperature", 0, 2, 1.0, integer=False),
         top_p=_number(body, "top_p", 1e-9, 1, 1.0, integer=False), top_k=_number(body, "top_k", 0, 1 << 20, 0),
-        max_tokens=_number(body, "max_tokens", 1, max_tokens, 16), stop=_stops(body),
-        seed=_number(body, "seed", -2 ** 63, 2 ** 63 - 1), logprobs=bool(logprobs))
-    return CompletionRequest(tuple(prompts), params, stream=_flag(body, "stream"),
-                             include_usage=_flag(options or {}, "include_usage"))
+        max_tokens=max(1, most), stop=_stops(body),
+        seed=_number(body, "seed", -2 ** 63, 2 ** 63 - 1), logprobs=logprobs is not None)
+    return CompletionRequest(prompts, params, stream=_flag(body, "stream"),
+                             include_usage=_flag(options or {}, "include_usage"), echo=echo, generate=most > 0)
+
+
+def token_ids(value) -> bool:
+    """Whether ``value`` is a non-empty list of token ids."""
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(t, int) and not isinstance(t, bool) and 0 <= t < 1 << 31 for t in value)
+
+
+MAX_PROMPTS = 64
+"""Most prompts one completions request may hold (lm-evaluation-harness batches its requests)."""
+
+
+def prompts_of(prompt) -> tuple[str | tuple[int, ...], ...]:
+    """A completions ``prompt``: a string, a list of token ids, or a list of either."""
+    if isinstance(prompt, str) or token_ids(prompt):
+        prompt = [prompt]
+    if not isinstance(prompt, list) or not prompt or not all(isinstance(p, str) or token_ids(p) for p in prompt):
+        raise ApiError(400, "prompt must be a string, a list of token ids, or a non-empty list of either", "prompt")
+    if len(prompt) > MAX_PROMPTS:
+        raise ApiError(400, f"prompt takes at most {MAX_PROMPTS} prompts, got {len(prompt)}", "prompt")
+    return tuple(p if isinstance(p, str) else tuple(p) for p in prompt)
 
 
 # --------------------------------------------------------------------------- responses
@@ -284,12 +317,32 @@ def chat_usage(results) -> dict:
                                           "reward_tokens": sum(r.usage.reward_tokens for r in results)}}
 
 
+def thinking(text: str) -> dict:
+    """``text`` under the names open-weight servers give the thinking in a message or delta:
+    ``reasoning`` (vLLM's) and ``reasoning_content`` (its older name, which DeepSeek's API and chat
+    UIs read), so that a client shows it as its "thinking" block."""
+    return {"reasoning": text, "reasoning_content": text}
+
+
+class NoSolution(SearchResult):
+    """The result of a puzzle the task's solver proved impossible: no answer, the proof's sentence
+    as its summary and as the message's content (a chat user reads it there), no tokens spent."""
+
+
+def answer_text(result) -> str:
+    """What a message says: the answer; for a puzzle proved impossible, the proof's sentence."""
+    if isinstance(result, NoSolution):
+        return result.reasoning_summary
+    return result.answer or ""
+
+
 def chat_message(result, req: ChatRequest) -> tuple[dict, str]:
-    """(message, finish_reason) of one search's result."""
-    content, stopped = cut_stop(result.answer or "", req.stop)
-    message = {"role": "assistant", "content": content, "reasoning_summary": result.reasoning_summary}
-    if req.include_reasoning:
-        message["reasoning"] = result.text
+    """(message, finish_reason) of one search's result: the answer as the content; the summary of the
+    reasoning as ``reasoning_summary`` and, unless ``include_reasoning`` asks for the whole hidden
+    reasoning there, as ``reasoning`` and ``reasoning_content``."""
+    content, stopped = cut_stop(answer_text(result), req.stop)
+    message = {"role": "assistant", "content": content, "reasoning_summary": result.reasoning_summary,
+               **thinking(result.text if req.include_reasoning else result.reasoning_summary)}
     return message, "stop" if stopped else result.finish_reason
 
 

@@ -83,7 +83,7 @@ class Task:
     def parse_user_input(self, words: list[str], numbers: list[str] | None = None, target=None,
                          cli: bool = True) -> Problem:
         """A problem from what a user typed (see ``parse_problem``). By default numbers and a
-        target: ``"25 3 7 9 -> 66"``, or the numbers and an explicit ``target``."""
+        target: ``"25 3 7 10 -> 66"``, or the numbers and an explicit ``target``."""
         raw, target = numbers_and_target(words, numbers, target, cli)
         return self.make_problem(raw, target)
 
@@ -108,6 +108,17 @@ class Task:
     def check(self, problem: Problem, answer: str | None) -> bool:
         """Whether an answer is correct, decided by rule."""
         raise NotImplementedError
+
+    def mark_lines(self, problem: Problem, text: str) -> list[str | None]:
+        """One mark per line of a completion, for the explorer: ``path`` (a step of the solution),
+        ``dead`` (a dead end), ``backtrack`` (the search returns to an earlier state), ``answer``,
+        or None; a task that cannot read its lines marks none."""
+        return [None] * len(text.split("\n"))
+
+    def no_solution(self, problem: Problem) -> str | None:
+        """Why ``problem`` has no correct answer, where the task's solver proves it has none (a
+        sentence for the user); None when it has one or the task cannot tell."""
+        return None
 
     def verify(self, problem: Problem, text: str) -> float:
         """1.0 when the completion's answer is correct, else 0.0."""
@@ -218,7 +229,7 @@ def question_text(words, task: str) -> str:
 
 def parse_problem(task: Task, words: list[str], numbers: list[str] | None = None, target=None,
                   cli: bool = True) -> Problem:
-    """A problem from what a user typed: ``words`` (``"25 3 7 9 -> 66"``, ``"4 7 8 8"``, ``"482 * 37"``,
+    """A problem from what a user typed: ``words`` (``"25 3 7 10 -> 66"``, ``"4 7 8 8"``, ``"482 * 37"``,
     or a question in words for free-text tasks), extra ``numbers`` and an explicit ``target`` (for
     free-text tasks, the reference answer). Each task reads its own input (``Task.parse_user_input``).
     Errors hint at the command line's flags with ``cli``, else at the text alone (the server's chat
@@ -254,18 +265,18 @@ def typed_numbers(words: list[str], numbers: list[str] | None = None) -> list[st
 def numbers_and_target(words: list[str], numbers: list[str] | None = None, target=None,
                        cli: bool = True) -> tuple[list[str], object]:
     """The numbers a user typed and the target, which an explicit ``target`` gives or else what
-    follows ``->`` (``"25 3 7 9 -> 66"``); ``UserError`` when no number is given."""
+    follows ``->`` (``"25 3 7 10 -> 66"``); ``UserError`` when no number is given."""
     raw = typed_numbers(words, numbers)
-    if "->" in raw:  # "25 3 7 9 -> 66"
+    if "->" in raw:  # "25 3 7 10 -> 66"
         at = raw.index("->")
         if len(raw) > at + 2 or raw.count("->") > 1:
-            raise UserError(f'write one target after "->", e.g. "25 3 7 9 -> 66"; got {shorten(" ".join(raw))}')
+            raise UserError(f'write one target after "->", e.g. "25 3 7 10 -> 66"; got {shorten(" ".join(raw))}')
         if target is None and at + 1 < len(raw):
             target = raw[at + 1]
         raw = raw[:at]
     if not raw:
-        raise UserError("give the numbers, e.g. ponder solve --numbers 25 3 7 9 --target 66" if cli
-                        else 'give the numbers, e.g. "25 3 7 9 -> 66"')
+        raise UserError("give the numbers, e.g. ponder solve --numbers 25 3 7 10 --target 66" if cli
+                        else 'give the numbers, e.g. "25 3 7 10 -> 66"')
     return raw, target
 
 

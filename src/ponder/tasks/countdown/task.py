@@ -164,13 +164,13 @@ class CountdownTask(Task):
         raw, target = numbers_and_target(words, numbers, target, cli)
         if target is None and self.targets[0] != self.targets[1]:
             raise UserError(f"{self.name} needs a target: add --target (or use --task game24)" if cli
-                            else f'{self.name} needs a target: write it after "->", e.g. "25 3 7 9 -> 66"')
+                            else f'{self.name} needs a target: write it after "->", e.g. "25 3 7 10 -> 66"')
         return self.make_problem(raw, target)
 
     # -- what the model reads and writes
 
     def prompt(self, problem: Problem, style: str = "") -> str:
-        """``countdown 25 3 7 9 -> 66``, and ``direct`` at its end to ask for a direct trace."""
+        """``countdown 25 3 7 10 -> 66``, and ``direct`` at its end to ask for a direct trace."""
         ask = "" if style in ("", "search") else f" {self._style(style)}"
         return f"{self.family} {fmt_state(problem.numbers)} {PROMPT_ARROW} {problem.target}{ask}\n"
 
@@ -192,6 +192,32 @@ class CountdownTask(Task):
             return evaluate_expression(answer, problem.numbers, self.rational) == problem.target
         except (ValueError, ZeroDivisionError, RecursionError):  # a malformed answer is a wrong one
             return False
+
+    def mark_lines(self, problem: Problem, text: str) -> list[str | None]:
+        lines = text.split("\n")
+        parsed = [parse_step(line) for line in lines]
+        path = {id(p) for p in solution_path([p for p in parsed if p is not None])}
+        marks, left = [], tuple(sorted(problem.numbers))
+        for line, p in zip(lines, parsed):
+            if p is None:
+                marks.append("answer" if final_answer(line) is not None else None)
+                continue
+            back = p.state is not None and tuple(sorted(p.state)) != left
+            marks.append("path" if id(p) in path else "dead" if p.dead else "backtrack" if back else None)
+            if p.is_step and p.left is not None and not p.dead:
+                left = tuple(sorted(p.left))
+            elif back and p.state is not None:
+                left = tuple(sorted(p.state))
+        return marks
+
+    def no_solution(self, problem: Problem) -> str | None:
+        """Said when no expression reaches the target: the solver tried every one, with no cap on
+        the numbers between (the rule that checks answers has none)."""
+        if solvable(problem.numbers, problem.target, self.rational, None):
+            return None
+        steps = "" if self.rational else " (dividing only where it comes out whole)"
+        return (f"{fmt_state(problem.numbers)} -> {problem.target} has no solution: no expression of these numbers "
+                f"with + - * /{steps} makes {problem.target}; the exhaustive solver tried them all")
 
     def summary(self, problem: Problem, text: str) -> str:
         """What the reasoning did, in one or two sentences (shown instead of the reasoning)."""
