@@ -11,6 +11,7 @@ playground and the explorer (a best-first tree) as PNGs for the README.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -42,8 +43,8 @@ def one(page, url: str, effort: str, seed: int) -> tuple[float, float]:
     page.goto(url)
     page.wait_for_selector("#task option", state="attached")
     page.select_option("#task", label="game24")
-    page.fill("#problem", urllib.request.urlopen(f"{url}problems/random?task=game24&seed={seed}").read()
-              .decode().split('"text": "')[1].split('"')[0])
+    drawn = json.loads(urllib.request.urlopen(f"{url}problems/random?task=game24&seed={seed}").read())
+    page.fill("#problem", drawn["text"])
     page.select_option("#effort", effort)
     page.click("#submit")
     page.wait_for_selector("#explorer:not([hidden])", timeout=300_000)
@@ -85,7 +86,7 @@ def main() -> None:
                 page.select_option("#effort", "high")
                 page.click("#submit")
                 page.wait_for_selector("#explorer:not([hidden])")
-                page.screenshot(path=str(out / "playground.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 560})
+                page.screenshot(path=str(out / "playground.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 528})
                 page.locator("#explorer").screenshot(path=str(out / "explorer.png"))
                 print(f"screenshots: {out / 'playground.png'}, {out / 'explorer.png'}")
             browser.close()
