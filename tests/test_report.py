@@ -37,6 +37,7 @@ def test_the_page_plots_against_tokens_and_seconds_with_intervals(tmp_path):
     title = "countdown--test-unseen--100-problems"
     assert (tmp_path / f"{title}.png").stat().st_size and (tmp_path / f"{title}-seconds.png").stat().st_size
     assert "40.4–59.6%" in page and "54.2–72.7%" in page  # Wilson 95% intervals of 50/100 and 64/100
+    assert "href='explorer.html'" in page and (tmp_path / "explorer.js").stat().st_size  # saved searches open beside it
 
 
 def write_run(path, evals):

@@ -137,6 +137,18 @@ def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")
 
 
+EXPLORER = ("explorer.html", "explorer.js", "playground.css")
+"""The explorer's files (``ponder.serve``'s static files), copied beside a report so that it links to them."""
+
+
+def copy_explorer(out: Path) -> None:
+    import shutil
+
+    static = Path(__file__).resolve().parent.parent / "serve" / "static"
+    for name in EXPLORER:
+        shutil.copyfile(static / name, out / name)
+
+
 def write_html(rows: list[dict], out_dir: str | Path) -> Path:
     """One PNG per task and an ``index.html`` with the plots and every point as a table."""
     out = Path(out_dir)
@@ -170,6 +182,9 @@ def write_html(rows: list[dict], out_dir: str | Path) -> Path:
                              f"<td>{r['accuracy']:.1%}</td><td>{lo:.1f}–{hi:.1f}%</td><td>{ceil}</td><td>{r['tokens_per_problem']:,.0f}</td>"
                              f"<td>{r.get('seconds_per_problem', 0):.2f}</td><td>{r.get('recomputed', 0):.1%}</td></tr>")
         parts.append("</table>")
+    copy_explorer(out)
+    parts.append("<p>What a search did on one problem (its tree, its votes or its chain): open <a href='explorer.html'>"
+                 "the explorer</a> here with a file of <code>ponder eval --output F --save-search</code> rows.</p>")
     page = out / "index.html"
     page.write_text("\n".join(parts) + "\n")
     return page
