@@ -30,6 +30,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -255,6 +256,13 @@ def test_completions_echo_scores_the_prompt(server):
     assert text.startswith("game24 4 7 8 8 -> 24\n4 7 8") and len(more["choices"][0]["logprobs"]["tokens"]) == 8 + 4
 
 
+def test_token_ids_beyond_the_vocabulary_are_refused(server):
+    for path, body in (("/v1/completions", {"prompt": [5, 10 ** 6], "echo": True, "max_tokens": 0}),
+                       ("/detokenize", {"tokens": [10 ** 6]}), ("/v1/completions", {"prompt": [[1], [-1]]})):
+        status, _, answer = post(server, path, body, key=KEY)
+        assert status == 400 and answer["error"]["param"] in ("prompt", "tokens"), (path, answer)
+
+
 def test_tokenizer_routes(server):
     tokens = post(server, "/tokenize", {"prompt": "game24 4 7 8 8 -> 24", "add_special_tokens": False}, key=KEY)[2]
     assert tokens["count"] == len(tokens["tokens"]) == 7
@@ -363,5 +371,11 @@ def test_playground_and_version_are_served(server):
     assert b"ponder playground" in get(server, "/")
     random = json.loads(get(server, "/problems/random?task=game24&seed=3"))
     assert random["text"].startswith("Game of 24:") and random["task"] == "game24"
+    for query, param in (("seed=x", "seed"), ("task=nope", "task")):
+        try:
+            get(server, f"/problems/random?{query}")
+            raise AssertionError(query)
+        except urllib.error.HTTPError as e:
+            assert e.code == 400 and json.loads(e.read())["error"]["param"] == param
     out = subprocess.run([*PONDER, "--version"], capture_output=True, text=True)
     assert out.stdout.startswith("ponder 0.")

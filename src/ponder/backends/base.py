@@ -47,6 +47,9 @@ class Scoring(Protocol):
     both ways, and the log-probability of every token of a text (an OpenAI completion's ``echo``
     with ``logprobs``, which lm-evaluation-harness's log-likelihood tasks read)."""
 
+    vocab_size: int
+    """Token ids run from 0 to ``vocab_size - 1``."""
+
     def tokenize(self, text: str, special: bool = True) -> list[int]:
         """Token ids of ``text``; with ``special``, the beginning-of-text token first, as a prompt has it."""
 

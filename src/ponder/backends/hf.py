@@ -206,6 +206,10 @@ class HFPolicy:
     def reset_cache(self) -> None:
         """No prefix cache to forget: every call computes its prompts anew."""
 
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
     def tokenize(self, text: str, special: bool = True) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=special)["input_ids"])
 

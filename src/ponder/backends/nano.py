@@ -57,6 +57,10 @@ class NanoPolicy:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))
 
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer.vocab)
+
     def tokenize(self, text: str, special: bool = True) -> list[int]:
         return self.tokenizer.encode(text, bos=special)
 

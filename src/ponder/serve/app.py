@@ -1,11 +1,12 @@
 """``ponder serve``: an OpenAI-compatible reasoning server.
 
-    POST /v1/responses          OpenAI's Responses API: reasoning item (summary) and message (answer)
+    POST /v1/responses          OpenAI's Responses API: a reasoning item (its summary) and a message (the answer)
     POST /v1/chat/completions   the last user message is a problem; a search answers it
-    POST /v1/completions        a plain continuation of the prompt by the policy (as vLLM serves)
-    GET  /v1/models             the served model, with its context length
-    POST /tokenize              token count of a text (vLLM's route: ponder's openai backend reads it)
-    GET  /health, GET /metrics  liveness; Prometheus counters and gauges
+    POST /v1/completions        a plain continuation of the prompt by the policy (as vLLM serves); echo, logprobs
+    GET  /v1/models             the served model, and it on each task (nano-v2:game24), with its context length
+    POST /tokenize, /detokenize, GET /tokenizer_info   vLLM's tokenizer routes
+    GET  /health, GET /metrics  liveness; Prometheus counters, gauges and histograms (``metrics.py``)
+    GET  /, /explorer, /docs    the playground, the explorer, Swagger UI (``pages.py``)
 
 Every request's searches join one ``Scheduler`` thread that batches all their policy calls
 (``scheduler.py``); the request handlers only check input, wait on their job's events and write
@@ -24,22 +25,24 @@ import threading
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ponder import __version__
 from ponder.errors import UserError
 from ponder.search.base import Generate, Search, trace_styles
 from ponder.search.explore import view
-from ponder.serve.protocol import (DONE, ApiError, ChatRequest, Envelope, NoSolution, answer_text, chat_message,
+from ponder.serve.protocol import (DONE, ApiError, ChatRequest, Envelope, NoSolution, chat_message,
                                    chat_usage, check_model, chunk, error_body, parse_chat, parse_completion, parse_json,
                                    refused, thinking, token_ids)
 from ponder.serve.metrics import CONTENT_TYPE, Metrics
 from ponder.serve.schema import (ChatCompletionBody, CompletionBody, DetokenizeBody, ResponsesBody, TokenizeBody,
                                  request_body)
-from ponder.serve.responses import Events, Reply, parse_responses, renamed, start_line, summary_parts
+from ponder.serve.events import FirstDelta, job_events, results_of
+from ponder.serve.pages import add_pages
+from ponder.serve.responses import Reply, parse_responses, renamed, start_line, stream_response
 from ponder.serve.scheduler import Event, Job, JobEnded, JobFailed, QueueFull, Scheduler, TraceLine, UnitDone, busy
 from ponder.types import Completion, SamplingParams, Usage
 
@@ -239,56 +242,6 @@ def continuation(prompts: tuple[str, ...], params: tuple[SamplingParams, ...]):
     return (yield Generate(prompts, params))
 
 
-IDLE = object()
-"""What ``next_event`` returns when ``idle`` seconds pass with no event."""
-PING = ": keep-alive\n\n"
-"""A server-sent comment: clients skip it, the connection stays alive."""
-
-
-async def next_event(queue: asyncio.Queue, request, idle: float | None = None):
-    """The job's next event; None once the client has gone; ``IDLE`` after ``idle`` seconds without one."""
-    waited = 0.0
-    while True:
-        try:
-            return await asyncio.wait_for(queue.get(), timeout=0.5)
-        except asyncio.TimeoutError:
-            if await request.is_disconnected():
-                return None
-            waited += 0.5
-            if idle is not None and waited >= idle:
-                return IDLE
-
-
-async def job_events(server: "Server", queue: asyncio.Queue, request):
-    """A streamed job's events as they come, with a keep-alive comment (``PING``) for every
-    ``--keepalive`` seconds of silence; it ends when the client has gone."""
-    while True:
-        event = await next_event(queue, request, server.cfg.keepalive)
-        if event is None:
-            return
-        yield PING if event is IDLE else event
-
-
-async def results_of(server: "Server", job: Job, queue: asyncio.Queue, request, units: int) -> list | None:
-    """Each unit's result, in order, once the job has ended; None when the client went away first.
-    An error event is raised as an ``ApiError``; a job left unfinished is cancelled."""
-    results = {}
-    try:
-        while True:
-            match await next_event(queue, request):
-                case None:
-                    return None
-                case JobFailed(error):
-                    raise error
-                case UnitDone(unit, result):
-                    results[unit] = result
-                case JobEnded():
-                    return [results[i] for i in range(units)]
-    finally:
-        if len(results) < units:
-            server.scheduler.cancel(job)
-
-
 # --------------------------------------------------------------------------- the app
 
 ROUTES = ("/v1/responses", "/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/detokenize",
@@ -376,54 +329,8 @@ def create_app(server: Server) -> FastAPI:
     add_error_handlers(app)
     add_info_routes(app, server)
     add_completion_routes(app, server)
-    add_pages(app)
+    add_pages(app, server)
     return app
-
-
-STATIC = Path(__file__).parent / "static"
-"""The playground and the vendored Swagger UI: files in the package, no network at run time."""
-
-
-def add_pages(app: FastAPI) -> None:
-    """The playground at /, its files under /static, and /docs: Swagger UI from the package over
-    an OpenAPI document whose request bodies are ``schema.py``'s models."""
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.openapi.utils import get_openapi
-    from fastapi.staticfiles import StaticFiles
-
-    from ponder.serve.schema import schemas
-
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    @app.get("/", include_in_schema=False)
-    async def playground():
-        return FileResponse(STATIC / "index.html")
-
-    @app.get("/explorer", include_in_schema=False)
-    async def explorer():
-        return RedirectResponse("/static/explorer.html")
-
-    @app.get("/strategies")
-    async def strategies():
-        """The strategies and effort levels a request may name (``ponder strategies``)."""
-        from ponder.search import EFFORTS, strategy_names
-
-        return {"strategies": strategy_names(), "efforts": list(EFFORTS)}
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs():
-        ui = "/static/vendor/swagger-ui"
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="ponder API", swagger_js_url=f"{ui}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{ui}/swagger-ui.css", swagger_favicon_url=f"{ui}/favicon-32x32.png")
-
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            doc.setdefault("components", {}).setdefault("schemas", {}).update(schemas())
-            app.openapi_schema = doc
-        return app.openapi_schema
-
-    app.openapi = openapi
 
 
 def lifespan_of(server: Server):
@@ -451,6 +358,12 @@ def add_error_handlers(app: FastAPI) -> None:
     async def not_allowed(request: Request, e):
         return JSONResponse(error_body(f"{request.method} is not allowed on {request.url.path}"), 405)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, e: RequestValidationError):  # a query parameter FastAPI reads (pages.py)
+        first = e.errors()[0] if e.errors() else {}
+        field = ".".join(str(part) for part in first.get("loc", ())[1:]) or None
+        return JSONResponse(error_body(f"{field}: {first.get('msg', 'invalid')}", param=field), 400)
+
 
 async def body_of(request: Request) -> dict:
     """The request's JSON body, at most ``--max-body`` bytes."""
@@ -476,21 +389,6 @@ def add_info_routes(app: FastAPI, server: Server) -> None:
             {"id": name, "object": "model", "created": 0, "owned_by": "ponder", "max_model_len": server.policy.max_context,
              "task": name.partition(":")[2] or server.task.name} for name in server.models]}
 
-    @app.get("/problems/random")
-    async def random_problem(task: str | None = None, seed: int = 0):
-        """A problem of ``task`` (default: the server's) from its test split, in words, for the playground."""
-        from ponder.tasks import get_task
-        from ponder.tasks.statements import statement
-
-        try:
-            chosen = get_task(task) if task else server.task
-        except UserError as e:
-            raise ApiError(400, str(e), "task") from None
-        if task and task not in server.tasks and task != server.task.name:
-            raise ApiError(400, f"this server answers {', '.join(server.tasks)}; not {task}", "task")
-        [problem] = await asyncio.to_thread(chosen.problems, "test", 1, abs(seed) % (1 << 31))
-        return {"task": chosen.name, "text": statement(problem), "problem": problem.to_json()}
-
     @app.post("/tokenize", openapi_extra=request_body(TokenizeBody))
     async def tokenize(request: Request):
         body = await body_of(request)
@@ -510,8 +408,10 @@ def add_info_routes(app: FastAPI, server: Server) -> None:
     @app.post("/detokenize", openapi_extra=request_body(DetokenizeBody))
     async def detokenize(request: Request):
         body = await body_of(request)
-        if not token_ids(body.get("tokens")) or not hasattr(server.policy, "detokenize"):
-            raise ApiError(400, "tokens must be a non-empty list of token ids (and the policy this server's own)",
+        if not hasattr(server.policy, "detokenize"):
+            raise ApiError(400, "this server's policy is an upstream's: ask it to detokenize", "tokens")
+        if not token_ids(body.get("tokens")) or max(body["tokens"]) >= server.policy.vocab_size:
+            raise ApiError(400, f"tokens must be a non-empty list of token ids from 0 to {server.policy.vocab_size - 1}",
                            "tokens")
         return {"prompt": await asyncio.to_thread(server.policy.detokenize, body["tokens"])}
 
@@ -596,79 +496,6 @@ async def response(server: Server, request: Request):
     return resp.finished(ordered[0], info.of(ordered, req))
 
 
-async def stream_response(server: Server, job: Job, queue: asyncio.Queue, resp: Reply, info: dict, request):
-    """A response's typed events, in the order OpenAI's come: created; the reasoning item, whose
-    summary (when asked for) streams what the search does as it does it, then the summary of its
-    reasoning; the message item with the answer; completed (or incomplete) with the whole object."""
-    ev, finished, summary = Events(), False, resp.req.summary
-    detailed = summary in ("auto", "detailed") and not info.get("no_solution")
-    streamed = start_line(info) if detailed else ""
-    first = FirstDelta(server, request, "/v1/responses")
-    try:
-        yield ev("response.created", response=resp.object())
-        yield ev("response.in_progress", response=resp.object())
-        yield ev("response.output_item.added", output_index=0, item=resp.reasoning_item([]))
-        at = {"item_id": resp.reasoning_id, "output_index": 0}
-        if detailed:
-            yield ev("response.reasoning_summary_part.added", **at, summary_index=0, part=summary_part(""))
-            first()
-            yield ev("response.reasoning_summary_text.delta", **at, summary_index=0, delta=streamed)
-        result = None
-        async for event in job_events(server, queue, request):
-            match event:
-                case str():
-                    yield event
-                case JobFailed(error):
-                    finished = True
-                    yield ev("error", code=error.code, message=error.message, param=error.param)
-                    yield ev("response.failed", response=resp.object(
-                        "failed", error={"code": error.code or error.kind, "message": error.message}, info=info))
-                    return
-                case TraceLine(_, line) if detailed:
-                    streamed += line + "\n"
-                    yield ev("response.reasoning_summary_text.delta", **at, summary_index=0, delta=line + "\n")
-                case UnitDone(_, done):
-                    result = done
-                    break
-        if result is None:  # the client left
-            return
-        parts = summary_parts(result, info, summary)
-        if detailed:
-            parts[0] = streamed  # what was sent, whatever the trace's last lines
-        for i, text in enumerate(parts):
-            if i or not detailed:
-                yield ev("response.reasoning_summary_part.added", **at, summary_index=i, part=summary_part(""))
-                first()
-                yield ev("response.reasoning_summary_text.delta", **at, summary_index=i, delta=text)
-            yield ev("response.reasoning_summary_text.done", **at, summary_index=i, text=text)
-            yield ev("response.reasoning_summary_part.done", **at, summary_index=i, part=summary_part(text))
-        full = result.text if resp.req.chat.include_reasoning else None
-        if full is not None:
-            yield ev("response.reasoning_text.delta", **at, content_index=0, delta=full)
-            yield ev("response.reasoning_text.done", **at, content_index=0, text=full)
-        yield ev("response.output_item.done", output_index=0, item=resp.reasoning_item(parts, full))
-        answer = answer_text(result)
-        at = {"item_id": resp.message_id, "output_index": 1}
-        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-        yield ev("response.output_item.added", output_index=1, item=resp.message_item(None, "in_progress"))
-        yield ev("response.content_part.added", **at, content_index=0, part=part)
-        yield ev("response.output_text.delta", **at, content_index=0, delta=answer, logprobs=[])
-        yield ev("response.output_text.done", **at, content_index=0, text=answer, logprobs=[])
-        yield ev("response.content_part.done", **at, content_index=0, part={**part, "text": answer})
-        yield ev("response.output_item.done", output_index=1, item=resp.message_item(answer))
-        whole = resp.finished(result, info.of([result], resp.req.chat))
-        whole["output"][0] = resp.reasoning_item(parts, full)
-        finished = True
-        yield ev("response.completed" if whole["status"] == "completed" else "response.incomplete", response=whole)
-    finally:
-        if not finished:
-            server.scheduler.cancel(job)
-
-
-def summary_part(text: str) -> dict:
-    return {"type": "summary_text", "text": text}
-
-
 async def text_completion(server: Server, request: Request):
     """A completions request: one policy call continues every prompt, whole or (at once) streamed;
     with ``echo``, each choice starts with its prompt, and with ``logprobs`` its every token is scored."""
@@ -680,6 +507,10 @@ async def text_completion(server: Server, request: Request):
     if not scoring and (req.echo or any(not isinstance(p, str) for p in req.prompts)):
         raise ApiError(400, "echo and prompts of token ids need a policy this server runs itself (nano, hf); "
                             "its upstream does not give them", "echo" if req.echo else "prompt")
+    given_ids = [p for p in req.prompts if not isinstance(p, str)]
+    if given_ids and max(max(p) for p in given_ids) >= policy.vocab_size:
+        raise ApiError(400, f"prompt has a token id beyond the vocabulary: ids run from 0 to {policy.vocab_size - 1}",
+                       "prompt")
     texts = await asyncio.to_thread(lambda: [p if isinstance(p, str) else policy.detokenize(p) for p in req.prompts])
     lengths = await asyncio.to_thread(lambda: [policy.count_tokens(t) + 1 for t in texts])
     most = params.max_tokens if req.generate else 0
@@ -748,19 +579,6 @@ async def completion_events(env: Envelope, choices: list[dict], usage: dict, inc
     if include_usage:
         yield chunk(env, [], usage)
     yield DONE
-
-
-class FirstDelta:
-    """Call it as each reasoning delta goes out: the first call times it (``ponder_first_reasoning_seconds``)."""
-
-    def __init__(self, server: Server, request, route: str):
-        self.histogram, self.arrived = server.stats.first_reasoning.labels(route), request.state.arrived
-        self.done = False
-
-    def __call__(self) -> None:
-        if not self.done:
-            self.done = True
-            self.histogram.observe(time.perf_counter() - self.arrived)
 
 
 def said(text: str) -> dict:

@@ -245,7 +245,8 @@ def parse_completion(body: dict, max_tokens: int) -> CompletionRequest:
     echo = _flag(body, "echo")
     logprobs = body.get("logprobs")
     if logprobs is not None and (isinstance(logprobs, bool) or not isinstance(logprobs, int) or not 0 <= logprobs <= 1):
-        raise ApiError(400, "logprobs must be 0 or 1 (this server returns the sampled token's only)", "logprobs")
+        raise ApiError(400, "logprobs must be 0 or 1 (this server gives each token's logprob and the most likely "
+                            "token's)", "logprobs")
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise ApiError(400, "stream_options must be an object", "stream_options")

@@ -23,7 +23,9 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 
+from ponder.serve.events import FirstDelta, job_events
 from ponder.serve.protocol import ApiError, ChatRequest, answer_text, parse_chat
+from ponder.serve.scheduler import JobFailed, TraceLine, UnitDone
 
 SUMMARIES = ("auto", "concise", "detailed")
 INCLUDES = ("reasoning.encrypted_content",)
@@ -221,4 +223,77 @@ class Events:
         return f"event: {kind}\ndata: {json.dumps(event)}\n\n"
 
 
-__all__ = ["Events", "Reply", "ResponsesRequest", "parse_responses", "start_line", "summary_parts"]
+async def stream_response(server, job, queue, resp: Reply, info: dict, request):
+    """A response's typed events, in the order OpenAI's come: created; the reasoning item, whose
+    summary (when asked for) streams what the search does as it does it, then the summary of its
+    reasoning; the message item with the answer; completed (or incomplete) with the whole object."""
+    ev, finished, summary = Events(), False, resp.req.summary
+    detailed = summary in ("auto", "detailed") and not info.get("no_solution")
+    streamed = start_line(info) if detailed else ""
+    first = FirstDelta(server, request, "/v1/responses")
+    try:
+        yield ev("response.created", response=resp.object())
+        yield ev("response.in_progress", response=resp.object())
+        yield ev("response.output_item.added", output_index=0, item=resp.reasoning_item([]))
+        at = {"item_id": resp.reasoning_id, "output_index": 0}
+        if detailed:
+            yield ev("response.reasoning_summary_part.added", **at, summary_index=0, part=summary_part(""))
+            first()
+            yield ev("response.reasoning_summary_text.delta", **at, summary_index=0, delta=streamed)
+        result = None
+        async for event in job_events(server, queue, request):
+            match event:
+                case str():
+                    yield event
+                case JobFailed(error):
+                    finished = True
+                    yield ev("error", code=error.code, message=error.message, param=error.param)
+                    yield ev("response.failed", response=resp.object(
+                        "failed", error={"code": error.code or error.kind, "message": error.message}, info=info))
+                    return
+                case TraceLine(_, line) if detailed:
+                    streamed += line + "\n"
+                    yield ev("response.reasoning_summary_text.delta", **at, summary_index=0, delta=line + "\n")
+                case UnitDone(_, done):
+                    result = done
+                    break
+        if result is None:  # the client left
+            return
+        parts = summary_parts(result, info, summary)
+        if detailed:
+            parts[0] = streamed  # what was sent, whatever the trace's last lines
+        for i, text in enumerate(parts):
+            if i or not detailed:
+                yield ev("response.reasoning_summary_part.added", **at, summary_index=i, part=summary_part(""))
+                first()
+                yield ev("response.reasoning_summary_text.delta", **at, summary_index=i, delta=text)
+            yield ev("response.reasoning_summary_text.done", **at, summary_index=i, text=text)
+            yield ev("response.reasoning_summary_part.done", **at, summary_index=i, part=summary_part(text))
+        full = result.text if resp.req.chat.include_reasoning else None
+        if full is not None:
+            yield ev("response.reasoning_text.delta", **at, content_index=0, delta=full)
+            yield ev("response.reasoning_text.done", **at, content_index=0, text=full)
+        yield ev("response.output_item.done", output_index=0, item=resp.reasoning_item(parts, full))
+        answer = answer_text(result)
+        at = {"item_id": resp.message_id, "output_index": 1}
+        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        yield ev("response.output_item.added", output_index=1, item=resp.message_item(None, "in_progress"))
+        yield ev("response.content_part.added", **at, content_index=0, part=part)
+        yield ev("response.output_text.delta", **at, content_index=0, delta=answer, logprobs=[])
+        yield ev("response.output_text.done", **at, content_index=0, text=answer, logprobs=[])
+        yield ev("response.content_part.done", **at, content_index=0, part={**part, "text": answer})
+        yield ev("response.output_item.done", output_index=1, item=resp.message_item(answer))
+        whole = resp.finished(result, info.of([result], resp.req.chat))
+        whole["output"][0] = resp.reasoning_item(parts, full)
+        finished = True
+        yield ev("response.completed" if whole["status"] == "completed" else "response.incomplete", response=whole)
+    finally:
+        if not finished:
+            server.scheduler.cancel(job)
+
+
+def summary_part(text: str) -> dict:
+    return {"type": "summary_text", "text": text}
+
+
+__all__ = ["Events", "Reply", "stream_response", "ResponsesRequest", "parse_responses", "start_line", "summary_parts"]
