@@ -15,7 +15,7 @@ def add_parsers(sub) -> None:
                        epilog=examples('ponder solve "Make 66 from 25, 3, 7 and 10"',
                                        'ponder solve "Game of 24: 4 7 8 8" --effort high --show-search',
                                        'ponder solve 4 9 10 13 --json',
-                                       'ponder solve "What is 482 * 37?" --show-reasoning'))
+                                       'ponder solve "What is 48 * 37?" --show-reasoning'))
     p.add_argument("problem", nargs="*", help='the puzzle: "25 3 7 10 -> 66", "Make 66 from 25, 3, 7 and 10", '
                                               '"Game of 24: 4 7 8 8", 4 7 8 8 (game24), "482 * 37" (arith); '
                                               'for math the question')
