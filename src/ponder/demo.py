@@ -1,4 +1,4 @@
-"""``ponder demo``: the o1 story on screen, on a shipped policy, in about 5 minutes on 2 idle cores.
+"""``ponder demo``: the o1 story on screen, on a shipped policy, in about 4 minutes on 2 idle cores.
 
 First a puzzle solved at rising effort, with what the search tried; then the seeds' guesses at how
 o1 thinks, measured against each other at equal thinking tokens on Tree of Thoughts' 100 Game of 24

@@ -43,7 +43,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", default="runs/report", metavar="DIR", type=output_dir, help="where to write (default: runs/report)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("demo", help="the o1 story in about 5 minutes on 2 idle cores: a puzzle at rising effort, then one chain, "
+    p = sub.add_parser("demo", help="the o1 story in about 4 minutes on 2 idle cores: a puzzle at rising effort, then one chain, "
                                     "votes and tree search at equal thinking tokens",
                        epilog=examples("ponder demo", "ponder demo --problems 20"))
     p.add_argument("--problems", type=int, default=100,
