@@ -178,3 +178,6 @@ class SearchResult:
     """What the search did, one line per move (the search tree, indented by depth, for tree search)."""
     tree: dict | None = None
     """The explored tree of a tree search, as JSON for the explorer (``search.tree.tree_json``)."""
+    steps: int = 0
+    """Sequential decoding steps: the longest chain of tokens decoded one after another, the
+    search's latency in tokens (``Search.steps``; threads decoding side by side count once)."""

@@ -66,9 +66,10 @@ strategy's ``limits`` may say otherwise). A field not named here: integers 1 to 
 to 1,000, text up to ``checks.TEXT_LIMIT`` characters."""
 
 
-STYLES = ("direct", "search")
+STYLES = ("direct", "search", "parallel")
 """The trace styles a strategy's ``style`` may ask for (``Search.ask_for``): ``direct``, one
-operation a line, and ``search``, the written-out search; "" (where allowed) keeps the task's default."""
+operation a line, ``search``, the written-out search, and ``parallel``, a search that hands states
+to threads (``search.parallel``); "" (where allowed) keeps the task's default."""
 
 
 def check_style(style: str, default: bool = False) -> None:
@@ -139,6 +140,9 @@ class Search:
         self._reward_cost: list[int] = [0, 0]  # reward tokens spent, texts scored
         self.calls = 0
         """Policy calls so far (strategies vary their sampling seed by it)."""
+        self.steps = 0
+        """Sequential decoding steps so far: each policy call's longest completion, summed over calls
+        (the calls of one search follow one another; the completions of one call decode side by side)."""
 
     def ask_for(self, style: str) -> None:
         """Ask the policy for reasoning in ``style`` (before any call), when the task writes it and
@@ -201,6 +205,7 @@ class Search:
         out = yield Generate(tuple(self.prompt + t for t in texts), each)
         for completions in out:
             self.usage.add_completions(completions)
+        self.steps += max((len(c.token_ids) for row in out for c in row), default=0)
         return out
 
     def score(self, texts: Sequence[str]) -> list[float]:
@@ -257,7 +262,8 @@ class Search:
             summary = f"{summary} {note}"
         return SearchResult(answer=best.answer if best else None, text=text, reasoning_summary=summary,
                             usage=self.usage, candidates=tuple(candidates),
-                            finish_reason=finish_reason if best else "length", trace=tuple(self.trace), tree=self.tree)
+                            finish_reason=finish_reason if best else "length", trace=tuple(self.trace), tree=self.tree,
+                            steps=self.steps)
 
 
 @dataclass

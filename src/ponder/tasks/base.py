@@ -109,6 +109,18 @@ class Task:
         """Whether an answer is correct, decided by rule."""
         raise NotImplementedError
 
+    join_mark: ClassVar[str | None] = None
+    """Where a thread of the ``parallel`` strategy waits for the threads it spawned (Countdown:
+    ``<``); None: the task writes no threads."""
+
+    def spawned(self, problem: Problem, text: str) -> list[Problem]:
+        """The sub-problems a thread of ``problem`` handed out since its last join mark."""
+        return []
+
+    def joined(self, sub: Problem, text: str) -> str:
+        """A thread's result, one line, as its parent reads it: from what the thread of ``sub`` wrote."""
+        return self.answer(text) or ""
+
     def mark_lines(self, problem: Problem, text: str) -> list[str | None]:
         """One mark per line of a completion, for the explorer: ``path`` (a step of the solution),
         ``dead`` (a dead end), ``backtrack`` (the search returns to an earlier state), ``answer``,

@@ -18,7 +18,7 @@ FIRST = ("countdown", "game24", "arith", "answer:", "->", "carry", "\n", "✗", 
 """The words of the vocabulary the shipped models were trained with, in token-id order, written
 out rather than gathered so that renaming a constant cannot move an id (nothing writes ``✓``)."""
 
-LATER = ("direct",)
+LATER = ("direct", "parallel")
 """Words declared since the shipped vocabulary was laid out. They come after its number tokens,
 so a fresh model's ids of every shipped token are the shipped ones (``Tokenizer.extended``)."""
 

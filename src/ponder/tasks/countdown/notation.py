@@ -17,6 +17,9 @@ FRACTION_BAR = "⁄"  # U+2044: a fraction inside a trace, distinct from the div
 DEAD_END = "✗"
 PROMPT_ARROW = "->"
 MAKES = ":"  # "| 44 95 : 139 51 ✗": what the two numbers left make
+SPAWN = ">"  # "25 3 7 10 -> 66 : 25 + 3 = 28 | 7 10 28 >": this state is handed to a thread of its own
+JOIN = "<"  # a line of its own: the thread waits for the threads it spawned, whose results follow
+THEN = ";"  # "7 10 22 : 10 - 7 = 3 | 22 3 ; 22 * 3 = 66 | 66": a thread's path, one step after another
 
 
 def fmt(v: Value) -> str:

@@ -16,8 +16,8 @@ from ponder.errors import UserError
 from ponder.tasks.base import ANSWER_PREFIX, StepCheck, Task, final_answer, numbers_and_target, whole_number
 from ponder.tasks.countdown.checker import check_steps
 from ponder.tasks.countdown.notation import (
-    DEAD_END, FRACTION_BAR, PROMPT_ARROW, evaluate_expression, expression, fmt, fmt_state, parse_step, solution_path, step_line,
-    written_expression,
+    DEAD_END, FRACTION_BAR, JOIN, PROMPT_ARROW, SPAWN, THEN, evaluate_expression, expression, fmt, fmt_state, parse_step,
+    solution_path, step_line, written_expression,
 )
 from ponder.tasks.countdown.outcomes import prefix_outcomes
 from ponder.tasks.countdown.rules import Move, Value, after, moves, pair_results, solvable, solve
@@ -25,7 +25,7 @@ from ponder.types import Problem
 from ponder.utils import stable_hash
 
 
-WORDS = ("countdown", "game24", ANSWER_PREFIX, PROMPT_ARROW, DEAD_END, FRACTION_BAR, "direct")
+WORDS = ("countdown", "game24", ANSWER_PREFIX, PROMPT_ARROW, DEAD_END, FRACTION_BAR, "direct", "parallel")
 """The words and symbols Countdown and Game of 24 write as single tokens: the families' names
 (each prompt's first word), the answer marker, the arrow to the target, the dead end, the
 fraction bar and the word that asks for a direct trace."""
@@ -65,7 +65,7 @@ class CountdownTask(Task):
     the model learns, and a verdict in one token (``| 11 16 ✗``) keeps its traces short."""
 
     WORDS = WORDS
-    TRACE_STYLES = ("search", "direct")
+    TRACE_STYLES = ("search", "direct", "parallel")
     checks_steps = exact_outcomes = writes_search = rule_judged = lists_steps = True
 
     @property
@@ -264,7 +264,7 @@ class CountdownTask(Task):
         return path if state[0] == problem.target else None
 
     def search_trace(self, problem: Problem, rng: random.Random, p_dead: float = 0.8,
-                     p_slip: float = 0.3) -> list[tuple[str, bool]]:
+                     p_slip: float = 0.3, give_up: bool = False) -> list[tuple[str, bool]]:
         """A depth-first search written out, as (text, trained) segments; see the package doc.
 
         The children of a state are visited in the fixed move order, so a try is never repeated:
@@ -284,6 +284,9 @@ class CountdownTask(Task):
         asked to do that learned to write ``✗`` after nearly every pair, solvable or not). Game
         of 24 keeps the one-token verdict (``| 11 16 ✗``; see ``spell_out``). A child that leaves
         more numbers is explored, and a state that yields nothing is given up (``29 7 3 ✗``).
+
+        With ``give_up``, a problem with no solution is searched all the same and given up at the end
+        (``25 3 7 ✗``): what a thread handed a dead state writes.
 
         A tried two-number dead end is, with probability ``p_slip``, misjudged instead: its list
         stops short, without ``✗`` (the newline carries no loss, so the model does not learn the
@@ -329,19 +332,103 @@ class CountdownTask(Task):
 
         path = explore(tuple(problem.numbers), root=True)
         if path is None:
+            if give_up:  # a thread handed a dead state says so, as a search gives up a state within
+                return segments + [(f"{fmt_state(problem.numbers)} {DEAD_END}\n", True)]
             raise ValueError(f"{problem.numbers} -> {problem.target} has no solution")
         segments.append((f"{ANSWER_PREFIX} {expression(problem.numbers, path)}\n", True))
         return segments
 
-    def full_search(self, problem: Problem) -> str:
-        """The whole search as greedy decoding writes it: every dead end tried, none misjudged."""
-        return "".join(text for text, _ in self.search_trace(problem, random.Random(0), p_dead=1.0, p_slip=0.0))
+    def parallel_trace(self, problem: Problem, rng: random.Random, wave: int = 6,
+                       p_dead: float = 0.8) -> list[tuple[str, bool]]:
+        """The root thread of a parallel search, as (text, trained) segments: it hands the children of
+        the problem's state to threads of their own, ``wave`` at a time, in move order (the same
+        children the serial search tries: every one that can reach the target, a dead end with
+        probability ``p_dead``), one spawn line each (a step ending in ``>``), then the join mark
+        (``<``). The threads' results follow, untrained, as the runtime writes them (``joined``: the
+        state and the path its thread found, or ``✗``), each thread having searched its state
+        serially as the ``search`` style does (its path: the solver's first in move order). When one
+        found a path, the root writes the whole path as direct steps and the answer; otherwise it
+        hands out the next wave."""
+        target, rational, limit = problem.target, self.rational, self.cap
+        aim = target if self.spell_out else None
+        state = tuple(problem.numbers)
+        tried = [m for m in moves(state, rational, limit)
+                 if len(after(state, m)) > 1 and (solvable(after(state, m), target, rational, limit) or rng.random() < p_dead)]
+        segments: list[tuple[str, bool]] = []
+        for start in range(0, len(tried), wave):
+            group = tried[start:start + wave]
+            segments += [(f"{step_line(m, after(state, m), state, aim=aim)} {SPAWN}\n", True) for m in group]
+            segments.append((JOIN, True))
+            paths = [solve(after(state, m), target, rational, limit) for m in group]
+            results = [self.result_line(after(state, m), after(state, m), path) for m, path in zip(group, paths)]
+            segments.append(("\n" + "".join(r + "\n" for r in results), False))
+            found = next(((m, path) for m, path in zip(group, paths) if path is not None), None)
+            if found is not None:
+                m, path = found
+                lines, now = [], state
+                for step in [m, *path]:
+                    now = after(now, step)
+                    lines.append(step_line(step, now) + "\n")
+                segments.append(("".join(lines) + f"{ANSWER_PREFIX} {expression(problem.numbers, [m, *path])}\n", True))
+                return segments
+        raise ValueError(f"{problem.numbers} -> {problem.target} has no solution")
+
+    def result_line(self, numbers, state, path: list[Move] | None) -> str:
+        """A thread's result as its parent reads it: the state it searched, then its path (steps
+        joined by ``;``), or ``✗`` when it found none."""
+        if path is None:
+            return f"{fmt_state(numbers)} {DEAD_END}"
+        lines, now = [], tuple(state)
+        for m in path:
+            now = after(now, m)
+            lines.append(step_line(m, now))
+        return f"{fmt_state(numbers)} : {f' {THEN} '.join(lines)}"
+
+    # -- threads (the ``parallel`` strategy's runtime)
+
+    join_mark = JOIN
+
+    def spawned(self, problem: Problem, text: str) -> list[Problem]:
+        """The sub-problems a thread handed out since its last join: each spawn line's numbers left,
+        with the same target (a line that is no legal step of the state it names hands out nothing)."""
+        lines = text.split("\n")
+        since = max((i for i, line in enumerate(lines) if line.strip() == JOIN), default=-1)
+        subs = []
+        for line in lines[since + 1:]:
+            if not line.rstrip().endswith(SPAWN):
+                continue
+            p = parse_step(line.rstrip()[:-len(SPAWN)])
+            if p is None or not p.is_step or p.left is None or len(p.left) < 2:
+                continue
+            subs.append(Problem(id=f"{problem.id}/{len(subs)}", task=self.name, numbers=tuple(p.left),
+                                target=problem.target))
+        return subs
+
+    def joined(self, sub: Problem, text: str) -> str:
+        """A thread's result line from what it wrote: the path its reasoning ends on (its own claim,
+        not checked: no rule is consulted at test time), or ``✗`` when it reached no answer."""
+        parsed = [p for p in map(parse_step, self.steps(text)) if p is not None]
+        path = solution_path(parsed) if self.answer(text) is not None else []
+        if not path:
+            return f"{fmt_state(sub.numbers)} {DEAD_END}"
+        return f"{fmt_state(sub.numbers)} : " + f" {THEN} ".join(
+            f"{fmt(p.a)} {p.op} {fmt(p.b)} = {fmt(p.c)} | {fmt_state(p.left or ())}" for p in path)
+
+    def full_search(self, problem: Problem, give_up: bool = False) -> str:
+        """The whole search as greedy decoding writes it: every dead end tried, none misjudged; with
+        ``give_up``, a problem with no solution ends in its state given up (a thread's dead state)."""
+        return "".join(text for text, _ in self.search_trace(problem, random.Random(0), p_dead=1.0, p_slip=0.0,
+                                                             give_up=give_up))
 
     def trace(self, problem: Problem, style: str = "search", rng: random.Random | None = None) -> list[tuple[str, bool]]:
-        """A training trace as (text, trained) segments: ``search`` or ``direct``."""
+        """A training trace as (text, trained) segments: ``search``, ``direct`` or ``parallel`` (the
+        root thread; its threads are ``search`` traces of their states)."""
         rng = rng or random.Random(0)
-        if self._style(style) == "direct":
+        style = self._style(style)
+        if style == "direct":
             return [(self.direct_trace(problem, rng), True)]
+        if style == "parallel":
+            return self.parallel_trace(problem, rng)
         return self.search_trace(problem, rng)
 
     # -- per-step labels

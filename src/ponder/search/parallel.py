@@ -1,0 +1,129 @@
+"""``parallel``: the policy hands sub-problems to threads that search side by side, then joins
+their results (seed 002's guess; Adaptive Parallel Reasoning, Pan et al. 2025).
+
+A thread is a search the policy writes in a context of its own. The root thread, prompted for the
+``parallel`` style, reasons as usual; where it hands work out it writes one spawn line per
+sub-problem (the task's notation; Countdown: a step ending in ``>``) and then the join mark
+(``Task.join_mark``, ``<``), where its decoding stops. Each spawned sub-problem (``Task.spawned``)
+becomes a child thread, prompted as a problem of its own: in the ``parallel`` style again while
+``nest`` allows and the policy writes it, else in the task's serial search. The children of every
+open spawn decode together, one batched policy call a round (``together``), and a child may spawn
+in turn. When a spawn's children have all finished, the runtime writes each one's result on a line
+of the parent's context (``Task.joined``: the path its reasoning ends on, or that it found none:
+read from its text, never checked), and the parent decodes on from what its children found.
+
+Every thread's tokens count in the root's ``Usage``, and its latency is the longest chain of
+sequential decoding steps (``SearchResult.steps``): a thread's own calls one after another, and at
+each join the longest of its children's chains. The contexts stay short: each thread holds its
+own problem, what it wrote, and one line per child.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generator
+
+from ponder.errors import UserError
+from ponder.search.base import Calls, Generate, Search, Strategy, register
+from ponder.types import SamplingParams
+
+
+@dataclass(frozen=True)
+class Thread:
+    """What one thread wrote and what it took."""
+
+    text: str
+    steps: int
+    """Its longest chain of sequential decoding steps, its children's included."""
+    threads: int
+    """Threads it spawned, nested ones included."""
+    finish_reason: str
+
+
+def together(searches: list[Calls]) -> Generator[Generate, list, list]:
+    """Run several searches' generators side by side inside another search: each round, the calls
+    all of them wait on go out as one ``Generate`` (one batched policy call), and each gets its own
+    rows back. Returns their results, in order."""
+    results: list = [None] * len(searches)
+    waiting: dict[int, Generate] = {}
+
+    def advance(i: int, reply) -> None:
+        try:
+            waiting[i] = searches[i].send(reply)
+        except StopIteration as done:
+            results[i] = done.value
+
+    for i in range(len(searches)):
+        advance(i, None)
+    while waiting:
+        calls = sorted(waiting.items())
+        waiting.clear()
+        out = yield Generate(tuple(p for _, call in calls for p in call.prompts),
+                             tuple(p for _, call in calls for p in call.params))
+        at = 0
+        for i, call in calls:
+            advance(i, out[at:at + len(call.prompts)])
+            at += len(call.prompts)
+    return results
+
+
+@register
+@dataclass
+class Parallel(Strategy):
+    """Threads: the policy hands sub-problems to threads decoded side by side and joins their results."""
+
+    name = "parallel"
+    temperature: float = 0.0
+    nest: int = 1
+    """How many levels of threads may spawn: 1, the root alone; 0, no threads (the serial search)."""
+    max_threads: int = 32
+    """Most threads one spawn may start (the rest of its spawn lines are read as not handed out)."""
+    limits = {"nest": (0, 4), "max_threads": (1, 256)}
+
+    def search(self, s: Search) -> Calls:
+        if s.task.join_mark is None:
+            raise UserError(f"{s.task.name} writes no threads: the parallel strategy needs a task that does (countdown, game24)")
+        root = yield from self.thread(s, depth=0)
+        s.steps = root.steps
+        best = s.candidate(root.text)
+        s.trace.append(f"{root.threads} thread{'s' * (root.threads != 1)}; longest chain {root.steps} tokens")
+        return s.result(best, [best], root.finish_reason,
+                        note=f"{root.threads} threads, the longest chain {root.steps} sequential tokens.")
+
+    def thread(self, s: Search, depth: int) -> Generator[Generate, list, Thread]:
+        """One thread: decode until the join mark, start the threads it spawned and wait for them all,
+        write their results into its context, go on; until it ends or runs out of room."""
+        if depth < self.nest:
+            s.ask_for("parallel")
+        mark = s.task.join_mark
+        text, steps, threads, finish = "", 0, 0, "length"
+        while (room := s.room(text)) >= 1:
+            params = SamplingParams(temperature=self.temperature, max_tokens=room, stop=(mark,),
+                                    seed=s.seed * 7919 + s.calls)
+            [[c]] = yield from s.generate([text], params)
+            text, steps, finish = text + c.text, steps + len(c.token_ids), c.finish_reason
+            if c.stop != mark:
+                break
+            subs = s.task.spawned(s.problem, text)[:self.max_threads] if s.style == "parallel" else []
+            text += mark + "\n"
+            if not subs:  # a join with nothing to wait for: the thread goes on
+                continue
+            children = [Search(sub, s.task, s.policy, None, self._share(s, len(subs)), s.seed + k)
+                        for k, sub in enumerate(subs)]
+            done = yield from together([self.thread(child, depth + 1) for child in children])
+            for child in children:
+                s.usage.add(child.usage)
+            steps += max(t.steps for t in done)
+            threads += len(done) + sum(t.threads for t in done)
+            text += "".join(s.task.joined(sub, t.text) + "\n" for sub, t in zip(subs, done))
+            s.trace.append(f"{'  ' * depth}spawned {len(subs)}: " + "; ".join(
+                s.task.joined(sub, t.text) for sub, t in zip(subs, done)))
+        return Thread(text, steps, threads, finish)
+
+    @staticmethod
+    def _share(s: Search, children: int) -> int | None:
+        """Each child's budget: an equal share of what the parent has left."""
+        return None if s.budget is None else max(1, int(s.left // children))
+
+
+__all__ = ["Parallel", "Thread", "together"]

@@ -1,0 +1,133 @@
+"""Parallel threads (issue 35): the solver's parallel traces, and the ``parallel`` strategy's runtime
+driving a policy that writes them."""
+
+import random
+
+import pytest
+
+from ponder.search import get_strategy
+from ponder.search.parallel import together
+from ponder.search.base import Generate
+from ponder.tasks import get_task
+from ponder.types import Completion, Problem, SamplingParams
+
+
+def trace_text(segments):
+    return "".join(text for text, _ in segments)
+
+
+@pytest.mark.parametrize("name", ["countdown", "game24", "countdown-5"])
+def test_parallel_traces_hand_out_states_and_read_back_what_their_threads_find(name):
+    task = get_task(name)
+    for i, p in enumerate(task.problems("train", 12, seed=3)):
+        segments = task.parallel_trace(p, random.Random(i), wave=4)
+        text = trace_text(segments)
+        assert task.check(p, task.answer(text))  # the root's answer is right by rule
+        # every join: the spawn lines before it hand out its threads, and the results after it are what
+        # the runtime writes from each thread's serial search of its state (``joined``)
+        written = ""
+        for (seg, trained), (after, _) in zip(segments, segments[1:]):
+            if seg == task.join_mark:  # the runtime reads the spawn lines where the thread stops, before the mark
+                subs = task.spawned(p, written)
+                assert 1 <= len(subs) <= 4
+                results = [task.joined(sub, task.full_search(sub, give_up=True)) for sub in subs]
+                assert after == "\n" + "".join(r + "\n" for r in results)
+            written += seg
+        untrained = [seg for seg, trained in segments if not trained]
+        assert untrained and all(seg.startswith("\n") for seg in untrained)  # only the joined results
+
+
+def test_together_batches_searches_and_hands_each_its_rows():
+    def search(prompts, rounds):
+        got = []
+        for r in range(rounds):
+            rows = yield Generate(tuple(f"{p}{r}" for p in prompts), (SamplingParams(),) * len(prompts))
+            got += [row[0].text for row in rows]
+        return got
+
+    run = together([search(("a", "b"), 2), search(("c",), 1), search(("d",), 3)])
+    call, seen = run.send(None), []
+    while True:
+        seen.append(call.prompts)
+        reply = [[Completion(p.upper(), (1,), "stop", 1)] for p in call.prompts]
+        try:
+            call = run.send(reply)
+        except StopIteration as done:
+            results = done.value
+            break
+    assert seen == [("a0", "b0", "c0", "d0"), ("a1", "b1", "d1"), ("d2",)]  # one batched call a round
+    assert results == [["A0", "B0", "A1", "B1"], ["C0"], ["D0", "D1", "D2"]]
+
+
+class Solver:
+    """A policy that writes what the solver's traces say: the root thread's parallel trace (after its
+    prefix, up to the next stop) for a ``parallel`` prompt, the full serial search for any other. One
+    token a word."""
+
+    name, max_context = "solver", 4096
+    meta = {"trace_styles": ["search", "direct", "parallel"]}
+
+    def __init__(self, task):
+        self.task, self.prompts = task, []
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def generate(self, prompts, params):
+        params = params if isinstance(params, (list, tuple)) else [params] * len(prompts)
+        self.prompts.append(list(prompts))
+        out = []
+        for prompt, p in zip(prompts, params):
+            head, _, written = prompt.partition("\n")
+            words = head.split()
+            parallel = words[-1] == "parallel"
+            numbers = [int(w) for w in words[1:words.index("->")]]
+            problem = Problem("thread", self.task.name, tuple(numbers), int(words[words.index("->") + 1]))
+            full = (trace_text(self.task.parallel_trace(problem, random.Random(0), wave=4)) if parallel
+                    else self.task.full_search(problem, give_up=True))
+            assert full.startswith(written)  # the runtime wrote what the trace says
+            text, stop = full[len(written):], None
+            for s in p.stop:
+                if s in text:
+                    text, stop = text[:text.index(s)], s
+            tokens = len(text.split()) + (stop is not None)  # the stop string's token is written, then cut
+            out.append([Completion(text, tuple(range(tokens)), "stop", len(prompt.split()), stop=stop)])
+        return out
+
+
+def test_the_runtime_spawns_threads_batches_them_and_counts_every_token():
+    task = get_task("countdown")
+    policy = Solver(task)
+    problems = task.problems("test-unseen", 8, seed=2)
+    results = get_strategy("parallel").run(problems, policy, budget=None, task=task)
+    assert all(task.check(p, r.answer) for p, r in zip(problems, results))
+    for p, r in zip(problems, results):
+        full = trace_text(task.parallel_trace(p, random.Random(0), wave=4))
+        joins = full.count("\n<\n")
+        threads = [task.full_search(sub, give_up=True) for sub in spawned_all(task, p, full)]
+        root_tokens = sum(len(seg.split()) for seg, trained in task.parallel_trace(p, random.Random(0), wave=4) if trained)
+        assert r.usage.completion_tokens == root_tokens + sum(len(t.split()) for t in threads)  # every thread counted
+        assert r.steps < r.usage.completion_tokens and joins >= 1  # threads decoded side by side
+        assert f"{len(threads)} threads" in r.reasoning_summary
+    # the first round asks for the 8 roots together; later rounds batch the threads of every root's spawn
+    assert len(policy.prompts[0]) == 8 and max(len(batch) for batch in policy.prompts) > 8
+
+
+def spawned_all(task, problem, full):
+    """Every thread a root trace hands out, join by join."""
+    subs, written = [], ""
+    for part in full.split("\n<\n")[:-1]:
+        written += part + "\n"
+        subs += task.spawned(problem, written)
+        written += "<\n"
+    return subs
+
+
+def test_a_policy_without_threads_searches_serially():
+    from ponder.backends import load_policy
+
+    task = get_task("game24")
+    policy = load_policy(None)  # nano-v2: trained on search and direct, not parallel
+    problem = task.make_problem([4, 7, 8, 8])
+    serial, parallel = (get_strategy(n)(problem, policy, task=task) for n in ("greedy", "parallel"))
+    assert parallel.text == serial.text and parallel.steps == serial.steps == serial.usage.completion_tokens
