@@ -6,8 +6,7 @@ import random
 import pytest
 
 from ponder.search import get_strategy
-from ponder.search.parallel import together
-from ponder.search.base import Generate
+from ponder.search.base import Generate, together
 from ponder.tasks import get_task
 from ponder.types import Completion, Problem, SamplingParams
 

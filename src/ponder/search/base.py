@@ -296,9 +296,24 @@ class Strategy:
 def drive(searches: Sequence[Calls], policy,
           on_done: Callable[[int, SearchResult], None] | None = None) -> list[SearchResult]:
     """Run searches side by side: each round, every search that waits on the policy gets its
-    completions from one batched ``policy.generate`` call. ``on_done(i, result)`` hears of each
-    search as it finishes (for progress bars and rows written as they come)."""
-    results: list[SearchResult | None] = [None] * len(searches)
+    completions from one batched ``policy.generate`` call (``together``). ``on_done(i, result)``
+    hears of each search as it finishes (for progress bars and rows written as they come)."""
+    run, reply = together(searches, on_done), None
+    while True:
+        try:
+            call = run.send(reply)
+        except StopIteration as done:
+            return done.value
+        reply = policy.generate(list(call.prompts), list(call.params))
+
+
+def together(searches: Sequence[Calls], on_done: Callable[[int, SearchResult], None] | None = None
+             ) -> Generator[Generate, list, list]:
+    """Several searches as one: each round, the calls all of them wait on go out as one ``Generate``
+    (one batched policy call), and each gets its own rows back. Returns their results, in order.
+    ``drive`` answers it from the policy; the ``parallel`` strategy yields it from within a search,
+    so that the threads of a spawn decode together."""
+    results: list = [None] * len(searches)
     waiting: dict[int, Generate] = {}
 
     def advance(i: int, reply) -> None:
@@ -314,14 +329,18 @@ def drive(searches: Sequence[Calls], policy,
     while waiting:
         calls = sorted(waiting.items())
         waiting.clear()
-        for i, reply in generate_together(policy, calls):
-            advance(i, reply)
-    return results  # type: ignore[return-value]
+        out = yield Generate(tuple(p for _, call in calls for p in call.prompts),
+                             tuple(p for _, call in calls for p in call.params))
+        at = 0
+        for i, call in calls:
+            advance(i, out[at:at + len(call.prompts)])
+            at += len(call.prompts)
+    return results
 
 
 def generate_together(policy, calls: Sequence[tuple[Key, Generate]]) -> list[tuple[Key, list[list[Completion]]]]:
     """Every call's prompts in one ``policy.generate``; each call's rows of completions given back
-    with its key, in the calls' order. ``drive`` and the server's scheduler batch with it."""
+    with its key, in the calls' order: how the server's scheduler batches many requests' calls."""
     out = policy.generate([p for _, call in calls for p in call.prompts],
                           [p for _, call in calls for p in call.params])
     replies, at = [], 0

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Generator
 
 from ponder.errors import UserError
-from ponder.search.base import Calls, Generate, Search, Strategy, register
+from ponder.search.base import Calls, Generate, Search, Strategy, register, together
 from ponder.types import SamplingParams
 
 
@@ -38,33 +38,6 @@ class Thread:
     threads: int
     """Threads it spawned, nested ones included."""
     finish_reason: str
-
-
-def together(searches: list[Calls]) -> Generator[Generate, list, list]:
-    """Run several searches' generators side by side inside another search: each round, the calls
-    all of them wait on go out as one ``Generate`` (one batched policy call), and each gets its own
-    rows back. Returns their results, in order."""
-    results: list = [None] * len(searches)
-    waiting: dict[int, Generate] = {}
-
-    def advance(i: int, reply) -> None:
-        try:
-            waiting[i] = searches[i].send(reply)
-        except StopIteration as done:
-            results[i] = done.value
-
-    for i in range(len(searches)):
-        advance(i, None)
-    while waiting:
-        calls = sorted(waiting.items())
-        waiting.clear()
-        out = yield Generate(tuple(p for _, call in calls for p in call.prompts),
-                             tuple(p for _, call in calls for p in call.params))
-        at = 0
-        for i, call in calls:
-            advance(i, out[at:at + len(call.prompts)])
-            at += len(call.prompts)
-    return results
 
 
 @register
@@ -126,4 +99,4 @@ class Parallel(Strategy):
         return None if s.budget is None else max(1, int(s.left // children))
 
 
-__all__ = ["Parallel", "Thread", "together"]
+__all__ = ["Parallel", "Thread"]

@@ -9,7 +9,7 @@ one thread owns the policy, and each round it
    and turns away waiting jobs that the forecast says cannot end before their deadline (429);
 2. drops jobs whose client left or whose deadline passed (``generator.close()``: no more compute);
 3. sends every pending call of every running search to the policy as one ``generate`` call
-   (``generate_together``, which ``drive`` batches with too);
+   (``generate_together``);
 4. advances each search with its completions, and posts what happened to its job's event queue:
    new lines of the search's trace (what it tried, votes so far), then its result (the events are
    the dataclasses ``TraceLine``, ``UnitDone``, ``JobEnded`` and ``JobFailed``).
