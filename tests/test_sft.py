@@ -155,3 +155,23 @@ def test_metrics_also_go_to_tensorboard_and_wandb_under_the_same_keys(tmp_path, 
         by_step.setdefault(step, values)
     assert [by_step[r["step"]]["train/loss"] for r in rows] == [r["train/loss"] for r in rows]
     assert "step" not in by_step[1]  # the step is W&B's own axis, not a value
+
+
+@pytest.mark.shipped("nano-v2")
+def test_a_shipped_policy_learns_parallel_traces_with_its_vocabulary_grown(tmp_path):
+    """SFT from nano-v2 (a vocabulary without "parallel") on parallel roots and their threads: the
+    word gets a new embedding row, every shipped token keeps its id, the style is recorded, and a
+    thread example is its state's own problem (searched, given up when dead)."""
+    from ponder.backends.nano import WEIGHTS
+
+    shipped, tokenizer, _ = load_model(WEIGHTS / "nano-v2")
+    cfg = tiny_config(tmp_path / "run", init="nano-v2", steps=2, examples=40, tokens_per_step=4096, micro_tokens=2048,
+                      mix=(MixPart("countdown", "parallel", 1, 40), MixPart("countdown", "thread", 1, 40)))
+    model, grown, meta = load_model(train_sft(cfg, progress=False))
+    assert grown.vocab[:len(tokenizer.vocab)] == tokenizer.vocab and grown.vocab[len(tokenizer.vocab):] == ["parallel"]
+    assert model.cfg.vocab_size == len(grown) == shipped.cfg.vocab_size + 1
+    assert "parallel" in meta["trace_styles"] and "thread" not in meta["trace_styles"]
+    data = build_examples((MixPart("countdown", "thread", 1, 40),), 20, 0, grown, 2048, 1, False)
+    prompts = [grown.decode(data.tokens[a:b][~data.trained[a:b]][:12]).split("\n")[0]
+               for a, b in zip(data.offsets[:-1], data.offsets[1:])]
+    assert all(p.startswith("countdown ") and len(p.split("->")[0].split()) == 4 for p in prompts)  # 3 numbers left

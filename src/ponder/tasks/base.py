@@ -144,6 +144,12 @@ class Task:
         """A training trace from the task's solver, as (text, trained) segments (``TRACE_STYLES``)."""
         raise UserError(f"the {self.name} task has no solver, so no solver traces to train on")
 
+    def example(self, problem: Problem, style: str, rng) -> tuple[str, list[tuple[str, bool]]]:
+        """One training example drawn from ``problem``: (prompt, trace segments). By default the
+        problem's own prompt and trace in ``style``; a task may make another problem of it (a
+        parallel search's thread: a state its root hands out)."""
+        return self.prompt(problem, style), self.trace(problem, style, rng)
+
     # -- the optional capabilities (call them where the flag above says the task has them)
 
     def check_steps(self, problem: Problem, text: str) -> list[StepCheck]:

@@ -31,7 +31,8 @@ class MixPart:
     task: str
     """Registered task name, e.g. ``countdown`` or ``game24``."""
     style: str = "search"
-    """Trace style the task writes: ``search`` or ``direct`` (Countdown), ``cot`` (arith)."""
+    """Trace style the task writes: ``search``, ``direct`` or ``parallel`` (Countdown; ``thread``: the
+    threads a parallel root hands out, see ``CountdownTask.example``), ``cot`` (arith)."""
     weight: float = 1.0
     """Relative share of the examples."""
     problems: int = 10000
@@ -96,7 +97,7 @@ def _build_shard(args) -> tuple[list[int], list[bool], list[int]]:
         pool = _POOLS[k]
         while True:
             problem = pool[rng.randrange(len(pool))]
-            ids, flags = encode_example(tokenizer, tasks[k].prompt(problem, parts[k].style), tasks[k].trace(problem, parts[k].style, rng))
+            ids, flags = encode_example(tokenizer, *tasks[k].example(problem, parts[k].style, rng))
             if len(ids) <= max_len:
                 break
         tokens += ids

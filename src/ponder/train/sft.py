@@ -22,7 +22,9 @@ from pathlib import Path
 
 from ponder.errors import UserError
 from ponder.model import ModelConfig, Transformer, load_model
+from ponder.model.transformer import resize_vocab
 from ponder.train.config import OptimConfig, RunConfig
+from ponder.tasks import get_task
 from ponder.train.data import MixPart, build_examples, micro_batches
 from ponder.train.optim import accumulated_step, collate_examples, language_model_loss
 from ponder.train.run import Run
@@ -84,7 +86,9 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_
         if cfg.init:
             from ponder.backends.nano import model_path
 
-            return load_model(model_path(cfg.init))[:2]
+            model, tokenizer = load_model(model_path(cfg.init))[:2]
+            grown = tokenizer.extended(nano_tokenizer().vocab)  # words declared since it was made ("parallel")
+            return (resize_vocab(model, len(grown)), grown) if len(grown) > len(tokenizer) else (model, tokenizer)
         tokenizer = nano_tokenizer()
         numbers = tokenizer.number_range if cfg.digit_features else (0, 0)
         return Transformer(replace(cfg.model, vocab_size=len(tokenizer), number_tokens=numbers)), tokenizer
@@ -123,7 +127,8 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True, stop_
         from ponder.backends.nano import model_path
 
         run.inherit(model_path(cfg.init, check=False))
-    styles = {*run.meta.get("trace_styles", ()), *(part.style for part in cfg.mix)}
+    styles = {*run.meta.get("trace_styles", ()),
+              *(part.style for part in cfg.mix if part.style in get_task(part.task).TRACE_STYLES)}
     meta = dict(wall_time_s=round(state["wall_time_s"], 1), data_build_s=state["data_build_s"],
                 steps=state["step"], tokens=state["tokens"], trained_tokens=state["trained_tokens"],
                 params=model.num_params(), trace_styles=sorted(styles))
@@ -137,7 +142,6 @@ def _evaluate(model, tokenizer, cfg: SFTConfig, state: dict, run: Run) -> dict:
     from ponder.backends.nano import NanoPolicy
     from ponder.evaluate import evaluate
     from ponder.search import get_strategy
-    from ponder.tasks import get_task
 
     model.eval()
     policy = NanoPolicy(model, tokenizer)

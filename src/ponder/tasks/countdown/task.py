@@ -420,6 +420,18 @@ class CountdownTask(Task):
         return "".join(text for text, _ in self.search_trace(problem, random.Random(0), p_dead=1.0, p_slip=0.0,
                                                              give_up=give_up))
 
+    THREAD = "thread"
+    """The example style (``example``) of a parallel search's thread: a state the root hands out,
+    searched serially and given up if dead. Not a prompt style: a thread's prompt is its state's."""
+
+    def example(self, problem: Problem, style: str, rng) -> tuple[str, list[tuple[str, bool]]]:
+        if style != self.THREAD:
+            return super().example(problem, style, rng)
+        state = tuple(problem.numbers)
+        children = [after(state, m) for m in moves(state, self.rational, self.cap) if len(after(state, m)) > 1]
+        sub = Problem(f"{problem.id}/thread", self.name, rng.choice(children), problem.target)
+        return self.prompt(sub), self.search_trace(sub, rng, give_up=True)
+
     def trace(self, problem: Problem, style: str = "search", rng: random.Random | None = None) -> list[tuple[str, bool]]:
         """A training trace as (text, trained) segments: ``search``, ``direct`` or ``parallel`` (the
         root thread; its threads are ``search`` traces of their states)."""
