@@ -29,7 +29,7 @@ def test_parallel_traces_hand_out_states_and_read_back_what_their_threads_find(n
             if seg == task.join_mark:  # the runtime reads the spawn lines where the thread stops, before the mark
                 subs = task.spawned(p, written)
                 assert 1 <= len(subs) <= 4
-                results = [task.joined(sub, task.full_search(sub, give_up=True)) for sub in subs]
+                results = [task.joined(spawn, sub, task.full_search(sub, give_up=True)) for spawn, sub in subs]
                 assert after == "\n" + "".join(r + "\n" for r in results)
             written += seg
         untrained = [seg for seg, trained in segments if not trained]
@@ -103,7 +103,7 @@ def test_the_runtime_spawns_threads_batches_them_and_counts_every_token():
     for p, r in zip(problems, results):
         full = trace_text(task.parallel_trace(p, random.Random(0), wave=4))
         joins = full.count("\n<\n")
-        threads = [task.full_search(sub, give_up=True) for sub in spawned_all(task, p, full)]
+        threads = [task.full_search(sub, give_up=True) for _, sub in spawned_all(task, p, full)]
         root_tokens = sum(len(seg.split()) for seg, trained in task.parallel_trace(p, random.Random(0), wave=4) if trained)
         assert r.usage.completion_tokens == root_tokens + sum(len(t.split()) for t in threads)  # every thread counted
         assert r.steps < r.usage.completion_tokens and joins >= 1  # threads decoded side by side

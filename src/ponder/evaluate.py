@@ -26,6 +26,11 @@ class EvalReport:
     records: list[dict] = field(default_factory=list)
 
     @property
+    def steps_per_problem(self) -> float:
+        """Sequential decoding steps per problem (``SearchResult.steps``): latency in tokens."""
+        return sum(r.get("steps", 0) for r in self.records) / self.n if self.n else 0.0
+
+    @property
     def ceiling(self) -> float | None:
         """Share of problems where some candidate the strategy considered was right, by rule: what a
         perfect judge of its candidates would reach (the oracle's line in a report)."""
@@ -36,6 +41,7 @@ class EvalReport:
                 "correct": sum(r["correct"] for r in self.records),
                 "ceiling": round(self.ceiling, 4) if self.ceiling is not None else None,
                 "tokens_per_problem": round(self.tokens_per_problem, 1),
+                "steps_per_problem": round(self.steps_per_problem, 1),
                 "seconds_per_problem": round(self.seconds_per_problem, 4),
                 "recomputed": round(self.usage.recomputed, 4),
                 "usage": self.usage.to_json()}
@@ -75,7 +81,7 @@ def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, b
         rec = {"id": p.id, **{k: v for k, v in p.to_json().items() if k not in ("id", "task")},
                "answer": r.answer, "correct": correct,
                "any_correct": correct or any(task.check(p, c.answer) for c in r.candidates),
-               "tokens": r.usage.thinking_tokens, "prompt_tokens": r.usage.prompt_tokens,
+               "tokens": r.usage.thinking_tokens, "steps": r.steps, "prompt_tokens": r.usage.prompt_tokens,
                "finish_reason": r.finish_reason}
         if save_search:
             from ponder.search.explore import view

@@ -157,8 +157,9 @@ def cmd_eval(args) -> int:
     else:
         print(f"{task.name} ({summary['split'] or args.problems}), {report.n} problems, strategy {strategy.name}")
         print(f"accuracy: {report.accuracy:.1%}  ({summary['correct']}/{report.n}, verified by rule)")
-        print(f"thinking tokens per problem: {report.tokens_per_problem:.1f}   seconds per problem: "
-              f"{report.seconds_per_problem:.3f}   prompt tokens recomputed: {report.usage.recomputed:.1%}")
+        print(f"thinking tokens per problem: {report.tokens_per_problem:.1f}   sequential tokens (latency): "
+              f"{report.steps_per_problem:.1f}   seconds per problem: {report.seconds_per_problem:.3f}   "
+              f"prompt tokens recomputed: {report.usage.recomputed:.1%}")
         if report.ceiling is not None and strategy.name not in ("greedy", "sample"):
             print(f"ceiling (some candidate right, by rule): {report.ceiling:.1%}")
         if args.output:

@@ -82,15 +82,15 @@ class Parallel(Strategy):
             if not subs:  # a join with nothing to wait for: the thread goes on
                 continue
             children = [Search(sub, s.task, s.policy, None, self._share(s, len(subs)), s.seed + k)
-                        for k, sub in enumerate(subs)]
+                        for k, (_, sub) in enumerate(subs)]
             done = yield from together([self.thread(child, depth + 1) for child in children])
             for child in children:
                 s.usage.add(child.usage)
             steps += max(t.steps for t in done)
             threads += len(done) + sum(t.threads for t in done)
-            text += "".join(s.task.joined(sub, t.text) + "\n" for sub, t in zip(subs, done))
-            s.trace.append(f"{'  ' * depth}spawned {len(subs)}: " + "; ".join(
-                s.task.joined(sub, t.text) for sub, t in zip(subs, done)))
+            results = [s.task.joined(spawn, sub, t.text) for (spawn, sub), t in zip(subs, done)]
+            text += "".join(r + "\n" for r in results)
+            s.trace.append(f"{'  ' * depth}spawned {len(subs)}: " + " / ".join(results))
         return Thread(text, steps, threads, finish)
 
     @staticmethod

@@ -113,13 +113,15 @@ class Task:
     """Where a thread of the ``parallel`` strategy waits for the threads it spawned (Countdown:
     ``<``); None: the task writes no threads."""
 
-    def spawned(self, problem: Problem, text: str) -> list[Problem]:
-        """The sub-problems a thread of ``problem`` handed out since its last join mark."""
+    def spawned(self, problem: Problem, text: str) -> list[tuple[str, Problem]]:
+        """(spawn, sub-problem) for each sub-problem a thread of ``problem`` handed out since its last
+        join mark: what its spawn line said, and the child thread's problem."""
         return []
 
-    def joined(self, sub: Problem, text: str) -> str:
-        """A thread's result, one line, as its parent reads it: from what the thread of ``sub`` wrote."""
-        return self.answer(text) or ""
+    def joined(self, spawn: str, sub: Problem, text: str) -> str:
+        """A thread's result, one line, as its parent reads it: from its spawn and what the thread of
+        ``sub`` wrote."""
+        return f"{spawn} {self.answer(text) or ''}".strip()
 
     def mark_lines(self, problem: Problem, text: str) -> list[str | None]:
         """One mark per line of a completion, for the explorer: ``path`` (a step of the solution),

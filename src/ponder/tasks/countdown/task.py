@@ -37,6 +37,11 @@ on, ranks 901-1000 of the 4nums.com list (``src/tot/data/24/24.csv`` of princeto
 tree-of-thought-llm); GPT-4 with ToT solves 74% of them."""
 
 
+def written_step(p) -> str:
+    """A parsed step as a direct trace writes it: ``10 - 7 = 3 | 22 3``."""
+    return f"{fmt(p.a)} {p.op} {fmt(p.b)} = {fmt(p.c)} | {fmt_state(p.left or ())}"
+
+
 @dataclass(frozen=True)
 class CountdownTask(Task):
     """Reach ``target`` from ``k`` numbers.
@@ -345,10 +350,10 @@ class CountdownTask(Task):
         children the serial search tries: every one that can reach the target, a dead end with
         probability ``p_dead``), one spawn line each (a step ending in ``>``), then the join mark
         (``<``). The threads' results follow, untrained, as the runtime writes them (``joined``: the
-        state and the path its thread found, or ``✗``), each thread having searched its state
-        serially as the ``search`` style does (its path: the solver's first in move order). When one
-        found a path, the root writes the whole path as direct steps and the answer; otherwise it
-        hands out the next wave."""
+        spawn's step, then the path its thread found, or ``✗``), each thread having searched its
+        state serially as the ``search`` style does (its path: the solver's first in move order).
+        When one found a path, the root copies that line out as direct steps, one a line, and writes
+        the answer; otherwise it hands out the next wave."""
         target, rational, limit = problem.target, self.rational, self.cap
         aim = target if self.spell_out else None
         state = tuple(problem.numbers)
@@ -360,37 +365,35 @@ class CountdownTask(Task):
             segments += [(f"{step_line(m, after(state, m), state, aim=aim)} {SPAWN}\n", True) for m in group]
             segments.append((JOIN, True))
             paths = [solve(after(state, m), target, rational, limit) for m in group]
-            results = [self.result_line(after(state, m), after(state, m), path) for m, path in zip(group, paths)]
+            results = [self.result_line(state, [m, *path] if path is not None else [m], path is not None)
+                       for m, path in zip(group, paths)]
             segments.append(("\n" + "".join(r + "\n" for r in results), False))
-            found = next(((m, path) for m, path in zip(group, paths) if path is not None), None)
+            found = next((r for r, path in zip(results, paths) if path is not None), None)
             if found is not None:
-                m, path = found
-                lines, now = [], state
-                for step in [m, *path]:
-                    now = after(now, step)
-                    lines.append(step_line(step, now) + "\n")
-                segments.append(("".join(lines) + f"{ANSWER_PREFIX} {expression(problem.numbers, [m, *path])}\n", True))
+                m, path = next((m, path) for m, path in zip(group, paths) if path is not None)
+                steps = "".join(line + "\n" for line in found.split(f" {THEN} "))
+                segments.append((steps + f"{ANSWER_PREFIX} {expression(problem.numbers, [m, *path])}\n", True))
                 return segments
         raise ValueError(f"{problem.numbers} -> {problem.target} has no solution")
 
-    def result_line(self, numbers, state, path: list[Move] | None) -> str:
-        """A thread's result as its parent reads it: the state it searched, then its path (steps
-        joined by ``;``), or ``✗`` when it found none."""
-        if path is None:
-            return f"{fmt_state(numbers)} {DEAD_END}"
+    @staticmethod
+    def result_line(state, path: list[Move], found: bool) -> str:
+        """A thread's result as its parent reads it: the steps from ``state`` (the spawn's, then the
+        thread's path) joined by ``;``, or the spawn's step and ``✗`` when the thread found none."""
         lines, now = [], tuple(state)
         for m in path:
             now = after(now, m)
             lines.append(step_line(m, now))
-        return f"{fmt_state(numbers)} : {f' {THEN} '.join(lines)}"
+        return f" {THEN} ".join(lines) if found else f"{lines[0]} {DEAD_END}"
 
     # -- threads (the ``parallel`` strategy's runtime)
 
     join_mark = JOIN
 
-    def spawned(self, problem: Problem, text: str) -> list[Problem]:
-        """The sub-problems a thread handed out since its last join: each spawn line's numbers left,
-        with the same target (a line that is no legal step of the state it names hands out nothing)."""
+    def spawned(self, problem: Problem, text: str) -> list[tuple[str, Problem]]:
+        """(spawn, sub-problem) for each state a thread handed out since its last join: the spawn
+        line's step (``25 - 3 = 22 | 7 10 22``), and its numbers left with the same target (a line
+        that is no legal step of the state it names hands out nothing)."""
         lines = text.split("\n")
         since = max((i for i, line in enumerate(lines) if line.strip() == JOIN), default=-1)
         subs = []
@@ -400,19 +403,19 @@ class CountdownTask(Task):
             p = parse_step(line.rstrip()[:-len(SPAWN)])
             if p is None or not p.is_step or p.left is None or len(p.left) < 2:
                 continue
-            subs.append(Problem(id=f"{problem.id}/{len(subs)}", task=self.name, numbers=tuple(p.left),
-                                target=problem.target))
+            sub = Problem(id=f"{problem.id}/{len(subs)}", task=self.name, numbers=tuple(p.left), target=problem.target)
+            subs.append((written_step(p), sub))
         return subs
 
-    def joined(self, sub: Problem, text: str) -> str:
-        """A thread's result line from what it wrote: the path its reasoning ends on (its own claim,
-        not checked: no rule is consulted at test time), or ``✗`` when it reached no answer."""
+    def joined(self, spawn: str, sub: Problem, text: str) -> str:
+        """A thread's result line from what it wrote: its spawn's step, then the path its reasoning
+        ends on (its own claim, not checked: no rule is consulted at test time), or ``✗`` when it
+        reached no answer."""
         parsed = [p for p in map(parse_step, self.steps(text)) if p is not None]
         path = solution_path(parsed) if self.answer(text) is not None else []
         if not path:
-            return f"{fmt_state(sub.numbers)} {DEAD_END}"
-        return f"{fmt_state(sub.numbers)} : " + f" {THEN} ".join(
-            f"{fmt(p.a)} {p.op} {fmt(p.b)} = {fmt(p.c)} | {fmt_state(p.left or ())}" for p in path)
+            return f"{spawn} {DEAD_END}"
+        return f" {THEN} ".join([spawn, *map(written_step, path)])
 
     def full_search(self, problem: Problem, give_up: bool = False) -> str:
         """The whole search as greedy decoding writes it: every dead end tried, none misjudged; with
