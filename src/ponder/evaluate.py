@@ -74,8 +74,11 @@ def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, b
     finished = {r["id"] for r in records}
     problems = [p for p in problems if p.id not in finished]
     sink = Path(output).open("a") if output else None
+    solved = sum(r["correct"] for r in records)
 
     def write(p: Problem, r) -> None:
+        """A problem's row: kept, appended to ``output``, and counted in the bar's accuracy."""
+        nonlocal solved
         correct = task.check(p, r.answer)
         usage.add(r.usage)
         rec = {"id": p.id, **{k: v for k, v in p.to_json().items() if k not in ("id", "task")},
@@ -91,6 +94,8 @@ def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, b
         if sink:
             sink.write(json.dumps(rec) + "\n")
             sink.flush()
+        solved += correct
+        bar.set_postfix(acc=f"{solved / len(records):.3f}")
 
     try:
         with tqdm(total=len(problems) + len(records), initial=len(records), desc=f"{strategy.name} on {task.name}",
@@ -102,11 +107,10 @@ def evaluate(task, problems: Sequence[Problem], policy, strategy, reward=None, b
                     for p, r in zip(batch, results):
                         write(p, r)
                     bar.update(len(batch))
-                    bar.set_postfix(acc=f"{sum(r['correct'] for r in records) / len(records):.3f}")
             else:
                 for batch in batches:
                     strategy.run(batch, policy, reward, budget, seed, task=task,
-                                 on_done=InOrder(batch, write, bar, records).done)
+                                 on_done=InOrder(batch, write, bar).done)
     finally:
         if sink:
             sink.close()
@@ -124,8 +128,8 @@ class InOrder:
     done (so the file is the same whichever finishes first, and a crash loses only what was still
     running); the progress bar moves with every problem that finishes."""
 
-    def __init__(self, batch: Sequence[Problem], write, bar, records: list[dict]):
-        self.batch, self.write, self.bar, self.records = batch, write, bar, records
+    def __init__(self, batch: Sequence[Problem], write, bar):
+        self.batch, self.write, self.bar = batch, write, bar
         self.ready: dict[int, object] = {}
         self.next = 0
 
@@ -135,8 +139,6 @@ class InOrder:
             self.write(self.batch[self.next], self.ready.pop(self.next))
             self.next += 1
         self.bar.update(1)
-        if self.records:
-            self.bar.set_postfix(acc=f"{sum(r['correct'] for r in self.records) / len(self.records):.3f}")
 
 
 def done_rows(path: Path, problems: Sequence[Problem], resume: bool) -> list[dict]:

@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from ponder.serve.events import FirstDelta, job_events
-from ponder.serve.protocol import ApiError, ChatRequest, answer_text, parse_chat
+from ponder.serve.protocol import ApiError, ChatRequest, answer_text, chat_usage, parse_chat
 from ponder.serve.scheduler import JobFailed, TraceLine, UnitDone
 
 SUMMARIES = ("auto", "concise", "detailed")
@@ -157,12 +157,13 @@ def summary_parts(result, info: dict, summary: str | None) -> list[str]:
 
 
 def responses_usage(results) -> dict:
-    """Usage in the Responses API's names: every thinking token is an output and a reasoning token."""
-    prompt = sum(r.usage.prompt_tokens for r in results)
-    cached = sum(r.usage.cached_tokens for r in results)
-    thinking = sum(r.usage.thinking_tokens for r in results)
-    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": cached}, "output_tokens": thinking,
-            "output_tokens_details": {"reasoning_tokens": thinking}, "total_tokens": prompt + thinking}
+    """Chat's usage (``chat_usage``) in the Responses API's names: every thinking token is an output
+    and a reasoning token."""
+    chat = chat_usage(results)
+    return {"input_tokens": chat["prompt_tokens"], "input_tokens_details": chat["prompt_tokens_details"],
+            "output_tokens": chat["completion_tokens"],
+            "output_tokens_details": {"reasoning_tokens": chat["completion_tokens_details"]["reasoning_tokens"]},
+            "total_tokens": chat["total_tokens"]}
 
 
 @dataclass
