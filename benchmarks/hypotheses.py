@@ -7,11 +7,15 @@ strategies by the hypothesis they stand for:
 * ``vote``: several chains, one answer chosen by agreement or a judge: majority, best-of-n,
   weighted-vote, auto, adaptive;
 * ``tree``: search over single steps outside the model, guided by a value model (seed 000): tot,
-  beam, dvts, rebase, best-first, mcts.
+  beam, dvts, rebase, best-first, mcts;
+* ``threads``: the policy hands sub-problems to threads decoded side by side and joins their
+  results (seed 002): parallel.
 
 For every budget of the sweep (multiples of greedy's cost) it prints the best point of each
-hypothesis with its 95% interval (Wilson), tokens and seconds per problem, and the exact McNemar
-test of the best tree search against the best vote on the problems where they disagree. Each
+hypothesis with its 95% interval (Wilson), tokens, sequential tokens (latency) and seconds per
+problem, and the exact McNemar test of each pair of best points on the problems where they
+disagree. Sweeps of several policies on the same problems are read together (each point names its
+policy and context). Each
 "best" is chosen from several points after the fact, so read the p-value as a guide, not a
 pre-registered test.
 
@@ -32,6 +36,7 @@ HYPOTHESES = {
     "chain": ("greedy", "think", "sample"),
     "vote": ("majority", "best-of-n", "weighted-vote", "auto", "adaptive"),
     "tree": ("tot", "beam", "dvts", "rebase", "best-first", "mcts"),
+    "threads": ("parallel",),
 }
 
 
@@ -42,8 +47,11 @@ def hypothesis(strategy: str) -> str | None:
 def describe(r: dict) -> str:
     lo, hi = wilson(r["correct"], r["n"])
     name = r["strategy"] + (f" + {r['reward']}" if r.get("reward") else "")
-    return (f"{name:<24}{100 * r['accuracy']:6.1f}% [{100 * lo:4.1f}, {100 * hi:5.1f}]"
-            f"{r['tokens_per_problem']:>9.0f}{r.get('seconds_per_problem', 0):>8.2f}")
+    where = f"{r.get('model') or ''}" + (f" @{r['context']}" if r.get("context") else "")
+    steps = f"{r['steps_per_problem']:.0f}" if r.get("steps_per_problem") else "-"  # rows from before it was kept
+    return (f"{name:<22}{where:<22}{100 * r['accuracy']:6.1f}% [{100 * lo:4.1f}, {100 * hi:5.1f}]"
+            f"{r['tokens_per_problem']:>9.0f}{steps:>11}"
+            f"{r.get('seconds_per_problem', 0):>8.2f}")
 
 
 def compare(rows: list[dict]) -> None:
@@ -56,18 +64,21 @@ def compare(rows: list[dict]) -> None:
         points = by_budget[budget] + (greedy if budget is not None else [])
         times = f" ({budget / cost:.0f}x greedy's {cost:.0f} tokens)" if budget and cost else ""
         print(f"\nbudget {budget or 'none'}{times}")
-        print(f"  {'':<8}{'best point':<24}{'accuracy [95%]':>22}{'tokens':>9}{'s/prob':>8}")
+        print(f"  {'':<8}{'best point':<22}{'policy @context':<22}{'accuracy [95%]':>20}{'tokens':>9}{'sequential':>11}"
+              f"{'s/prob':>8}")
         best = {}
         for h in HYPOTHESES:
             found = [r for r in points if hypothesis(r["strategy"]) == h]
             if found:
                 best[h] = max(found, key=lambda r: (r["accuracy"], -r["tokens_per_problem"]))
                 print(f"  {h:<8}{describe(best[h])}")
-        if "tree" in best and "vote" in best and "solved" in best["tree"] and "solved" in best["vote"]:
-            tree, vote = set(best["tree"]["solved"]), set(best["vote"]["solved"])
-            gained, lost = len(tree - vote), len(vote - tree)
-            print(f"  tree vs vote: {gained} problems gained, {lost} lost, exact McNemar p = "
-                  f"{mcnemar_exact(gained, lost):.2g}")
+        names = [h for h in HYPOTHESES if h in best and "solved" in best[h]]
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                one, other = set(best[a]["solved"]), set(best[b]["solved"])
+                gained, lost = len(one - other), len(other - one)
+                print(f"  {a} vs {b}: {gained} problems gained, {lost} lost, exact McNemar p = "
+                      f"{mcnemar_exact(gained, lost):.2g}")
 
 
 def main() -> None:

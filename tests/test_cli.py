@@ -118,6 +118,7 @@ def test_help_is_fast_and_clean():
     (["eval", "--effort", "extreme"], "--effort must be one of none, minimal, low, medium, high, xhigh, auto"),
     (["eval", "--strategy", "greedy", "--n", "4"], "does not apply"),
     (["eval", "--budget", "0"], "--budget"),
+    (["eval", "--context", "99999"], "--context must be from 16 to the policy's own context, 2048 tokens"),
     (["sweep", "--strategies", "greedy,telepathy"], "unknown strategy"),
     (["report", "/nonexistent.jsonl"], "not found"),
     (["train", "sft", "--log-to", "tensorboard,mlflow"], "unknown metrics sink 'mlflow'"),
@@ -154,6 +155,10 @@ def test_sweep_resumes_and_report_draws_it(tmp_path):
     out.write_text("\n".join(out.read_text().splitlines()[:3]) + "\n")
     other = run_ponder(*args[:-4], "--strategies", "greedy", "--model", "nano-sft", "--output", str(out))
     assert "(1 new points)" in other.stdout and json.loads(out.read_text().splitlines()[-1])["model"] == "nano-sft"
+    capped = tmp_path / "capped.jsonl"  # no budget beside a number of tokens, in a context shorter than the policy's
+    run_ponder("sweep", "--task", "countdown-3", "--limit", "3", "--strategies", "majority", "--budgets", "none,300",
+               "--context", "256", "--output", str(capped))
+    assert [(r["budget"], r["context"]) for r in map(json.loads, capped.read_text().splitlines())] == [(None, 256), (300, 256)]
     report = run_ponder("report", str(out), "--out", str(tmp_path / "report"))
     assert "majority" in report.stdout
     assert (tmp_path / "report" / "index.html").is_file() and list((tmp_path / "report").glob("*.png"))

@@ -130,3 +130,56 @@ def test_a_policy_without_threads_searches_serially():
     problem = task.make_problem([4, 7, 8, 8])
     serial, parallel = (get_strategy(n)(problem, policy, task=task) for n in ("greedy", "parallel"))
     assert parallel.text == serial.text and parallel.steps == serial.steps == serial.usage.completion_tokens
+
+
+def test_parallel_attempts_are_rollouts_of_every_thread_with_the_runtimes_lines_untrained():
+    """GRPO's parallel attempts: the root thread graded by the verifier, each thread it spawned a
+    rollout of its own prompt sharing that reward, and only what the policy sampled trained."""
+    from ponder.train.rollout import Rollout, thread_rollouts
+    from ponder.train.vocab import nano_tokenizer
+
+    task = get_task("countdown")
+    policy = Solver(task)
+    policy.tokenizer = tok = nano_tokenizer()
+    problems = task.problems("train", 3, seed=5)
+    groups = thread_rollouts(policy, task, problems, group=2, temperature=1.0, seed=1)
+    assert [len(g) for g in groups] == [2, 2, 2]
+    for p, group in zip(problems, groups):
+        for root in group:
+            full = trace_text(task.parallel_trace(p, random.Random(0), wave=4))
+            assert root.text == full and root.reward == 1.0 and root.prompt_ids == tuple(tok.encode(task.prompt(p, "parallel"), bos=True))
+            subs = spawned_all(task, p, full)
+            assert [t.text for t in root.threads] == [task.full_search(sub, give_up=True) for _, sub in subs]
+            assert all(t.reward == root.reward and t.trained == (True,) * len(t.completion_ids) for t in root.threads)
+            # the root's untrained tokens are exactly the runtime's lines: the newline after each join and the results
+            untrained = [i for i, k in zip(root.completion_ids, root.trained) if not k]
+            results = "".join(seg for seg, trained in task.parallel_trace(p, random.Random(0), wave=4) if not trained)
+            assert untrained == tok.encode(results) and len(untrained) < len(root.completion_ids)
+            assert root.generated == sum(root.trained) + sum(len(t.completion_ids) for t in root.threads)
+            assert Rollout.from_json(root.to_json()) == root  # as workers send them
+
+
+@pytest.mark.shipped("nano-v2-par")
+def test_grpo_trains_every_thread_of_a_parallel_attempt_and_resumes_exactly(tmp_path):
+    """GRPO end to end on the parallel policy: attempts are threads, each thread's tokens trained with
+    its attempt's advantage, and a run killed after a step and resumed ends where an unbroken one does."""
+    import json
+
+    from conftest import assert_same_parameters
+
+    from ponder.train.config import build
+    from ponder.train.grpo import GRPOConfig, train_grpo
+
+    def config(out):
+        return build(GRPOConfig, dict(out=str(out), init="nano-v2-par", task="countdown", style="parallel", steps=2,
+                                      problems_per_step=2, group=4, checkpoint_every=1, eval_problems=0, lr=1e-4,
+                                      warmup=1))
+
+    whole = train_grpo(config(tmp_path / "a"), progress=False)
+    train_grpo(config(tmp_path / "b"), progress=False, stop_after=1)
+    assert_same_parameters(whole, train_grpo(config(tmp_path / "b"), resume=True, progress=False))
+    steps = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in steps if "rollout/threads" in r]
+    assert len(steps) == 2 and all(r["rollout/threads"] >= 1 for r in steps)  # every attempt spawned threads
+    trained = [r for r in steps if r["train/samples"]]
+    assert trained and all(r["train/samples"] > 8 for r in trained)  # threads trained beside their roots

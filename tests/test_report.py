@@ -1,21 +1,26 @@
-"""The sweep report: rows measured on different problem sets, or of different policies, never share a plot."""
+"""The sweep report: rows measured on different problem sets never share a plot; policies measured on the
+same problems do, each line naming its policy."""
 
 from ponder.report import tokens_to_reach
 from ponder.report.scaling import by_task, lines
 
 
-def row(strategy, n, accuracy, tokens, budget=None, seed=0, model=None):
+def row(strategy, n, accuracy, tokens, budget=None, seed=0, model=None, context=None):
     return {"task": "countdown", "source": "test-unseen", "n": n, "seed": seed, "strategy": strategy, "model": model,
-            "reward": None, "budget": budget, "accuracy": accuracy, "tokens_per_problem": tokens}
+            "reward": None, "budget": budget, "accuracy": accuracy, "tokens_per_problem": tokens, "context": context}
 
 
-def test_rows_are_grouped_by_problem_set_and_policy():
+def test_rows_are_grouped_by_problem_set_and_lines_name_their_policy_where_several_share_it():
     rows = [row("greedy", 24, 0.5, 900), row("greedy", 16, 0.4, 950), row("majority", 16, 0.6, 3000, 3800),
             row("greedy", 16, 0.3, 940, seed=1), row("greedy", 16, 0.5, 960, model="nano-rl")]
     groups = by_task(rows)
-    assert sorted(groups) == ["countdown (test-unseen, 16 problems)", "countdown (test-unseen, 16 problems, nano-rl)",
-                              "countdown (test-unseen, 16 problems, seed 1)", "countdown (test-unseen, 24 problems)"]
-    assert [r["strategy"] for r in groups["countdown (test-unseen, 16 problems)"]] == ["greedy", "majority"]
+    assert sorted(groups) == ["countdown (test-unseen, 16 problems, nano-rl)", "countdown (test-unseen, 16 problems, seed 1)",
+                              "countdown (test-unseen, 24 problems)"]
+    shared = groups["countdown (test-unseen, 16 problems, nano-rl)"]
+    assert [r["strategy"] for r in shared] == ["greedy", "majority", "greedy"]
+    assert sorted(lines(shared)) == ["greedy", "greedy [nano-rl]", "majority"]
+    one = [row("parallel", 16, 0.7, 1800, model="m", context=c) for c in (1536, 2048)]
+    assert sorted(lines(one)) == ["parallel [context 1536]", "parallel [context 2048]"]
 
 
 def test_tokens_to_reach_best_of_n():

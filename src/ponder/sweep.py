@@ -76,8 +76,8 @@ def run_sweep(task, problems: Sequence, source: str, policy, points: Sequence[Po
             continue
         report = evaluate(task, problems, policy, strategies[point.strategy], rewards.get(point.reward),
                           budget=point.budget, seed=seed, progress=progress, workers=workers, reward_name=point.reward)
-        row = {**report.summary(), "model": policy.name, "source": source, "seed": seed, "reward": point.reward,
-               "budget": point.budget, "solved": sorted(r["id"] for r in report.records if r["correct"])}
+        row = {**report.summary(), "model": policy.name, "context": policy.max_context, "source": source, "seed": seed,
+               "reward": point.reward, "budget": point.budget, "solved": sorted(r["id"] for r in report.records if r["correct"])}
         if point.options != "{}":
             row["options"] = json.loads(point.options)
         with path.open("a") as f:

@@ -64,6 +64,12 @@ def add_model(p: argparse.ArgumentParser) -> None:
                    help="policy backend (default: from --model; nano)")
 
 
+def add_context(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--context", type=int, metavar="TOKENS",
+                   help="cap the policy's context (each thread's, for the parallel strategy) at this many tokens, "
+                        "prompt included; at most its own (default: its own)")
+
+
 def add_workers(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="run the problems on N Ray actors, each with its own copy of the model (default: 0, in "
@@ -80,6 +86,8 @@ def workers_of(args):
             raise UserError("--ray-address needs --workers N")
         yield None
         return
+    if getattr(args, "context", None) is not None:
+        raise UserError("--context caps this process's policy, not the workers' copies: run without --workers")
     from ponder.shards import EvalWorkers
 
     pool = EvalWorkers(args.workers, args.model, args.backend, args.ray_address)
@@ -139,7 +147,13 @@ def policy_of(args):
     """The policy ``--model`` and ``--backend`` name."""
     from ponder.backends import load_policy
 
-    return load_policy(args.model, args.backend)
+    policy = load_policy(args.model, args.backend)
+    context = getattr(args, "context", None)
+    if context is not None:
+        if not 16 <= context <= policy.max_context:
+            raise UserError(f"--context must be from 16 to the policy's own context, {policy.max_context} tokens; got {context}")
+        policy.max_context = context
+    return policy
 
 
 FLAGS = {"strategy": "--strategy", "effort": "--effort", "reward": "--reward", "budget": "--budget",

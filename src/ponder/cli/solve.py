@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from ponder.cli.common import (add_model, add_problem_source, add_strategy, add_workers, examples, load_reward,
+from ponder.cli.common import (add_context, add_model, add_problem_source, add_strategy, add_workers, examples, load_reward,
                                output_file, plan_of, policy_of, problems_of, task_of, workers_of)
 
 
@@ -45,6 +45,7 @@ def add_parsers(sub) -> None:
 def _add_run_options(p, func) -> None:
     """The model and strategy options of a command that runs a strategy, and the command itself."""
     add_model(p)
+    add_context(p)
     add_strategy(p)
     p.set_defaults(func=func)
 
@@ -151,7 +152,7 @@ def cmd_eval(args) -> int:
                           workers=workers, reward_name=reward_name, save_search=args.save_search)
     summary = {**report.summary(), "reward": reward_name, "budget": budget, "effort": args.effort,
                "split": None if args.problems else args.split, "problems": args.problems,
-               "model": str(args.model or "default")}
+               "model": str(args.model or "default"), "context": policy.max_context}
     if args.json:
         print(json.dumps(summary))
     else:

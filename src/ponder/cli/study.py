@@ -8,7 +8,7 @@ import math
 import sys
 from pathlib import Path
 
-from ponder.cli.common import (add_model, add_problem_source, add_workers, examples, load_reward, output_dir, output_file,
+from ponder.cli.common import (add_context, add_model, add_problem_source, add_workers, examples, load_reward, output_dir, output_file,
                                overrides_of, plan_of, policy_of, problems_of, workers_of)
 from ponder.errors import UserError
 
@@ -21,7 +21,8 @@ def add_parsers(sub) -> None:
     add_problem_source(p)
     p.add_argument("--strategies", default="greedy,majority,best-of-n,auto,beam,think",
                    help="comma-separated strategies (default: greedy,majority,best-of-n,auto,beam,think)")
-    p.add_argument("--budgets", metavar="TOKENS,...", help="budgets in thinking tokens per problem")
+    p.add_argument("--budgets", metavar="TOKENS,...",
+                   help="budgets in thinking tokens per problem ('none': no budget, what the strategy spends by itself)")
     p.add_argument("--multiples", default="1,4,16,64",
                    help="without --budgets: budgets as multiples of greedy's cost on these problems (default: 1,4,16,64)")
     p.add_argument("--reward", metavar="NAME_OR_PATH", help="reward model for every strategy that needs one "
@@ -33,6 +34,7 @@ def add_parsers(sub) -> None:
                         "a point's options are part of it in the sweep file)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     add_model(p)
+    add_context(p)
     add_workers(p)
     p.set_defaults(func=cmd_sweep)
 
@@ -79,6 +81,13 @@ def _numbers(text: str, flag: str, kind=int) -> list:
     return values
 
 
+def _budgets(text: str) -> list[int | None]:
+    """``--budgets``: numbers of tokens, and ``none`` for a point with no budget."""
+    given = [b.strip() for b in text.split(",")]
+    numbers = [b for b in given if b != "none"]
+    return [None] * ("none" in given) + (_numbers(",".join(numbers), "--budgets") if numbers else [])
+
+
 def cmd_sweep(args) -> int:
     from ponder.search import get_strategy
     from ponder.sweep import Point, options_key, read_rows, row_key, run_sweep
@@ -103,7 +112,7 @@ def cmd_sweep(args) -> int:
     rewards = {name: load_reward(name, task) for name in set(rewards_for.values()) if name}
     progress = sys.stderr.isatty()
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
-    budgets = _numbers(args.budgets, "--budgets") if args.budgets is not None else None
+    budgets = None if args.budgets is None else _budgets(args.budgets)
     with workers_of(args) as workers:
         def sweep(points, strategies):
             return run_sweep(task, problems, source, policy, points, rewards, strategies, args.seed, output, progress,
@@ -160,12 +169,14 @@ def cmd_report(args) -> int:
     page = write_html(rows, args.out)
     for title, task_rows in by_task(rows).items():
         print(f"== {title}")
-        print(f"{'strategy':<28} {'budget':>8} {'accuracy':>9} {'ceiling':>8} {'tokens/problem':>15} {'s/problem':>10}")
+        print(f"{'strategy':<28} {'budget':>8} {'accuracy':>9} {'ceiling':>8} {'tokens/problem':>15} {'sequential':>11} "
+              f"{'s/problem':>10}")
         for name, pts in lines(task_rows).items():
             for r in pts:
                 ceil = f"{r['ceiling']:.1%}" if r.get("ceiling") is not None else "-"
                 print(f"{name:<28} {str(r.get('budget') or '-'):>8} {r['accuracy']:>9.1%} {ceil:>8} "
-                      f"{r['tokens_per_problem']:>15,.0f} {r.get('seconds_per_problem', 0):>10.2f}")
+                      f"{r['tokens_per_problem']:>15,.0f} {r.get('steps_per_problem') or 0:>11,.0f} "
+                      f"{r.get('seconds_per_problem', 0):>10.2f}")
         goal, reach = tokens_to_reach(task_rows)
         if goal is not None:
             print(f"tokens per problem to reach best-of-n's best accuracy ({goal:.1%}):")

@@ -42,26 +42,35 @@ def load_rows(paths: Sequence[str | Path]) -> list[dict]:
 
 
 def by_task(rows: list[dict]) -> dict[str, list[dict]]:
-    """Rows grouped by the problem set they were measured on (task, source, count and seed) and the
-    policy: points on different problems, or of different policies, never share a plot."""
-    out: dict[str, list[dict]] = defaultdict(list)
+    """Rows grouped by the problem set they were measured on (task, source, count and seed): points
+    on different problems never share a plot; the policies measured on the same problems do (each
+    line names its policy, and its context where they differ, when there are several)."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
-        about = [r.get("source") or "", f"{r['n']} problems" if r.get("n") else "",
-                 f"seed {r['seed']}" if r.get("seed") else "", r.get("model") or ""]
-        about = [a for a in about if a]
-        out[f"{r['task']} ({', '.join(about)})" if about else r["task"]].append(r)
-    return dict(out)
+        groups[(r["task"], r.get("source") or "", r.get("n") or 0, r.get("seed") or 0)].append(r)
+    out = {}
+    for (task, source, n, seed), group in groups.items():
+        models = sorted({str(r.get("model") or "") for r in group} - {""})
+        about = [a for a in (source, f"{n} problems" if n else "", f"seed {seed}" if seed else "", " & ".join(models)) if a]
+        out[f"{task} ({', '.join(about)})" if about else task] = group
+    return out
 
 
-def label(r: dict) -> str:
+def label(r: dict, model: bool = False, context: bool = False) -> str:
+    """A row's line: strategy, options and reward model; its policy and context when asked."""
     options = ", ".join(f"{k}={v}" for k, v in sorted((r.get("options") or {}).items()))
-    return r["strategy"] + (f" ({options})" if options else "") + (f" + {r['reward']}" if r.get("reward") else "")
+    name = r["strategy"] + (f" ({options})" if options else "") + (f" + {r['reward']}" if r.get("reward") else "")
+    where = [str(r["model"])] if model and r.get("model") else []
+    where += [f"context {r['context']}"] if context and r.get("context") else []
+    return name + (f" [{', '.join(where)}]" if where else "")
 
 
 def lines(rows: list[dict]) -> dict[str, list[dict]]:
+    models = len({r.get("model") for r in rows}) > 1
+    contexts = len({r.get("context") for r in rows}) > 1
     out: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
-        out[label(r)].append(r)
+        out[label(r, models, contexts)].append(r)
     return {k: sorted(v, key=lambda r: r["tokens_per_problem"]) for k, v in sorted(out.items())}
 
 
@@ -85,7 +94,8 @@ def tokens_to_reach(rows: list[dict], reference: str = "best-of-n") -> tuple[flo
 
 
 AXES = {"tokens_per_problem": "thinking tokens per problem (generated + reward model), log scale",
-        "seconds_per_problem": "seconds per problem on this machine, log scale"}
+        "seconds_per_problem": "seconds per problem on this machine, log scale",
+        "steps_per_problem": "sequential decoding steps per problem (latency: threads decode side by side), log scale"}
 """What a scaling plot's x axis may show: a row's key, and its label."""
 
 
@@ -166,6 +176,9 @@ def write_html(rows: list[dict], out_dir: str | Path) -> Path:
         if any(r.get("seconds_per_problem") for r in task_rows):
             timed = plot_scaling(task_rows, out / f"{_slug(title)}-seconds.png", title, x="seconds_per_problem")
             parts.append(f"<img src='{timed.name}' width='720'>")
+        if any(r.get("strategy") == "parallel" and r.get("steps_per_problem") for r in task_rows):
+            chained = plot_scaling(task_rows, out / f"{_slug(title)}-steps.png", title, x="steps_per_problem")
+            parts.append(f"<img src='{chained.name}' width='720'>")
         goal, reach = tokens_to_reach(task_rows)
         if goal is not None:
             parts.append(f"<p>Tokens per problem to reach best-of-N's best accuracy ({goal:.1%}):</p><table>"
@@ -173,14 +186,14 @@ def write_html(rows: list[dict], out_dir: str | Path) -> Path:
                              f"<tr><td>{html.escape(k)}</td><td>{'not reached' if v is None else f'{v:,.0f}'}</td></tr>"
                              for k, v in reach.items()) + "</table>")
         parts.append("<table><tr><th>strategy</th><th>budget</th><th>accuracy</th><th>95% interval</th><th>ceiling</th>"
-                     "<th>tokens / problem</th><th>s / problem</th><th>prompt recomputed</th></tr>")
+                     "<th>tokens / problem</th><th>sequential / problem</th><th>s / problem</th><th>prompt recomputed</th></tr>")
         for name, pts in lines(task_rows).items():
             for r in pts:
                 ceil = f"{r['ceiling']:.1%}" if r.get("ceiling") is not None else ""
                 lo, hi = interval(r)
                 parts.append(f"<tr><td>{html.escape(name)}</td><td>{r.get('budget') or '-'}</td>"
                              f"<td>{r['accuracy']:.1%}</td><td>{lo:.1f}–{hi:.1f}%</td><td>{ceil}</td><td>{r['tokens_per_problem']:,.0f}</td>"
-                             f"<td>{r.get('seconds_per_problem', 0):.2f}</td><td>{r.get('recomputed', 0):.1%}</td></tr>")
+                             f"<td>{r.get('steps_per_problem') or 0:,.0f}</td><td>{r.get('seconds_per_problem', 0):.2f}</td><td>{r.get('recomputed', 0):.1%}</td></tr>")
         parts.append("</table>")
     copy_explorer(out)
     parts.append("<p>What a search did on one problem (its tree, its votes or its chain): open <a href='explorer.html'>"

@@ -25,19 +25,31 @@ from typing import Generator
 
 from ponder.errors import UserError
 from ponder.search.base import Calls, Generate, Search, Strategy, register, together
-from ponder.types import SamplingParams
+from ponder.types import Problem, SamplingParams
 
 
 @dataclass(frozen=True)
 class Thread:
     """What one thread wrote and what it took."""
 
+    problem: Problem
+    prompt: str
     text: str
     steps: int
     """Its longest chain of sequential decoding steps, its children's included."""
     threads: int
     """Threads it spawned, nested ones included."""
     finish_reason: str
+    pieces: tuple[tuple[str, tuple[int, ...] | None], ...] = ()
+    """``text`` piece by piece: (text, the token ids the policy sampled for it), or (text, None)
+    for what the runtime wrote (the newline after a join mark and the results under it). What
+    GRPO trains on (``train.rollout.thread_rollouts``)."""
+    children: tuple["Thread", ...] = ()
+    """The threads it spawned, in order."""
+
+    def all_threads(self) -> list["Thread"]:
+        """Its children, theirs, and so on (itself not included), depth first."""
+        return [t for child in self.children for t in (child, *child.all_threads())]
 
 
 @register
@@ -51,6 +63,11 @@ class Parallel(Strategy):
     """How many levels of threads may spawn: 1, the root alone; 0, no threads (the serial search)."""
     max_threads: int = 32
     """Most threads one spawn may start (the rest of its spawn lines are read as not handed out)."""
+    transcribe: bool = True
+    """Replace the answer the root writes after the path it copied out by the one those steps spell
+    out (``Task.written_answer``: a transcription, nothing checked), as tree search does: the search
+    is judged on the path its threads found and the root chose, not on the policy's copying of
+    steps into an expression."""
     limits = {"nest": (0, 4), "max_threads": (1, 256)}
 
     def search(self, s: Search) -> Calls:
@@ -58,7 +75,7 @@ class Parallel(Strategy):
             raise UserError(f"{s.task.name} writes no threads: the parallel strategy needs a task that does (countdown, game24)")
         root = yield from self.thread(s, depth=0)
         s.steps = root.steps
-        best = s.candidate(root.text)
+        best = s.candidate(self.final_text(s.task, s.problem, root))
         s.trace.append(f"{root.threads} thread{'s' * (root.threads != 1)}; longest chain {root.steps} tokens")
         return s.result(best, [best], root.finish_reason,
                         note=f"{root.threads} threads, the longest chain {root.steps} sequential tokens.")
@@ -70,28 +87,52 @@ class Parallel(Strategy):
             s.ask_for("parallel")
         mark = s.task.join_mark
         text, steps, threads, finish = "", 0, 0, "length"
+        pieces: list[tuple[str, tuple[int, ...] | None]] = []
+        spawned: list[Thread] = []
         while (room := s.room(text)) >= 1:
             params = SamplingParams(temperature=self.temperature, max_tokens=room, stop=(mark,),
                                     seed=s.seed * 7919 + s.calls)
             [[c]] = yield from s.generate([text], params)
+            written = c.text + mark if c.stop == mark else c.text
             text, steps, finish = text + c.text, steps + len(c.token_ids), c.finish_reason
+            pieces.append((written, tuple(c.token_ids)))
             if c.stop != mark:
                 break
             subs = s.task.spawned(s.problem, text)[:self.max_threads] if s.style == "parallel" else []
             text += mark + "\n"
             if not subs:  # a join with nothing to wait for: the thread goes on
+                pieces.append(("\n", None))
                 continue
-            children = [Search(sub, s.task, s.policy, None, self._share(s, len(subs)), s.seed + k)
+            s.trace.append(f"{'  ' * depth}{len(subs)} thread{'s' * (len(subs) != 1)} started: "
+                           + " / ".join(spawn for spawn, _ in subs))
+            children = [Search(sub, s.task, s.policy, None, self._share(s, len(subs)), s.seed * 1009 + k + 1)
                         for k, (_, sub) in enumerate(subs)]
             done = yield from together([self.thread(child, depth + 1) for child in children])
             for child in children:
                 s.usage.add(child.usage)
             steps += max(t.steps for t in done)
             threads += len(done) + sum(t.threads for t in done)
-            results = [s.task.joined(spawn, sub, t.text) for (spawn, sub), t in zip(subs, done)]
-            text += "".join(r + "\n" for r in results)
-            s.trace.append(f"{'  ' * depth}spawned {len(subs)}: " + " / ".join(results))
-        return Thread(text, steps, threads, finish)
+            spawned += done
+            results = "".join(s.task.joined(spawn, sub, t.text) + "\n" for (spawn, sub), t in zip(subs, done))
+            text += results
+            pieces.append(("\n" + results, None))
+            s.trace.append(f"{'  ' * depth}joined: " + " / ".join(results.splitlines()))
+        return Thread(s.problem, s.prompt, text, steps, threads, finish, tuple(pieces), tuple(spawned))
+
+    def final_text(self, task, problem: Problem, root: Thread) -> str:
+        """The root's text, its answer line transcribed from the steps it wrote after its last join
+        (``transcribe``) where the policy answered after a direct path; else as written."""
+        written = root.text
+        last, sampled = root.pieces[-1] if root.pieces else ("", None)
+        if not self.transcribe or sampled is None or task.answer(last) is None:
+            return written
+        transcribed = task.written_answer(problem, last)
+        if transcribed is None:
+            return written
+        lines = written.split("\n")
+        last_answer = max(i for i, line in enumerate(lines) if task.answer(line) is not None)
+        lines[last_answer] = transcribed
+        return "\n".join(lines)
 
     @staticmethod
     def _share(s: Search, children: int) -> int | None:

@@ -43,7 +43,7 @@ from ponder.rewards.value import padded_batches
 from ponder.tasks.base import ANSWER_PREFIX
 from ponder.train.config import OptimConfig, PolicyConfig, Rollouts
 from ponder.train.optim import apply_gradients, set_lr, token_logprobs
-from ponder.train.rollout import Rollout, RolloutStats, held_out_accuracy, rollouts
+from ponder.train.rollout import Rollout, RolloutStats, held_out_accuracy, rollouts, thread_rollouts
 from ponder.train.run import Run
 from ponder.train.workers import rollout_workers
 
@@ -82,7 +82,10 @@ class GRPOConfig(Rollouts, PolicyConfig):
     process_weight: float = 0.5
     style: str = ""
     """The trace style attempts are asked for, and greedy evaluation too ("": the task's default;
-    ``direct``: one operation a line, the proposals of tree search); the policy must know it."""
+    ``direct``: one operation a line, the proposals of tree search); the policy must know it.
+    ``parallel``: each attempt is a parallel search's threads (``thread_rollouts``, sampled in this
+    process), the root's reward the advantage of every thread's tokens, evaluated greedily with the
+    ``parallel`` strategy."""
     epochs: int = 1
     """Passes over each step's samples; with more than one, the clipped ratio matters."""
     clip: float = 0.2
@@ -103,6 +106,8 @@ class GRPOConfig(Rollouts, PolicyConfig):
             raise UserError(f"group must be at least 2 (advantages are relative to the group), got {self.group}")
         if self.invalid_step and not self.process_reward:
             raise UserError("invalid_step adds to step scores, so it needs a process_reward (e.g. \"oracle\")")
+        if self.style == "parallel" and self.process_reward:
+            raise UserError("process rewards score one chain's steps; parallel attempts get the root's outcome reward only")
         if self.normalise not in NORMALISE:
             raise UserError(f"normalise must be one of {', '.join(NORMALISE)}, got {self.normalise!r}")
 
@@ -208,8 +213,9 @@ def _batches(samples: list[tuple[Rollout, np.ndarray]], pad_id: int, micro_token
         for i, k in enumerate(rows):
             r, a = samples[k]
             p, n = len(r.prompt_ids), len(r.completion_ids)
-            adv[i, p - 1: p - 1 + n] = torch.as_tensor(a, dtype=torch.float32)
-            mask[i, p - 1: p - 1 + n] = 1.0
+            trained = torch.ones(n) if r.trained is None else torch.tensor(r.trained, dtype=torch.float32)
+            adv[i, p - 1: p - 1 + n] = torch.as_tensor(a, dtype=torch.float32) * trained
+            mask[i, p - 1: p - 1 + n] = trained
         yield x, adv, mask
 
 
@@ -315,8 +321,11 @@ def _step(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict,
     step = state["step"]
     t0 = time.perf_counter()
     problems = draw_problems(task, policy, cfg, seed=cfg.seed * 1_000_003 + step + 1)
-    groups = sample(policy, task, problems, cfg.group, cfg.temperature, seed=cfg.seed * 1_000_003 + step,
-                    max_tokens=cfg.max_tokens, style=cfg.style)
+    if cfg.style == "parallel":
+        groups = thread_rollouts(policy, task, problems, cfg.group, cfg.temperature, seed=cfg.seed * 1_000_003 + step)
+    else:
+        groups = sample(policy, task, problems, cfg.group, cfg.temperature, seed=cfg.seed * 1_000_003 + step,
+                        max_tokens=cfg.max_tokens, style=cfg.style)
     return learn(policy, reference, optimizer, task, prm, cfg, state, groups, time.perf_counter() - t0)
 
 
@@ -324,12 +333,14 @@ def learn(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict,
           sample_s: float) -> dict:
     """The rest of a GRPO step on sampled ``groups``: ``advantages``, then ``update``; returns the
     step's metrics."""
-    generated = sum(len(r.completion_ids) for g in groups for r in g)
+    generated = sum(r.generated for g in groups for r in g)
     state["rollout_tokens"] += generated
     samples = advantages(groups, task, prm, cfg, policy.tokenizer.newline_id)
     wrong = np.mean([answered_wrong(r, task) for g in groups for r in g])
     row = {**RolloutStats.of(groups).to_metrics(), "rollout/wrong_answers": round(float(wrong), 5),
            "rollout/tokens": generated, "rollout/tokens_per_s": generated / max(sample_s, 1e-9)}
+    if any(r.threads for g in groups for r in g):
+        row["rollout/threads"] = float(np.mean([len(r.threads) for g in groups for r in g]))
     if not samples:
         policy.reset_cache()
         return {**row, "train/loss": 0.0, "train/kl": 0.0, "train/clip_fraction": 0.0, "train/samples": 0}
@@ -363,6 +374,7 @@ def advantages(groups: list[list[Rollout]], task, prm, cfg: GRPOConfig, newline_
                 adv[line[0]:line[1]] += cfg.wrong_answer_line
             if np.any(adv != 0) or cfg.kl > 0:  # a token with no advantage teaches nothing (without KL)
                 samples.append((r, adv))
+                samples += [(t, np.full(len(t.completion_ids), a)) for t in r.threads]  # a parallel attempt's threads
     return samples
 
 

@@ -9,7 +9,7 @@ metrics line (reward mean and spread, groups whose rewards all agree, lengths, t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -32,14 +32,27 @@ class Rollout:
     prefix: str = ""
     """Solution text given after the prompt for the policy to continue (a reverse curriculum's
     start: the first lines of a solver's trace); graded with the completion, never trained."""
+    trained: tuple[bool, ...] | None = None
+    """Per token of ``completion_ids``: did the policy write it (trained on) or the runtime (a parallel
+    thread's joined results: not trained)? None: the policy wrote them all."""
+    threads: tuple["Rollout", ...] = ()
+    """The other threads of a parallel attempt (``thread_rollouts``), each with its own prompt and
+    completion, and the root's reward: the attempt's advantage is theirs too."""
 
     @property
     def correct(self) -> bool:
         return self.reward == 1.0
 
+    @property
+    def generated(self) -> int:
+        """Tokens the policy wrote in this attempt, every thread's included."""
+        own = len(self.completion_ids) if self.trained is None else sum(self.trained)
+        return own + sum(t.generated for t in self.threads)
+
     def to_json(self) -> dict:
         out = asdict(self)
         out["problem"] = self.problem.to_json()
+        out["threads"] = [t.to_json() for t in self.threads]
         return out
 
     @classmethod
@@ -47,8 +60,11 @@ class Rollout:
         p = d["problem"]
         problem = Problem(id=p["id"], task=p["task"], numbers=tuple(p.get("numbers", ())), target=p.get("target"),
                           question=p.get("question", ""))
+        trained = d.get("trained")
         return cls(problem=problem, prompt_ids=tuple(d["prompt_ids"]), completion_ids=tuple(d["completion_ids"]),
-                   text=d["text"], reward=d["reward"], finish_reason=d["finish_reason"], prefix=d.get("prefix", ""))
+                   text=d["text"], reward=d["reward"], finish_reason=d["finish_reason"], prefix=d.get("prefix", ""),
+                   trained=None if trained is None else tuple(trained),
+                   threads=tuple(cls.from_json(t) for t in d.get("threads", ())))
 
 
 def rollouts(policy, task, problems: list[Problem], group: int, temperature: float = 1.0, seed: int = 0,
@@ -74,6 +90,44 @@ def rollouts(policy, task, problems: list[Problem], group: int, temperature: flo
         out.append([Rollout(problem, ids, c.token_ids, c.text, task.verify(problem, prefix + c.text), c.finish_reason,
                             prefix) for c in completions])
     return out
+
+
+def thread_rollouts(policy, task, problems: list[Problem], group: int, temperature: float = 1.0, seed: int = 0,
+                    nest: int = 1) -> list[list[Rollout]]:
+    """``group`` sampled parallel attempts at each problem (the ``parallel`` strategy's threads,
+    nested to ``nest``), every attempt's threads decoding side by side with every other's. Each
+    attempt is its root thread, graded by the verifier on the answer the strategy gives (its answer line
+    transcribed from the path it copied out: ``Parallel.transcribe``), with its other threads (``Rollout.threads``)
+    sharing that reward; the lines the runtime wrote into a thread (its children's results) are
+    marked as not trained. Attempt j at a problem is seeded from ``seed`` and j alone, so a resumed
+    run redraws the same attempts."""
+    from ponder.search.base import Search, drive
+    from ponder.search.parallel import Parallel
+
+    strategy = Parallel(temperature=temperature, nest=nest)
+    searches = [Search(p, task, policy, None, None, seed=seed * 4099 + j) for p in problems for j in range(group)]
+    roots = drive([strategy.thread(s, 0) for s in searches], policy)
+    out = []
+    for i, problem in enumerate(problems):
+        row = []
+        for root in roots[i * group:(i + 1) * group]:
+            reward = task.verify(problem, strategy.final_text(task, problem, root))  # the answer the strategy gives
+            threads = tuple(_thread_rollout(policy.tokenizer, t, problem, reward) for t in root.all_threads())
+            row.append(replace(_thread_rollout(policy.tokenizer, root, problem, reward), threads=threads))
+        out.append(row)
+    return out
+
+
+def _thread_rollout(tok, thread, problem: Problem, reward: float) -> Rollout:
+    """One thread as a rollout: what the policy sampled trained, what the runtime wrote not."""
+    ids: list[int] = []
+    trained: list[bool] = []
+    for text, sampled in thread.pieces:
+        piece = sampled if sampled is not None else tuple(tok.encode(text))
+        ids += piece
+        trained += [sampled is not None] * len(piece)
+    return Rollout(problem, tuple(tok.encode(thread.prompt, bos=True)), tuple(ids), thread.text, reward,
+                   thread.finish_reason, trained=tuple(trained))
 
 
 @dataclass
@@ -111,8 +165,8 @@ def held_out_accuracy(policy, task, cfg, state: dict, metrics, progress: bool = 
     from ponder.search import get_strategy
 
     policy.reset_cache()
-    report = evaluate(task, task.problems(cfg.eval_split, cfg.eval_problems), policy, get_strategy("greedy", style=style),
-                      progress=progress)
+    strategy = get_strategy("parallel") if style == "parallel" else get_strategy("greedy", style=style)
+    report = evaluate(task, task.problems(cfg.eval_split, cfg.eval_problems), policy, strategy, progress=progress)
     write_held_out(metrics, policy, state, {f"eval/{task.name}/accuracy": report.accuracy,
                                             f"eval/{task.name}/tokens_per_problem": report.tokens_per_problem})
 
