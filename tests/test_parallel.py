@@ -2,6 +2,7 @@
 driving a policy that writes them."""
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -183,3 +184,23 @@ def test_grpo_trains_every_thread_of_a_parallel_attempt_and_resumes_exactly(tmp_
     assert len(steps) == 2 and all(r["rollout/threads"] >= 1 for r in steps)  # every attempt spawned threads
     trained = [r for r in steps if r["train/samples"]]
     assert trained and all(r["train/samples"] > 8 for r in trained)  # threads trained beside their roots
+
+
+def test_the_roots_answer_is_transcribed_from_the_path_it_copied_out():
+    """The policy writes the path a thread found a step a line, then an answer that garbles it: the
+    strategy answers what the steps spell out (nothing checked), unless told not to."""
+    from ponder.search.parallel import Parallel, Thread
+
+    task = get_task("countdown")
+    problem = Problem("p", "countdown", (7, 89, 73, 89), 80)
+    copied = "89 + 7 = 96 | 73 89 96\n96 + 73 = 169 | 89 169\n169 - 89 = 80 | 80\nanswer: (89 + 73) - (96 + 7)\n"
+    pieces = (("7 89 73 89 -> 80 : 89 + 7 = 96 | 73 89 96 >\n<", (1,)),
+              ("\n89 + 7 = 96 | 73 89 96 ; 96 + 73 = 169 | 89 169 ; 169 - 89 = 80 | 80\n", None), (copied, (1,)))
+    root = Thread(problem, "", "".join(text for text, _ in pieces), 0, 1, "stop", pieces)
+    assert not task.check(problem, task.answer(root.text))
+    final = Parallel().final_text(task, problem, root)
+    assert task.answer(final) == "((89 + 7) + 73) - 89" and task.check(problem, task.answer(final))
+    assert final.startswith(root.text[:root.text.rindex("answer:")])  # only the answer line differs
+    assert Parallel(transcribe=False).final_text(task, problem, root) == root.text
+    garbled = replace(root, pieces=pieces[:2] + (("89 + 7 = 96 >\nanswer: 80\n", (1,)),))  # no direct path to read
+    assert Parallel().final_text(task, problem, garbled) == garbled.text

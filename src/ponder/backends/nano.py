@@ -19,6 +19,8 @@ SHIPPED_POLICIES = {
     "nano-v2": "the default: nano-v2-sft trained 1,000 steps more on fresh traces (recipe nano-v2-more)",
     "nano-v2-sft": "both trace styles (search, and direct when the prompt ends in 'direct'), grouped-query "
                    "attention, a 2,048-token context (recipe nano-v2); the policy tree search was measured with",
+    "nano-v2-par": "nano-v2 taught to think in parallel threads (--strategy parallel; recipe nano-v2-par), keeping "
+                   "its serial search",
     "nano-rl": "the default before nano-v2: nano-sft after GRPO with the rule oracle's step rewards (recipes "
                "grpo-oracle, grpo-long)",
     "nano-sft": "trained from scratch on solver traces (recipe nano-default)",

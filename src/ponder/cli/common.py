@@ -58,7 +58,7 @@ def output_dir(text: str) -> str:
 
 def add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="PATH_OR_URI",
-                   help="model directory, a shipped policy (nano-v2, the default; nano-v2-sft, nano-rl, nano-sft), or a URI: "
+                   help="model directory, a shipped policy (nano-v2, the default; nano-v2-par, nano-v2-sft, nano-rl, nano-sft), or a URI: "
                         "hf:PATH, vllm:PATH, openai:MODEL@BASE_URL")
     p.add_argument("--backend", choices=("nano", "hf", "openai", "vllm"),
                    help="policy backend (default: from --model; nano)")
