@@ -55,14 +55,15 @@ def describe(r: dict) -> str:
 
 
 def compare(rows: list[dict]) -> None:
-    greedy = [r for r in rows if r["strategy"] == "greedy"]
+    greedy = [r for r in rows if r["strategy"] == "greedy" and r.get("budget") is None]
     cost = greedy[0]["tokens_per_problem"] if greedy else None
     by_budget: dict = defaultdict(list)
     for r in rows:
         by_budget[r.get("budget")].append(r)
     for budget in sorted(by_budget, key=lambda b: -1 if b is None else b):
-        points = by_budget[budget] + (greedy if budget is not None else [])
-        times = f" ({budget / cost:.0f}x greedy's {cost:.0f} tokens)" if budget and cost else ""
+        capped = any(r["strategy"] == "greedy" for r in by_budget[budget])  # greedy capped at this budget
+        points = by_budget[budget] + (greedy if budget is not None and not capped else [])
+        times = f" ({budget / cost:.1f}x greedy's {cost:.0f} tokens)" if budget and cost else ""
         print(f"\nbudget {budget or 'none'}{times}")
         print(f"  {'':<8}{'best point':<22}{'policy @context':<22}{'accuracy [95%]':>20}{'tokens':>9}{'sequential':>11}"
               f"{'s/prob':>8}")
@@ -81,6 +82,24 @@ def compare(rows: list[dict]) -> None:
                       f"{mcnemar_exact(gained, lost):.2g}")
 
 
+def equal_latency(rows: list[dict]) -> None:
+    """Threads against one chain capped at the threads' longest chain of sequential tokens: each
+    unbudgeted ``parallel`` point beside its policy's ``greedy`` at that budget (same context)."""
+    for t in (r for r in rows if r["strategy"] == "parallel" and r.get("budget") is None and r.get("steps_per_problem")):
+        same = [r for r in rows if r["strategy"] == "greedy" and r.get("model") == t.get("model")
+                and r.get("context") == t.get("context")]
+        capped = next((r for r in same if r.get("budget") == round(t["steps_per_problem"])), None)
+        if capped is None:
+            continue
+        print(f"\nat equal latency ({capped['budget']} sequential tokens, {t.get('model')} @{t.get('context')})")
+        for r in (capped, t):
+            print(f"  {hypothesis(r['strategy']):<8}{describe(r)}")
+        if "solved" in t and "solved" in capped:
+            one, other = set(t["solved"]), set(capped["solved"])
+            print(f"  threads vs chain: {len(one - other)} problems gained, {len(other - one)} lost, exact McNemar p = "
+                  f"{mcnemar_exact(len(one - other), len(other - one)):.2g}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sweeps", nargs="+", help="sweep files (ponder sweep --output)")
@@ -88,6 +107,7 @@ def main() -> None:
     for title, rows in by_task(load_rows(args.sweeps)).items():
         print(f"== {title}")
         compare(rows)
+        equal_latency(rows)
 
 
 if __name__ == "__main__":

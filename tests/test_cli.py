@@ -35,8 +35,8 @@ needs_default = pytest.mark.shipped("nano-v2")
     (["train", "ei", "--set", "group=0"], "group must be at least 1"),
     (["train", "ei", "--set", "task=chess", "--out", "/nonexistent/run"], "unknown task"),
     (["train", "ei", "--init", "/nonexistent/model", "--out", "/nonexistent/run"], "model not found"),
-    (["train", "grpo", "--init", "nano-large", "--out", "/nonexistent/run"], "one of: nano-v2, nano-v2-sft, nano-rl, nano-sft"),
-    (["eval", "--model", "nano-large", "--limit", "1"], "one of: nano-v2, nano-v2-sft, nano-rl, nano-sft"),
+    (["train", "grpo", "--init", "nano-large", "--out", "/nonexistent/run"], "one of: nano-v2, nano-v2-sft, nano-v2-par, nano-rl, nano-sft"),
+    (["eval", "--model", "nano-large", "--limit", "1"], "one of: nano-v2, nano-v2-sft, nano-v2-par, nano-rl, nano-sft"),
 ])
 def test_user_mistakes_get_one_line_and_exit_2(args, message, capsys):
     code, err = in_process(args, capsys)
@@ -156,9 +156,11 @@ def test_sweep_resumes_and_report_draws_it(tmp_path):
     other = run_ponder(*args[:-4], "--strategies", "greedy", "--model", "nano-sft", "--output", str(out))
     assert "(1 new points)" in other.stdout and json.loads(out.read_text().splitlines()[-1])["model"] == "nano-sft"
     capped = tmp_path / "capped.jsonl"  # no budget beside a number of tokens, in a context shorter than the policy's
-    run_ponder("sweep", "--task", "countdown-3", "--limit", "3", "--strategies", "majority", "--budgets", "none,300",
+    run_ponder("sweep", "--task", "countdown-3", "--limit", "3", "--strategies", "greedy,majority", "--budgets", "none,300",
                "--context", "256", "--output", str(capped))
-    assert [(r["budget"], r["context"]) for r in map(json.loads, capped.read_text().splitlines())] == [(None, 256), (300, 256)]
+    rows = [json.loads(line) for line in capped.read_text().splitlines()]  # greedy too is capped at a budget given
+    assert [(r["strategy"], r["budget"], r["context"]) for r in rows] == [
+        ("greedy", None, 256), ("majority", None, 256), ("greedy", 300, 256), ("majority", 300, 256)]
     report = run_ponder("report", str(out), "--out", str(tmp_path / "report"))
     assert "majority" in report.stdout
     assert (tmp_path / "report" / "index.html").is_file() and list((tmp_path / "report").glob("*.png"))

@@ -24,7 +24,7 @@ def test_the_default_is_nano_v2_and_every_shipped_one_loads_by_name(policy):
         shipped = NanoPolicy.load(name)
         assert shipped.name == name and shipped.meta["commit"] and shipped.meta["commit"] != "unknown"
         assert sum(f.stat().st_size for f in (WEIGHTS / name).iterdir()) <= 25 * 2**20
-    with pytest.raises(UserError, match="nano-v2, nano-v2-sft, nano-rl, nano-sft"):
+    with pytest.raises(UserError, match="nano-v2, nano-v2-sft, nano-v2-par, nano-rl, nano-sft"):
         NanoPolicy.load("nano-large")
 
 
@@ -96,3 +96,16 @@ def test_the_v2_policies_reason_in_the_style_their_prompt_asks_for(name, recipe,
     tokens = sorted(r["tokens"] for r in report.records)
     median = tokens[len(tokens) // 2]
     assert median < 120 if style == "direct" else median > 200, tokens
+
+
+def test_the_parallel_policy_thinks_in_threads_and_still_scores():
+    """nano-v2-par: asked for ``parallel``, the root hands states to threads decoded side by side,
+    so its longest chain of sequential tokens is a fraction of all it spent; it still scores, and its
+    serial search too."""
+    policy = NanoPolicy.load("nano-v2-par")
+    assert policy.meta["recipe"] == "nano-v2-par" and "parallel" in policy.meta["trace_styles"]
+    task = get_task("countdown")
+    problems = task.problems("test-unseen", 40)
+    threads = evaluate(task, problems, policy, get_strategy("parallel"))
+    assert threads.accuracy >= 0.3 and threads.steps_per_problem < 0.6 * threads.tokens_per_problem, threads.summary()
+    assert evaluate(task, problems, policy, get_strategy("greedy")).accuracy >= 0.3

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def load(model: str | None = None) -> "NanoPolicy":
-    """A policy from a model directory or a shipped policy's name (nano-v2, the default; nano-v2-sft, nano-rl, nano-sft)."""
+    """A policy from a model directory or a shipped policy's name (nano-v2, the default; nano-v2-sft, nano-v2-par, nano-rl, nano-sft)."""
     from ponder.backends.nano import NanoPolicy
 
     return NanoPolicy.load(model)

@@ -22,7 +22,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--strategies", default="greedy,majority,best-of-n,auto,beam,think",
                    help="comma-separated strategies (default: greedy,majority,best-of-n,auto,beam,think)")
     p.add_argument("--budgets", metavar="TOKENS,...",
-                   help="budgets in thinking tokens per problem ('none': no budget, what the strategy spends by itself)")
+                   help="budgets in thinking tokens per problem ('none': no budget, what the strategy spends by itself); "
+                        "greedy and sample run at each too, capped, besides once with none")
     p.add_argument("--multiples", default="1,4,16,64",
                    help="without --budgets: budgets as multiples of greedy's cost on these problems (default: 1,4,16,64)")
     p.add_argument("--reward", metavar="NAME_OR_PATH", help="reward model for every strategy that needs one "
@@ -118,7 +119,7 @@ def cmd_sweep(args) -> int:
             return run_sweep(task, problems, source, policy, points, rewards, strategies, args.seed, output, progress,
                              log, workers)
 
-        first = []
+        first, capped = [], budgets is not None  # budgets given: greedy and sample are capped at each too
         if budgets is None:  # multiples of what greedy decoding spends on these problems
             greedy = Point("greedy", None, None)
             first = sweep([greedy], {"greedy": get_strategy("greedy")})
@@ -129,7 +130,8 @@ def cmd_sweep(args) -> int:
             log(f"greedy spends {cost} tokens per problem; budgets: {', '.join(map(str, budgets))}")
         # budget by budget, every strategy's cheap points first: a sweep cut short still has the start of every line
         points = [Point(n, rewards_for[n], None, options_key(options[n])) for n in names if n in FIXED]
-        points += [Point(n, rewards_for[n], b, options_key(options[n])) for b in budgets for n in names if n not in FIXED]
+        points += [Point(n, rewards_for[n], b, options_key(options[n])) for b in budgets for n in names
+                   if n not in FIXED or (capped and b is not None)]
         rows = first + sweep(points, strategies)
     log(f"sweep written to {output} ({len(rows)} new points); plot it with: ponder report {output}")
     if args.json:

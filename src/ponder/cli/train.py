@@ -27,7 +27,7 @@ class Trainer:
 
 
 _INIT = ("--init", dict(metavar="PATH_OR_NAME",
-                        help="policy to improve: a model directory or a shipped policy (nano-v2, nano-v2-sft, nano-rl, nano-sft; default: the recipe's)"))
+                        help="policy to improve: a model directory or a shipped policy (nano-v2, nano-v2-sft, nano-v2-par, nano-rl, nano-sft; default: the recipe's)"))
 _WORKERS = (("--workers", dict(type=int, metavar="N",
                                help="sample rollouts on N Ray actors (default: 0, in this process; needs ponder[ray])")),
             ("--ray-address", dict(metavar="ADDR", help="an existing Ray cluster for the workers (default: a local Ray)")))

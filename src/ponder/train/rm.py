@@ -54,7 +54,7 @@ class RMConfig(RunConfig):
     out: str = "runs/rm"
     policy: str | None = None
     """The policy whose samples are judged: a model directory or a shipped policy's name (nano-v2,
-    nano-v2-sft, nano-rl, nano-sft); the shipped default (nano-v2) when None."""
+    nano-v2-sft, nano-v2-par, nano-rl, nano-sft); the shipped default (nano-v2) when None."""
     task: str = "countdown"
     tasks: tuple[str, ...] = ()
     """Several tasks the policy solves ``problems`` training problems of each (overrides ``task``)."""

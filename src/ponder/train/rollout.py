@@ -112,22 +112,27 @@ def thread_rollouts(policy, task, problems: list[Problem], group: int, temperatu
         row = []
         for root in roots[i * group:(i + 1) * group]:
             reward = task.verify(problem, strategy.final_text(task, problem, root))  # the answer the strategy gives
-            threads = tuple(_thread_rollout(policy.tokenizer, t, problem, reward) for t in root.all_threads())
-            row.append(replace(_thread_rollout(policy.tokenizer, root, problem, reward), threads=threads))
+            threads = tuple(_thread_rollout(policy, t, problem, reward) for t in root.all_threads())
+            row.append(replace(_thread_rollout(policy, root, problem, reward), threads=threads))
         out.append(row)
     return out
 
 
-def _thread_rollout(tok, thread, problem: Problem, reward: float) -> Rollout:
-    """One thread as a rollout: what the policy sampled trained, what the runtime wrote not."""
+def _thread_rollout(policy, thread, problem: Problem, reward: float) -> Rollout:
+    """One thread as a rollout: what the policy sampled trained, what the runtime wrote not; cut at
+    the context's end (results written under a join at the very end of a full context run past it,
+    and nothing reads them)."""
+    tok = policy.tokenizer
+    prompt = tuple(tok.encode(thread.prompt, bos=True))
     ids: list[int] = []
     trained: list[bool] = []
     for text, sampled in thread.pieces:
         piece = sampled if sampled is not None else tuple(tok.encode(text))
         ids += piece
         trained += [sampled is not None] * len(piece)
-    return Rollout(problem, tuple(tok.encode(thread.prompt, bos=True)), tuple(ids), thread.text, reward,
-                   thread.finish_reason, trained=tuple(trained))
+    room = policy.max_context - len(prompt)
+    return Rollout(problem, prompt, tuple(ids[:room]), thread.text, reward, thread.finish_reason,
+                   trained=tuple(trained[:room]))
 
 
 @dataclass
