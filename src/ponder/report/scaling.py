@@ -119,6 +119,8 @@ def plot_scaling(rows: list[dict], path: str | Path, title: str, x: str = "token
     colours = plt.get_cmap("tab20").colors
     for i, (name, pts) in enumerate(lines(rows).items()):
         pts = sorted((r for r in pts if r.get(x)), key=lambda r: r[x])
+        if not pts:  # rows from before this axis was kept
+            continue
         ys = [100 * r["accuracy"] for r in pts]
         spans = [interval(r) for r in pts]
         ax.errorbar([r[x] for r in pts], ys, yerr=[[y - lo for y, (lo, _) in zip(ys, spans)],
