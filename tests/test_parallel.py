@@ -173,7 +173,7 @@ def test_grpo_trains_every_thread_of_a_parallel_attempt_and_resumes_exactly(tmp_
 
     def config(out):
         return build(GRPOConfig, dict(out=str(out), init="nano-v2-par", task="countdown", style="parallel", steps=2,
-                                      problems_per_step=2, group=4, checkpoint_every=1, eval_problems=0, lr=1e-4,
+                                      problems_per_step=1, group=4, checkpoint_every=1, eval_problems=0, lr=1e-4,
                                       warmup=1))
 
     whole = train_grpo(config(tmp_path / "a"), progress=False)
@@ -183,7 +183,7 @@ def test_grpo_trains_every_thread_of_a_parallel_attempt_and_resumes_exactly(tmp_
     steps = [r for r in steps if "rollout/threads" in r]
     assert len(steps) == 2 and all(r["rollout/threads"] >= 1 for r in steps)  # every attempt spawned threads
     trained = [r for r in steps if r["train/samples"]]
-    assert trained and all(r["train/samples"] > 8 for r in trained)  # threads trained beside their roots
+    assert trained and all(r["train/samples"] > 4 for r in trained)  # threads trained beside their roots
 
 
 def test_the_roots_answer_is_transcribed_from_the_path_it_copied_out():
