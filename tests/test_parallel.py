@@ -196,7 +196,7 @@ def test_the_roots_answer_is_transcribed_from_the_path_it_copied_out():
     copied = "89 + 7 = 96 | 73 89 96\n96 + 73 = 169 | 89 169\n169 - 89 = 80 | 80\nanswer: (89 + 73) - (96 + 7)\n"
     pieces = (("7 89 73 89 -> 80 : 89 + 7 = 96 | 73 89 96 >\n<", (1,)),
               ("\n89 + 7 = 96 | 73 89 96 ; 96 + 73 = 169 | 89 169 ; 169 - 89 = 80 | 80\n", None), (copied, (1,)))
-    root = Thread(problem, "", "".join(text for text, _ in pieces), 0, 1, "stop", pieces)
+    root = Thread(problem, "", "".join(text for text, _ in pieces), 0, "stop", pieces)
     assert not task.check(problem, task.answer(root.text))
     final = Parallel().final_text(task, problem, root)
     assert task.answer(final) == "((89 + 7) + 73) - 89" and task.check(problem, task.answer(final))

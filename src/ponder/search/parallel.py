@@ -37,8 +37,6 @@ class Thread:
     text: str
     steps: int
     """Its longest chain of sequential decoding steps, its children's included."""
-    threads: int
-    """Threads it spawned, nested ones included."""
     finish_reason: str
     pieces: tuple[tuple[str, tuple[int, ...] | None], ...] = ()
     """``text`` piece by piece: (text, the token ids the policy sampled for it), or (text, None)
@@ -50,6 +48,11 @@ class Thread:
     def all_threads(self) -> list["Thread"]:
         """Its children, theirs, and so on (itself not included), depth first."""
         return [t for child in self.children for t in (child, *child.all_threads())]
+
+    @property
+    def threads(self) -> int:
+        """Threads it spawned, nested ones included."""
+        return len(self.all_threads())
 
 
 @register
@@ -86,7 +89,7 @@ class Parallel(Strategy):
         if depth < self.nest:
             s.ask_for("parallel")
         mark = s.task.join_mark
-        text, steps, threads, finish = "", 0, 0, "length"
+        text, steps, finish = "", 0, "length"
         pieces: list[tuple[str, tuple[int, ...] | None]] = []
         spawned: list[Thread] = []
         while (room := s.room(text)) >= 1:
@@ -111,13 +114,12 @@ class Parallel(Strategy):
             for child in children:
                 s.usage.add(child.usage)
             steps += max(t.steps for t in done)
-            threads += len(done) + sum(t.threads for t in done)
             spawned += done
             results = "".join(s.task.joined(spawn, sub, t.text) + "\n" for (spawn, sub), t in zip(subs, done))
             text += results
             pieces.append(("\n" + results, None))
             s.trace.append(f"{'  ' * depth}joined: " + " / ".join(results.splitlines()))
-        return Thread(s.problem, s.prompt, text, steps, threads, finish, tuple(pieces), tuple(spawned))
+        return Thread(s.problem, s.prompt, text, steps, finish, tuple(pieces), tuple(spawned))
 
     def final_text(self, task, problem: Problem, root: Thread) -> str:
         """The root's text, its answer line transcribed from the steps it wrote after its last join
