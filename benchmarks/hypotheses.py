@@ -46,7 +46,8 @@ def hypothesis(strategy: str) -> str | None:
 
 def describe(r: dict) -> str:
     lo, hi = wilson(r["correct"], r["n"])
-    name = r["strategy"] + (f" + {r['reward']}" if r.get("reward") else "")
+    options = ",".join(f"{k}={v}" for k, v in sorted((r.get("options") or {}).items()))
+    name = r["strategy"] + (f" {options}" if options else "") + (f" + {r['reward']}" if r.get("reward") else "")
     where = f"{r.get('model') or ''}" + (f" @{r['context']}" if r.get("context") else "")
     steps = f"{r['steps_per_problem']:.0f}" if r.get("steps_per_problem") else "-"  # rows from before it was kept
     return (f"{name:<22}{where:<22}{100 * r['accuracy']:6.1f}% [{100 * lo:4.1f}, {100 * hi:5.1f}]"

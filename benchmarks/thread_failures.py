@@ -14,7 +14,7 @@ rule (the runtime never does):
   the path the root copied out, as the strategy answers (``Parallel.transcribe``), and as the
   policy wrote it.
 
-    python benchmarks/thread_failures.py --model runs/nano-v2-par/model
+    python benchmarks/thread_failures.py --model nano-v2-par --own-copy
     python benchmarks/thread_failures.py --model nano-v2-par --split test-unseen --problems 200 --context 1536
 """
 
@@ -67,12 +67,14 @@ def main() -> None:
     ap.add_argument("--problems", type=int, default=100)
     ap.add_argument("--context", type=int, help="cap every thread's context (default: the policy's)")
     ap.add_argument("--show", type=int, default=2, help="print the texts of this many failures")
+    ap.add_argument("--own-copy", action="store_true",
+                    help="the root copies a path found out itself (Parallel.copy off), as it was trained to")
     args = ap.parse_args()
     task, policy = get_task(args.task), load_policy(args.model)
     if args.context:
         policy.max_context = args.context
     problems = task.problems(args.split, args.problems)
-    strategy = Parallel()
+    strategy = Parallel(copy=not args.own_copy)
     searches = [Search(p, task, policy, None, None, seed=0) for p in problems]
     roots = drive([strategy.thread(s, 0) for s in searches], policy)
 
@@ -81,7 +83,8 @@ def main() -> None:
     own = Counter(root_verdict(task, p, r, r.text) for p, r in zip(problems, roots))
     threads = Counter(thread_verdict(task, t) for r in roots for t in r.all_threads())
     waves = Counter(r.text.count("\n" + task.join_mark + "\n") for r in roots)
-    print(f"{args.model} on {len(problems)} {args.task} {args.split} problems, greedy, context {policy.max_context}")
+    print(f"{args.model} on {len(problems)} {args.task} {args.split} problems, greedy, context {policy.max_context}, "
+          f"path copied out by the {'policy' if args.own_copy else 'runtime'}")
     print("\nroots, the answer line transcribed from the path the root copied out (what the strategy answers):")
     for k, v in outcomes.most_common():
         print(f"  {k:<55}{v:>5}  {v / len(problems):6.1%}")

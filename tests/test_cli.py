@@ -152,7 +152,9 @@ def test_sweep_resumes_and_report_draws_it(tmp_path):
     assert "(3 new points)" in cooler.stdout
     assert json.loads(out.read_text().splitlines()[-1])["options"] == {"temperature": 0.5}
     assert "none of the strategies" in run_ponder(*args, "--set", "widen=0.7", check=False).stderr
-    out.write_text("\n".join(out.read_text().splitlines()[:3]) + "\n")
+    older = [{k: v for k, v in json.loads(line).items() if k != "context"} for line in out.read_text().splitlines()[:3]]
+    out.write_text("".join(json.dumps(r) + "\n" for r in older))  # rows that do not say: at the policy's own context
+    assert "(0 new points)" in run_ponder(*args).stdout
     other = run_ponder(*args[:-4], "--strategies", "greedy", "--model", "nano-sft", "--output", str(out))
     assert "(1 new points)" in other.stdout and json.loads(out.read_text().splitlines()[-1])["model"] == "nano-sft"
     capped = tmp_path / "capped.jsonl"  # no budget beside a number of tokens, in a context shorter than the policy's
@@ -161,6 +163,9 @@ def test_sweep_resumes_and_report_draws_it(tmp_path):
     rows = [json.loads(line) for line in capped.read_text().splitlines()]  # greedy too is capped at a budget given
     assert [(r["strategy"], r["budget"], r["context"]) for r in rows] == [
         ("greedy", None, 256), ("majority", None, 256), ("greedy", 300, 256), ("majority", 300, 256)]
+    shorter = run_ponder("sweep", "--task", "countdown-3", "--limit", "3", "--strategies", "greedy", "--budgets", "none",
+                         "--context", "200", "--output", str(capped))  # another context: another point
+    assert "(1 new points)" in shorter.stdout
     report = run_ponder("report", str(out), "--out", str(tmp_path / "report"))
     assert "majority" in report.stdout
     assert (tmp_path / "report" / "index.html").is_file() and list((tmp_path / "report").glob("*.png"))

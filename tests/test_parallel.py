@@ -95,20 +95,25 @@ class Solver:
         return out
 
 
-def test_the_runtime_spawns_threads_batches_them_and_counts_every_token():
+@pytest.mark.parametrize("copy", [True, False])
+def test_the_runtime_spawns_threads_batches_them_and_counts_every_token(copy):
     task = get_task("countdown")
-    policy = Solver(task)
+    policy = Solver(task)  # it checks that the runtime wrote what the trace says: the results, and the path copied
     problems = task.problems("test-unseen", 8, seed=2)
-    results = get_strategy("parallel").run(problems, policy, budget=None, task=task)
+    results = get_strategy("parallel", copy=copy).run(problems, policy, budget=None, task=task)
     assert all(task.check(p, r.answer) for p, r in zip(problems, results))
     for p, r in zip(problems, results):
-        full = trace_text(task.parallel_trace(p, random.Random(0), wave=4))
+        segments = task.parallel_trace(p, random.Random(0), wave=4)
+        full = trace_text(segments)
         joins = full.count("\n<\n")
         threads = [task.full_search(sub, give_up=True) for _, sub in spawned_all(task, p, full)]
-        root_tokens = sum(len(seg.split()) for seg, trained in task.parallel_trace(p, random.Random(0), wave=4) if trained)
-        assert r.usage.completion_tokens == root_tokens + sum(len(t.split()) for t in threads)  # every thread counted
+        root_tokens = sum(len(seg.split()) for seg, trained in segments if trained)
+        copied = segments[-1][0].rsplit("\n", 2)[0] if copy else ""  # the path found, less the answer line
+        assert len(copied.split("\n")) >= 2 * copy
+        assert r.usage.completion_tokens == root_tokens - len(copied.split()) + sum(len(t.split()) for t in threads)
         assert r.steps < r.usage.completion_tokens and joins >= 1  # threads decoded side by side
         assert f"{len(threads)} threads" in r.reasoning_summary
+        assert ("copied: " in "\n".join(r.trace)) == copy
     # the first round asks for the 8 roots together; later rounds batch the threads of every root's spawn
     assert len(policy.prompts[0]) == 8 and max(len(batch) for batch in policy.prompts) > 8
 
@@ -152,10 +157,13 @@ def test_parallel_attempts_are_rollouts_of_every_thread_with_the_runtimes_lines_
             subs = spawned_all(task, p, full)
             assert [t.text for t in root.threads] == [task.full_search(sub, give_up=True) for _, sub in subs]
             assert all(t.reward == root.reward and t.trained == (True,) * len(t.completion_ids) for t in root.threads)
-            # the root's untrained tokens are exactly the runtime's lines: the newline after each join and the results
+            # the root's untrained tokens are exactly the runtime's lines: the newline after each join, the
+            # results, and the path found it copied out (``Parallel.copy``) before the root's answer line
             untrained = [i for i, k in zip(root.completion_ids, root.trained) if not k]
-            results = "".join(seg for seg, trained in task.parallel_trace(p, random.Random(0), wave=4) if not trained)
-            assert untrained == tok.encode(results) and len(untrained) < len(root.completion_ids)
+            segments = task.parallel_trace(p, random.Random(0), wave=4)
+            results = "".join(seg for seg, trained in segments if not trained)
+            copied = segments[-1][0].rsplit("\n", 2)[0] + "\n"
+            assert untrained == tok.encode(results) + tok.encode(copied) and len(untrained) < len(root.completion_ids)
             assert root.generated == sum(root.trained) + sum(len(t.completion_ids) for t in root.threads)
             assert Rollout.from_json(root.to_json()) == root  # as workers send them
 

@@ -25,8 +25,8 @@ class Point:
     options: str = "{}"
     """The strategy's options set for the sweep (``--set``), as sorted JSON: part of the point."""
 
-    def key(self, model: str, task: str, source: str, n: int, seed: int) -> tuple:
-        return (model, task, source, n, seed, self.strategy, self.reward, self.budget, self.options)
+    def key(self, model: str, context: int, task: str, source: str, n: int, seed: int) -> tuple:
+        return (model, context, task, source, n, seed, self.strategy, self.reward, self.budget, self.options)
 
 
 def read_rows(path: str | Path) -> list[dict]:
@@ -49,10 +49,11 @@ def read_rows(path: str | Path) -> list[dict]:
     return rows
 
 
-def row_key(r: dict) -> tuple:
-    """A written row's key: the ``Point.key`` of the point that wrote it."""
-    return (r.get("model"), r["task"], r["source"], r["n"], r["seed"], r["strategy"], r["reward"], r["budget"],
-            options_key(r.get("options")))
+def row_key(r: dict, own_context: int | None = None) -> tuple:
+    """A written row's key: the ``Point.key`` of the point that wrote it. A row written before sweeps
+    recorded the policy's context was at the policy's own, ``own_context``."""
+    return (r.get("model"), r.get("context", own_context), r["task"], r["source"], r["n"], r["seed"], r["strategy"],
+            r["reward"], r["budget"], options_key(r.get("options")))
 
 
 def options_key(options: dict | None) -> str:
@@ -62,15 +63,18 @@ def options_key(options: dict | None) -> str:
 
 def run_sweep(task, problems: Sequence, source: str, policy, points: Sequence[Point], rewards: dict,
               strategies: dict, seed: int, output: str | Path, progress: bool = False, log=print,
-              workers=None) -> list[dict]:
+              workers=None, own_context: int | None = None) -> list[dict]:
     """Evaluate every point not yet in ``output``; append each as it finishes. Returns the new rows.
-    With ``workers`` (``ponder.shards.EvalWorkers``), each point's problems run on its actors."""
+    With ``workers`` (``ponder.shards.EvalWorkers``), each point's problems run on its actors. A point
+    is the same only at the same context (``policy.max_context``); rows that do not record theirs were
+    written at ``own_context``, the policy's own (its context when None)."""
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
-    done = {row_key(r) for r in read_rows(path)}
+    own_context = policy.max_context if own_context is None else own_context
+    done = {row_key(r, own_context) for r in read_rows(path)}
     rows = []
     for point in points:
-        key = point.key(policy.name, task.name, source, len(problems), seed)
+        key = point.key(policy.name, policy.max_context, task.name, source, len(problems), seed)
         if key in done:
             log(f"skip {point.strategy} at budget {point.budget}: already in {path}")
             continue

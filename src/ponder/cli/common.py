@@ -148,12 +148,16 @@ def policy_of(args):
     from ponder.backends import load_policy
 
     policy = load_policy(args.model, args.backend)
-    context = getattr(args, "context", None)
+    cap_context(policy, getattr(args, "context", None))
+    return policy
+
+
+def cap_context(policy, context: int | None) -> None:
+    """``--context``: the policy holds at most ``context`` tokens (its own context when None)."""
     if context is not None:
         if not 16 <= context <= policy.max_context:
             raise UserError(f"--context must be from 16 to the policy's own context, {policy.max_context} tokens; got {context}")
         policy.max_context = context
-    return policy
 
 
 FLAGS = {"strategy": "--strategy", "effort": "--effort", "reward": "--reward", "budget": "--budget",

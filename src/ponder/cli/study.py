@@ -8,8 +8,8 @@ import math
 import sys
 from pathlib import Path
 
-from ponder.cli.common import (add_context, add_model, add_problem_source, add_workers, examples, load_reward, output_dir, output_file,
-                               overrides_of, plan_of, policy_of, problems_of, workers_of)
+from ponder.cli.common import (add_context, add_model, add_problem_source, add_workers, cap_context, examples, load_reward,
+                               output_dir, output_file, overrides_of, plan_of, problems_of, workers_of)
 from ponder.errors import UserError
 
 
@@ -90,6 +90,7 @@ def _budgets(text: str) -> list[int | None]:
 
 
 def cmd_sweep(args) -> int:
+    from ponder.backends import load_policy
     from ponder.search import get_strategy
     from ponder.sweep import Point, options_key, read_rows, row_key, run_sweep
     from ponder.tasks import get_task
@@ -109,7 +110,9 @@ def cmd_sweep(args) -> int:
     rewards_for = {n: plan.reward if plan.strategy.reward_kind else None for n, plan in plans.items()}
     source = args.problems or args.split
     output = args.output or f"runs/sweep-{task.name}-{Path(source).stem}.jsonl"
-    policy = policy_of(args)
+    policy = load_policy(args.model, args.backend)
+    own_context = policy.max_context
+    cap_context(policy, args.context)
     rewards = {name: load_reward(name, task) for name in set(rewards_for.values()) if name}
     progress = sys.stderr.isatty()
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
@@ -117,14 +120,14 @@ def cmd_sweep(args) -> int:
     with workers_of(args) as workers:
         def sweep(points, strategies):
             return run_sweep(task, problems, source, policy, points, rewards, strategies, args.seed, output, progress,
-                             log, workers)
+                             log, workers, own_context)
 
         first, capped = [], budgets is not None  # budgets given: greedy and sample are capped at each too
         if budgets is None:  # multiples of what greedy decoding spends on these problems
             greedy = Point("greedy", None, None)
             first = sweep([greedy], {"greedy": get_strategy("greedy")})
-            key = greedy.key(policy.name, task.name, source, len(problems), args.seed)
-            base = first[0] if first else next(r for r in read_rows(output) if row_key(r) == key)
+            key = greedy.key(policy.name, policy.max_context, task.name, source, len(problems), args.seed)
+            base = first[0] if first else next(r for r in read_rows(output) if row_key(r, own_context) == key)
             cost = max(1, round(base["tokens_per_problem"]))
             budgets = [round(m * cost) for m in _numbers(args.multiples, "--multiples", float)]
             log(f"greedy spends {cost} tokens per problem; budgets: {', '.join(map(str, budgets))}")

@@ -44,6 +44,8 @@ class Thread:
     GRPO trains on (``train.rollout.thread_rollouts``)."""
     children: tuple["Thread", ...] = ()
     """The threads it spawned, in order."""
+    copied: str = ""
+    """The path the runtime copied out after its last join (``Parallel.copy``); "" for none."""
 
     def all_threads(self) -> list["Thread"]:
         """Its children, theirs, and so on (itself not included), depth first."""
@@ -71,6 +73,14 @@ class Parallel(Strategy):
     out (``Task.written_answer``: a transcription, nothing checked), as tree search does: the search
     is judged on the path its threads found and the root chose, not on the policy's copying of
     steps into an expression."""
+    copy: bool = True
+    """After a join whose results include a path found, the runtime writes that path out in the
+    thread's context (``Task.copied``: the first, a step a line, as the thread was trained to copy
+    it) and the thread decodes on from there (its answer). The policy chooses the moves to hand out
+    and its threads search them; copying a long line out step by step, where a small policy slips
+    most (``benchmarks/thread_failures.py``), is left to the runtime, as the join is. The copied
+    lines are the runtime's, like the results above them: read, not generated, so in no ``Usage``.
+    False: the policy copies the path out itself."""
     limits = {"nest": (0, 4), "max_threads": (1, 256)}
 
     def search(self, s: Search) -> Calls:
@@ -89,7 +99,7 @@ class Parallel(Strategy):
         if depth < self.nest:
             s.ask_for("parallel")
         mark = s.task.join_mark
-        text, steps, finish = "", 0, "length"
+        text, steps, finish, copied = "", 0, "length", ""
         pieces: list[tuple[str, tuple[int, ...] | None]] = []
         spawned: list[Thread] = []
         while (room := s.room(text)) >= 1:
@@ -119,16 +129,21 @@ class Parallel(Strategy):
             text += results
             pieces.append(("\n" + results, None))
             s.trace.append(f"{'  ' * depth}joined: " + " / ".join(results.splitlines()))
-        return Thread(s.problem, s.prompt, text, steps, finish, tuple(pieces), tuple(spawned))
+            copied = (s.task.copied(results) or "") if self.copy else ""
+            if copied:
+                text += copied
+                pieces.append((copied, None))
+                s.trace.append(f"{'  ' * depth}copied: " + " / ".join(copied.splitlines()))
+        return Thread(s.problem, s.prompt, text, steps, finish, tuple(pieces), tuple(spawned), copied)
 
     def final_text(self, task, problem: Problem, root: Thread) -> str:
-        """The root's text, its answer line transcribed from the steps it wrote after its last join
-        (``transcribe``) where the policy answered after a direct path; else as written."""
+        """The root's text, its answer line transcribed from the steps after its last join (its own,
+        or the runtime's ``copy``) where the policy answered after a direct path; else as written."""
         written = root.text
         last, sampled = root.pieces[-1] if root.pieces else ("", None)
         if not self.transcribe or sampled is None or task.answer(last) is None:
             return written
-        transcribed = task.written_answer(problem, last)
+        transcribed = task.written_answer(problem, root.copied + last)
         if transcribed is None:
             return written
         lines = written.split("\n")

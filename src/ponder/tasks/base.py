@@ -123,6 +123,12 @@ class Task:
         ``sub`` wrote."""
         return f"{spawn} {self.answer(text) or ''}".strip()
 
+    def copied(self, results: str) -> str | None:
+        """What a thread writes after a join whose ``results`` (the lines ``joined`` wrote) include a
+        path found: that path, as it was trained to copy it out before it answers; None when no
+        result is a path (the thread goes on searching) or the task copies none."""
+        return None
+
     def mark_lines(self, problem: Problem, text: str) -> list[str | None]:
         """One mark per line of a completion, for the explorer: ``path`` (a step of the solution),
         ``dead`` (a dead end), ``backtrack`` (the search returns to an earlier state), ``answer``,

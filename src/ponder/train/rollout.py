@@ -96,11 +96,12 @@ def thread_rollouts(policy, task, problems: list[Problem], group: int, temperatu
                     nest: int = 1) -> list[list[Rollout]]:
     """``group`` sampled parallel attempts at each problem (the ``parallel`` strategy's threads,
     nested to ``nest``), every attempt's threads decoding side by side with every other's. Each
-    attempt is its root thread, graded by the verifier on the answer the strategy gives (its answer line
-    transcribed from the path it copied out: ``Parallel.transcribe``), with its other threads (``Rollout.threads``)
-    sharing that reward; the lines the runtime wrote into a thread (its children's results) are
-    marked as not trained. Attempt j at a problem is seeded from ``seed`` and j alone, so a resumed
-    run redraws the same attempts."""
+    attempt is its root thread, graded by the verifier on the answer the strategy gives (its answer
+    line transcribed from the path copied out: ``Parallel.transcribe``), with its other threads
+    (``Rollout.threads``) sharing that reward; the lines the runtime wrote into a thread (its
+    children's results, and the path found it copied out: ``Parallel.copy``) are marked as not
+    trained. Attempt j at a problem is seeded from ``seed`` and j alone, so a resumed run redraws
+    the same attempts."""
     from ponder.search.base import Search, drive
     from ponder.search.parallel import Parallel
 

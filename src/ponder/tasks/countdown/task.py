@@ -417,6 +417,11 @@ class CountdownTask(Task):
             return f"{spawn} {DEAD_END}"
         return f" {THEN} ".join([spawn, *map(written_step, path)])
 
+    def copied(self, results: str) -> str | None:
+        """The first result that is a path, a step a line (``parallel_trace``: what the root copies)."""
+        found = next((line for line in results.split("\n") if line.strip() and not line.rstrip().endswith(DEAD_END)), None)
+        return None if found is None else "".join(step.strip() + "\n" for step in found.split(f" {THEN} "))
+
     def full_search(self, problem: Problem, give_up: bool = False) -> str:
         """The whole search as greedy decoding writes it: every dead end tried, none misjudged; with
         ``give_up``, a problem with no solution ends in its state given up (a thread's dead state)."""
