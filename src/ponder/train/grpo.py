@@ -86,6 +86,9 @@ class GRPOConfig(Rollouts, PolicyConfig):
     ``parallel``: each attempt is a parallel search's threads (``thread_rollouts``, sampled in this
     process), the root's reward the advantage of every thread's tokens, evaluated greedily with the
     ``parallel`` strategy."""
+    copy: bool = True
+    """Parallel attempts: the runtime copies out the first path a thread found (``Parallel.copy``),
+    in rollouts and evaluation alike; False: the policy copies it, and is trained on its copy."""
     epochs: int = 1
     """Passes over each step's samples; with more than one, the clipped ratio matters."""
     clip: float = 0.2
@@ -255,7 +258,7 @@ def _train_grpo(cfg: GRPOConfig, resume: bool, progress: bool, stop_after: int |
         run.save(model, tokenizer, optimizer, state)
 
     if not resume and cfg.eval_problems:
-        held_out_accuracy(policy, task, cfg, state, run.metrics, progress, cfg.style)
+        held_out_accuracy(policy, task, cfg, state, run.metrics, progress, cfg.style, cfg.copy)
     started = time.perf_counter() - state["wall_time_s"]
     with run.steps(cfg.steps, state["step"], desc) as bar:
         while state["step"] < cfg.steps:
@@ -267,7 +270,7 @@ def _train_grpo(cfg: GRPOConfig, resume: bool, progress: bool, stop_after: int |
             bar.update(1)
             last = state["step"] == cfg.steps
             if cfg.eval_problems and (state["step"] % cfg.eval_every == 0 or last):
-                held_out_accuracy(policy, task, cfg, state, run.metrics, progress, cfg.style)
+                held_out_accuracy(policy, task, cfg, state, run.metrics, progress, cfg.style, cfg.copy)
                 state["wall_time_s"] = time.perf_counter() - started
             if run.end_step(state["step"], last=last, save=save):
                 return run.checkpoint
@@ -322,7 +325,8 @@ def _step(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict,
     t0 = time.perf_counter()
     problems = draw_problems(task, policy, cfg, seed=cfg.seed * 1_000_003 + step + 1)
     if cfg.style == "parallel":
-        groups = thread_rollouts(policy, task, problems, cfg.group, cfg.temperature, seed=cfg.seed * 1_000_003 + step)
+        groups = thread_rollouts(policy, task, problems, cfg.group, cfg.temperature, seed=cfg.seed * 1_000_003 + step,
+                                 copy=cfg.copy)
     else:
         groups = sample(policy, task, problems, cfg.group, cfg.temperature, seed=cfg.seed * 1_000_003 + step,
                         max_tokens=cfg.max_tokens, style=cfg.style)

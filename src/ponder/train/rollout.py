@@ -93,19 +93,19 @@ def rollouts(policy, task, problems: list[Problem], group: int, temperature: flo
 
 
 def thread_rollouts(policy, task, problems: list[Problem], group: int, temperature: float = 1.0, seed: int = 0,
-                    nest: int = 1) -> list[list[Rollout]]:
+                    nest: int = 1, copy: bool = True) -> list[list[Rollout]]:
     """``group`` sampled parallel attempts at each problem (the ``parallel`` strategy's threads,
     nested to ``nest``), every attempt's threads decoding side by side with every other's. Each
     attempt is its root thread, graded by the verifier on the answer the strategy gives (its answer
     line transcribed from the path copied out: ``Parallel.transcribe``), with its other threads
     (``Rollout.threads``) sharing that reward; the lines the runtime wrote into a thread (its
-    children's results, and the path found it copied out: ``Parallel.copy``) are marked as not
-    trained. Attempt j at a problem is seeded from ``seed`` and j alone, so a resumed run redraws
+    children's results, and the path found it copied out, with ``copy``: ``Parallel.copy``) are
+    marked as not trained. Attempt j at a problem is seeded from ``seed`` and j alone, so a resumed run redraws
     the same attempts."""
     from ponder.search.base import Search, drive
     from ponder.search.parallel import Parallel
 
-    strategy = Parallel(temperature=temperature, nest=nest)
+    strategy = Parallel(temperature=temperature, nest=nest, copy=copy)
     searches = [Search(p, task, policy, None, None, seed=seed * 4099 + j) for p in problems for j in range(group)]
     roots = drive([strategy.thread(s, 0) for s in searches], policy)
     out = []
@@ -164,14 +164,16 @@ class RolloutStats:
         return {prefix + k: round(v, 5) for k, v in asdict(self).items()}
 
 
-def held_out_accuracy(policy, task, cfg, state: dict, metrics, progress: bool = False, style: str = "") -> None:
+def held_out_accuracy(policy, task, cfg, state: dict, metrics, progress: bool = False, style: str = "",
+                      copy: bool = True) -> None:
     """Write greedy accuracy on ``cfg.eval_problems`` problems of ``cfg.eval_split`` to ``metrics``,
-    asked for ``style`` ("": the task's default), with the training compute spent so far (from ``state``)."""
+    asked for ``style`` ("": the task's default; ``parallel``: the strategy, copying out a path found
+    with ``copy``), with the training compute spent so far (from ``state``)."""
     from ponder.evaluate import evaluate
     from ponder.search import get_strategy
 
     policy.reset_cache()
-    strategy = get_strategy("parallel") if style == "parallel" else get_strategy("greedy", style=style)
+    strategy = get_strategy("parallel", copy=copy) if style == "parallel" else get_strategy("greedy", style=style)
     report = evaluate(task, task.problems(cfg.eval_split, cfg.eval_problems), policy, strategy, progress=progress)
     write_held_out(metrics, policy, state, {f"eval/{task.name}/accuracy": report.accuracy,
                                             f"eval/{task.name}/tokens_per_problem": report.tokens_per_problem})
