@@ -50,7 +50,7 @@ def describe(r: dict) -> str:
     name = r["strategy"] + (f" {options}" if options else "") + (f" + {r['reward']}" if r.get("reward") else "")
     where = f"{r.get('model') or ''}" + (f" @{r['context']}" if r.get("context") else "")
     steps = f"{r['steps_per_problem']:.0f}" if r.get("steps_per_problem") else "-"  # rows from before it was kept
-    return (f"{name:<22}{where:<22}{100 * r['accuracy']:6.1f}% [{100 * lo:4.1f}, {100 * hi:5.1f}]"
+    return (f"{name + ' ':<22}{where:<22}{100 * r['accuracy']:6.1f}% [{100 * lo:4.1f}, {100 * hi:5.1f}]"
             f"{r['tokens_per_problem']:>9.0f}{steps:>11}"
             f"{r.get('seconds_per_problem', 0):>8.2f}")
 

@@ -11,7 +11,7 @@
 #   threads with the path found copied out by the runtime (the default) and by the policy (copy=false).
 # MODEL=nano-v2-par (default) or a model directory. Writes to runs/threads (or the folder given);
 # run it again and it resumes where it stopped.
-# Read it with: python benchmarks/hypotheses.py runs/threads/*.jsonl results/hypotheses/*.jsonl
+# Read it with: python benchmarks/hypotheses.py runs/threads/*-nano-v2-par-*.jsonl results/hypotheses/*.jsonl
 set -e
 out=${1:-runs/threads}
 model=${MODEL:-nano-v2-par}
@@ -38,4 +38,4 @@ ponder sweep --model "$model" --task countdown --split test-unseen --limit 200 -
   --context 1536 --output "$out/countdown-test-unseen-$name-1536.jsonl"
 ponder sweep --model "$model" --task game24 --split tot --limit 100 --strategies parallel --budgets 4000 \
   --context 1536 --output "$out/game24-tot-$name-1536.jsonl"
-ponder report "$out"/*.jsonl results/hypotheses/*.jsonl --out "$out/report"
+ponder report "$out"/*-"$name"-*.jsonl results/hypotheses/*.jsonl --out "$out/report"

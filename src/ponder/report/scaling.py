@@ -95,7 +95,7 @@ def tokens_to_reach(rows: list[dict], reference: str = "best-of-n") -> tuple[flo
 
 AXES = {"tokens_per_problem": "thinking tokens per problem (generated + reward model), log scale",
         "seconds_per_problem": "seconds per problem on this machine, log scale",
-        "steps_per_problem": "sequential decoding steps per problem (latency: threads decode side by side), log scale"}
+        "steps_per_problem": "sequential decoding steps per problem (latency), log scale"}
 """What a scaling plot's x axis may show: a row's key, and its label."""
 
 
