@@ -29,7 +29,7 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 
-from ponder.report.scaling import by_task, load_rows
+from ponder.report.scaling import by_task, label, load_rows
 from ponder.rewards.metrics import mcnemar_exact, wilson
 
 HYPOTHESES = {
@@ -46,8 +46,7 @@ def hypothesis(strategy: str) -> str | None:
 
 def describe(r: dict) -> str:
     lo, hi = wilson(r["correct"], r["n"])
-    options = ",".join(f"{k}={v}" for k, v in sorted((r.get("options") or {}).items()))
-    name = r["strategy"] + (f" {options}" if options else "") + (f" + {r['reward']}" if r.get("reward") else "")
+    name = label(r)  # as the plots name its line
     where = f"{r.get('model') or ''}" + (f" @{r['context']}" if r.get("context") else "")
     steps = f"{r['steps_per_problem']:.0f}" if r.get("steps_per_problem") else "-"  # rows from before it was kept
     return (f"{name + ' ':<22}{where:<22}{100 * r['accuracy']:6.1f}% [{100 * lo:4.1f}, {100 * hi:5.1f}]"
@@ -77,10 +76,14 @@ def compare(rows: list[dict]) -> None:
         names = [h for h in HYPOTHESES if h in best and "solved" in best[h]]
         for i, a in enumerate(names):
             for b in names[i + 1:]:
-                one, other = set(best[a]["solved"]), set(best[b]["solved"])
-                gained, lost = len(one - other), len(other - one)
-                print(f"  {a} vs {b}: {gained} problems gained, {lost} lost, exact McNemar p = "
-                      f"{mcnemar_exact(gained, lost):.2g}")
+                paired(f"{a} vs {b}", best[a], best[b])
+
+
+def paired(title: str, one: dict, other: dict) -> None:
+    """Problems ``one`` solved that ``other`` did not and the other way round, and the exact McNemar
+    test on them."""
+    gained, lost = len(set(one["solved"]) - set(other["solved"])), len(set(other["solved"]) - set(one["solved"]))
+    print(f"  {title}: {gained} problems gained, {lost} lost, exact McNemar p = {mcnemar_exact(gained, lost):.2g}")
 
 
 def equal_latency(rows: list[dict]) -> None:
@@ -96,9 +99,7 @@ def equal_latency(rows: list[dict]) -> None:
         for r in (capped, t):
             print(f"  {hypothesis(r['strategy']):<8}{describe(r)}")
         if "solved" in t and "solved" in capped:
-            one, other = set(t["solved"]), set(capped["solved"])
-            print(f"  threads vs chain: {len(one - other)} problems gained, {len(other - one)} lost, exact McNemar p = "
-                  f"{mcnemar_exact(len(one - other), len(other - one)):.2g}")
+            paired("threads vs chain", t, capped)
 
 
 def main() -> None:

@@ -24,6 +24,8 @@ import argparse
 from collections import Counter
 
 from ponder.backends import load_policy
+from ponder.cli.common import cap_context
+from ponder.errors import UserError
 from ponder.search.base import Search, drive
 from ponder.search.parallel import Parallel
 from ponder.tasks import get_task
@@ -71,8 +73,10 @@ def main() -> None:
                     help="the root copies a path found out itself (Parallel.copy off), as it was trained to")
     args = ap.parse_args()
     task, policy = get_task(args.task), load_policy(args.model)
-    if args.context:
-        policy.max_context = args.context
+    try:
+        cap_context(policy, args.context)
+    except UserError as e:
+        ap.error(str(e))
     problems = task.problems(args.split, args.problems)
     strategy = Parallel(copy=not args.own_copy)
     searches = [Search(p, task, policy, None, None, seed=0) for p in problems]

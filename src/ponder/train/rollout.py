@@ -100,8 +100,8 @@ def thread_rollouts(policy, task, problems: list[Problem], group: int, temperatu
     line transcribed from the path copied out: ``Parallel.transcribe``), with its other threads
     (``Rollout.threads``) sharing that reward; the lines the runtime wrote into a thread (its
     children's results, and the path found it copied out, with ``copy``: ``Parallel.copy``) are
-    marked as not trained. Attempt j at a problem is seeded from ``seed`` and j alone, so a resumed run redraws
-    the same attempts."""
+    marked as not trained. Attempt j at a problem is seeded from ``seed`` and j alone, so a
+    resumed run redraws the same attempts."""
     from ponder.search.base import Search, drive
     from ponder.search.parallel import Parallel
 
