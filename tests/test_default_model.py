@@ -107,3 +107,23 @@ def test_the_parallel_policy_thinks_in_threads_and_still_scores():
     task = get_task("countdown")
     threads = evaluate(task, task.problems("test-unseen", 12), policy, get_strategy("parallel"))
     assert threads.accuracy >= 0.6 and threads.steps_per_problem < 0.6 * threads.tokens_per_problem, threads.summary()
+
+
+def test_the_parallel_policy_decoded_in_chunks_writes_what_one_call_writes():
+    """Threads decoded a few tokens a call (``Parallel.chunk``) go on exactly where a call ended:
+    nano decodes each call alone, and ``spliced`` puts back the space between two calls' text."""
+    from ponder.backends.base import spliced
+    from ponder.search.base import Search, drive
+    from ponder.search.parallel import Parallel
+
+    policy = NanoPolicy.load("nano-v2-par")
+    assert spliced(policy, "25 - 3", "= 22") == "25 - 3 = 22" and spliced(policy, "22 |\n", "7 10") == "22 |\n7 10"
+    task = get_task("countdown")
+    problem = task.problems("test-unseen", 1)[0]
+
+    def threads(chunk: int) -> list[str]:
+        [root] = drive([Parallel(chunk=chunk).thread(Search(problem, task, policy, None, None, 0), 0)], policy)
+        return [t.text for t in (root, *root.all_threads())]
+
+    whole, chunked = threads(0), threads(24)
+    assert len(whole) > 2 and chunked == whole

@@ -160,6 +160,12 @@ def test_seeded_samples_repeat_stop_strings_cut_and_logprobs_align(hf):
     assert short.finish_reason == "length" and len(short.token_ids) == 3 and short.stop is None
 
 
+def test_two_calls_text_is_spliced_as_one_call_writes_it(hf):
+    from ponder.backends.base import spliced
+
+    assert spliced(hf, "25 - 3", "= 22") == "25 - 3 = 22" and spliced(hf, "22 |\n", "7 10") == "22 |\n7 10"
+
+
 def test_context_limit(hf):
     long_prompt = "countdown " + " ".join(["7"] * (hf.max_context + 5))
     out = hf.generate([long_prompt], SamplingParams(max_tokens=5))[0][0]

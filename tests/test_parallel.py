@@ -2,6 +2,7 @@
 driving a policy that writes them."""
 
 import random
+import re
 from dataclasses import replace
 
 import pytest
@@ -67,8 +68,8 @@ class Solver:
     name, max_context = "solver", 4096
     meta = {"trace_styles": ["search", "direct", "parallel"]}
 
-    def __init__(self, task):
-        self.task, self.prompts = task, []
+    def __init__(self, task, lenient: bool = False):
+        self.task, self.prompts, self.lenient = task, [], lenient
 
     def count_tokens(self, text):
         return len(text.split())
@@ -85,11 +86,22 @@ class Solver:
             problem = Problem("thread", self.task.name, tuple(numbers), int(words[words.index("->") + 1]))
             full = (trace_text(self.task.parallel_trace(problem, random.Random(0), wave=4)) if parallel
                     else self.task.full_search(problem, give_up=True))
+            if parallel and self.lenient and not full.startswith(written):
+                # a thread cut short (by ``race``, or its budget) read as none found: the root answers
+                # from the path copied out, or gives up
+                copied = written.rsplit("\n<\n", 1)[1].split("\n")
+                steps = "".join(line + "\n" for line in copied if line and ";" not in line and "✗" not in line)
+                full = written + (self.task.written_answer(problem, steps) or "") + "\n"
             assert full.startswith(written)  # the runtime wrote what the trace says
             text, stop = full[len(written):], None
             for s in p.stop:
                 if s in text:
                     text, stop = text[:text.index(s)], s
+            words = re.findall(r"\s*\S+", text)
+            if len(words) + (stop is not None) > p.max_tokens:  # cut at its token limit (a chunk)
+                text, stop = "".join(words[:p.max_tokens]), None
+                out.append([Completion(text, tuple(range(p.max_tokens)), "length", len(prompt.split()))])
+                continue
             tokens = len(text.split()) + (stop is not None)  # the stop string's token is written, then cut
             out.append([Completion(text, tuple(range(tokens)), "stop", len(prompt.split()), stop=stop)])
         return out
@@ -116,6 +128,89 @@ def test_the_runtime_spawns_threads_batches_them_and_counts_every_token(copy):
         assert ("copied: " in "\n".join(r.trace)) == copy
     # the first round asks for the 8 roots together; later rounds batch the threads of every root's spawn
     assert len(policy.prompts[0]) == 8 and max(len(batch) for batch in policy.prompts) > 8
+
+
+def test_threads_decoded_in_chunks_write_what_one_call_writes_and_race_to_the_first_path():
+    """``chunk``: siblings decode a few tokens a call, and each ends where one call would have ended it,
+    on the same results; ``race``: once one has found a path the others stop, and the root answers from it."""
+    task = get_task("countdown")
+    problems = task.problems("test-unseen", 8, seed=2)
+    whole, chunked, raced = (get_strategy("parallel", **options).run(problems, Solver(task, lenient=True), task=task)
+                             for options in ({}, {"chunk": 7}, {"chunk": 7, "race": True}))
+    for w, c, r, p in zip(whole, chunked, raced, problems):
+        assert (c.text, c.usage.completion_tokens, c.steps) == (w.text, w.usage.completion_tokens, w.steps)
+        assert task.check(p, r.answer) and r.usage.completion_tokens <= w.usage.completion_tokens
+    stopped = ["stopped once a path was found" in "\n".join(r.trace) for r in raced]
+    assert any(stopped) and sum(r.usage.completion_tokens for r in raced) < sum(w.usage.completion_tokens for w in whole)
+
+
+@pytest.mark.parametrize("budget", [300, 700, 1500])
+def test_chunked_threads_never_spend_more_than_their_budget(budget):
+    task = get_task("countdown")
+    problems = task.problems("test-unseen", 8, seed=2)
+    for chunk in (0, 5):
+        results = get_strategy("parallel", chunk=chunk).run(problems, Solver(task, lenient=True), budget=budget, task=task)
+        assert all(r.usage.thinking_tokens <= budget for r in results)
+        assert sum(r.usage.thinking_tokens > budget - 10 for r in results) >= 2  # the budget binds
+
+
+def test_a_spawns_threads_draw_on_one_pool_and_a_finished_one_leaves_the_rest_to_the_others():
+    from ponder.search.base import Search
+    from ponder.search.parallel import Spawn
+
+    task = get_task("countdown")
+    threads = [Search(p, task, Solver(task), None, None, 0) for p in task.problems("test-unseen", 3, seed=2)]
+    spawn = Spawn(threads, ["a", "b", "c"], budget=90)
+    assert spawn.share() == 30
+    spawn.asked = 30  # the first thread's call is under way
+    assert spawn.share() == 20
+    spawn.asked = 0
+    threads[0].usage.completion_tokens = 10
+    spawn.ended(threads[0], "")  # it wrote 10 tokens and found nothing
+    assert spawn.share() == 40 and not spawn.found
+    assert Spawn(threads, ["a", "b", "c"], budget=float("inf")).share() == float("inf")
+
+
+class Forgetful(Solver):
+    """The solver's root, forgetting what it handed out: each wave after the first hands out the
+    first wave's states again before its own."""
+
+    def generate(self, prompts, params):
+        out = []
+        for prompt, p in zip(prompts, params):
+            head, _, written = prompt.partition("\n")
+            if head.split()[-1] != "parallel":
+                out += super().generate([prompt], [p])
+                continue
+            self.prompts.append([prompt])
+            words = head.split()
+            numbers = [int(w) for w in words[1:words.index("->")]]
+            problem = Problem("root", self.task.name, tuple(numbers), int(words[words.index("->") + 1]))
+            segments = self.task.parallel_trace(problem, random.Random(0), wave=2)
+            waves = [seg for seg, trained in segments if trained and seg.endswith(">\n")]
+            first, joins = "".join(waves[:2]), written.count("\n<\n")
+            script = [first] + [first + "".join(waves[2 * k:2 * k + 2]) for k in range(1, len(waves))]
+            text = script[joins] + "<" if joins < len(script) and waves[2 * joins:] else segments[-1][0]
+            stop = "<" if text.endswith("<") else None
+            text = text[:-1] if stop else text
+            out.append([Completion(text, tuple(range(len(text.split()) + bool(stop))), "stop", 0, stop=stop)])
+        return out
+
+
+def test_a_state_handed_out_again_is_read_from_the_thread_that_searched_it():
+    """``reuse``: a state handed out a second time (same prompt) is not searched again; its result line
+    is the first thread's, and its tokens are neither spent nor counted. Off, every spawn runs."""
+    task = get_task("countdown")
+    problems = [p for p in task.problems("test-unseen", 40, seed=2)
+                if trace_text(task.parallel_trace(p, random.Random(0), wave=2)).count("\n<\n") >= 2][:4]
+    assert problems
+    reused, every = (get_strategy("parallel", reuse=reuse).run(problems, Forgetful(task), task=task)
+                     for reuse in (True, False))
+    for r, e, p in zip(reused, every, problems):
+        assert r.text == e.text and r.answer == e.answer
+        again = sum(line.count(" / ") + 1 for line in r.trace if line.startswith("joined:")) - int(r.reasoning_summary.split(" threads")[0].split()[-1])
+        assert again >= 2 and "read from a thread run before" in "\n".join(r.trace)
+        assert r.usage.completion_tokens < e.usage.completion_tokens
 
 
 def spawned_all(task, problem, full):

@@ -78,6 +78,18 @@ def scores_of(logprobs, ids: Sequence[int], first: int | None, text) -> list[Tok
     return out
 
 
+def spliced(policy, text: str, piece: str) -> str:
+    """``text`` and then ``piece``, a completion of it from a call of its own, as one call would have
+    written them. A backend that decodes each completion alone (nano, hf) leaves out a space its
+    tokenizer would put between the last token of one and the first of the other: it goes back in,
+    as the tokenizer says (``Scoring``). Other backends decode in context: ``text + piece``."""
+    if not (text and piece and hasattr(policy, "tokenize") and hasattr(policy, "detokenize")):
+        return text + piece
+    last, first = policy.tokenize(text, special=False)[-1:], policy.tokenize(piece, special=False)[:1]
+    apart = len(policy.detokenize(last)) + len(policy.detokenize(first))
+    return text + " " * max(0, len(policy.detokenize(last + first)) - apart) + piece
+
+
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, str | None]:
     """``text`` cut before a stop string, and the string that cut it (None: none occurs). The stop
     strings are tried in order, each cutting what the ones before it left."""

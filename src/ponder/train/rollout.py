@@ -105,7 +105,7 @@ def thread_rollouts(policy, task, problems: list[Problem], group: int, temperatu
     from ponder.search.base import Search, drive
     from ponder.search.parallel import Parallel
 
-    strategy = Parallel(temperature=temperature, nest=nest, copy=copy)
+    strategy = Parallel(temperature=temperature, nest=nest, copy=copy, reuse=False)  # every spawn samples afresh
     searches = [Search(p, task, policy, None, None, seed=seed * 4099 + j) for p in problems for j in range(group)]
     roots = drive([strategy.thread(s, 0) for s in searches], policy)
     out = []
