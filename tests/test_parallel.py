@@ -252,6 +252,9 @@ def test_parallel_attempts_are_rollouts_of_every_thread_with_the_runtimes_lines_
             subs = spawned_all(task, p, full)
             assert [t.text for t in root.threads] == [task.full_search(sub, give_up=True) for _, sub in subs]
             assert all(t.reward == root.reward and t.trained == (True,) * len(t.completion_ids) for t in root.threads)
+            # each thread with its own state, and its own result by rule: the solver's searches all end right
+            assert [t.problem.numbers for t in root.threads] == [sub.numbers for _, sub in subs]
+            assert all(t.own == 1.0 for t in root.threads) and root.own is None
             # the root's untrained tokens are exactly the runtime's lines: the newline after each join, the
             # results, and the path found it copied out (``Parallel.copy``) before the root's answer line
             untrained = [i for i, k in zip(root.completion_ids, root.trained) if not k]
@@ -287,6 +290,36 @@ def test_grpo_trains_every_thread_of_a_parallel_attempt_and_resumes_exactly(tmp_
     assert len(steps) == 2 and all(r["rollout/threads"] >= 1 for r in steps)  # every attempt spawned threads
     trained = [r for r in steps if r["train/samples"]]
     assert trained and all(r["train/samples"] > 4 for r in trained)  # threads trained beside their roots
+
+
+def test_a_threads_own_result_is_weighed_against_the_threads_handed_the_same_state():
+    """``thread_weight``: beside its attempt's advantage, a thread gets its own result's (by rule) over
+    the threads handed the same state in its group; where the attempts tie, only those threads teach."""
+    from ponder.errors import UserError
+    from ponder.train.config import build
+    from ponder.train.grpo import GRPOConfig, advantages, thread_advantages
+    from ponder.train.rollout import Rollout
+
+    task = get_task("countdown")
+    p = task.problems("val", 1)[0]
+
+    def thread(state, own):
+        return Rollout(p, (state,), (1, 2, 3), "", 1.0, "stop", own=own)
+
+    a = [thread(5, 1.0), thread(6, 0.0)]
+    b = [thread(5, 0.0), thread(6, 0.0), thread(7, 1.0)]
+    roots = [Rollout(p, (1,), (4,), "", 1.0, "stop", threads=tuple(ts)) for ts in (a, b)]
+    own = thread_advantages(roots)
+    assert [own[id(t)] for t in a + b] == [0.5, 0.0, -0.5, 0.0, 0.0]
+
+    def config(weight):
+        return build(GRPOConfig, dict(out="x", init="nano-v2-par", task="countdown", style="parallel", thread_weight=weight))
+
+    samples = advantages([roots], task, None, config(2.0), newline_id=0)
+    assert [(t, float(adv[0])) for t, adv in samples] == [(a[0], 1.0), (b[0], -1.0)]
+    assert advantages([roots], task, None, config(0.0), newline_id=0) == []  # tied roots teach nothing
+    with pytest.raises(UserError, match="thread_weight"):
+        build(GRPOConfig, dict(out="x", task="countdown", thread_weight=1.0))
 
 
 def test_the_roots_answer_is_transcribed_from_the_path_it_copied_out():

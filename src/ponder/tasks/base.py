@@ -129,6 +129,12 @@ class Task:
         result is a path (the thread goes on searching) or the task copies none."""
         return None
 
+    def thread_outcome(self, problem: Problem, text: str) -> float | None:
+        """A thread's own result by rule, for training: 1.0 when the thread of ``problem`` (a sub-problem
+        handed out) ended right (a right answer; none where there is none), else 0.0; None where
+        the task cannot say."""
+        return None
+
     def mark_lines(self, problem: Problem, text: str) -> list[str | None]:
         """One mark per line of a completion, for the explorer: ``path`` (a step of the solution),
         ``dead`` (a dead end), ``backtrack`` (the search returns to an earlier state), ``answer``,

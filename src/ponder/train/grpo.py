@@ -89,6 +89,12 @@ class GRPOConfig(Rollouts, PolicyConfig):
     copy: bool = True
     """Parallel attempts: the runtime copies out the first path a thread found (``Parallel.copy``),
     in rollouts and evaluation alike; False: the policy copies it, and is trained on its copy."""
+    thread_weight: float = 0.0
+    """Parallel attempts: each thread's tokens get, beside the attempt's advantage, this times the
+    advantage of its own result (``Rollout.own``: by rule, a right path found from the state it was
+    handed, or a state with none given up) over the other threads handed the same state in its
+    group. A thread is paid for its own search, not only for the root's answer; 0: the attempt's
+    advantage alone (the issue's end-to-end GRPO)."""
     epochs: int = 1
     """Passes over each step's samples; with more than one, the clipped ratio matters."""
     clip: float = 0.2
@@ -109,6 +115,8 @@ class GRPOConfig(Rollouts, PolicyConfig):
             raise UserError(f"group must be at least 2 (advantages are relative to the group), got {self.group}")
         if self.invalid_step and not self.process_reward:
             raise UserError("invalid_step adds to step scores, so it needs a process_reward (e.g. \"oracle\")")
+        if self.thread_weight and self.style != "parallel":
+            raise UserError("thread_weight weighs a parallel attempt's threads: it needs style = \"parallel\"")
         if self.style == "parallel" and self.process_reward:
             raise UserError("process rewards score one chain's steps; parallel attempts get the root's outcome reward only")
         if self.normalise not in NORMALISE:
@@ -345,6 +353,9 @@ def learn(policy, reference, optimizer, task, prm, cfg: GRPOConfig, state: dict,
            "rollout/tokens": generated, "rollout/tokens_per_s": generated / max(sample_s, 1e-9)}
     if any(r.threads for g in groups for r in g):
         row["rollout/threads"] = float(np.mean([len(r.threads) for g in groups for r in g]))
+        owns = [t.own for g in groups for r in g for t in r.threads if t.own is not None]
+        if owns:
+            row["rollout/threads_right"] = float(np.mean(owns))
     if not samples:
         policy.reset_cache()
         return {**row, "train/loss": 0.0, "train/kl": 0.0, "train/clip_fraction": 0.0, "train/samples": 0}
@@ -363,6 +374,7 @@ def advantages(groups: list[list[Rollout]], task, prm, cfg: GRPOConfig, newline_
     samples: list[tuple[Rollout, np.ndarray]] = []
     for g in groups:
         outcome = outcome_advantages([outcome_reward(r, task, cfg.wrong_answer) for r in g], cfg.scale_rewards)
+        own = thread_advantages(g) if cfg.thread_weight else {}
         process = [np.zeros(len(r.completion_ids)) for r in g]
         if prm is not None:
             steps = [task.steps(r.text) for r in g]
@@ -378,8 +390,26 @@ def advantages(groups: list[list[Rollout]], task, prm, cfg: GRPOConfig, newline_
                 adv[line[0]:line[1]] += cfg.wrong_answer_line
             if np.any(adv != 0) or cfg.kl > 0:  # a token with no advantage teaches nothing (without KL)
                 samples.append((r, adv))
-                samples += [(t, np.full(len(t.completion_ids), a)) for t in r.threads]  # a parallel attempt's threads
+                if not cfg.thread_weight:
+                    samples += [(t, np.full(len(t.completion_ids), a)) for t in r.threads]  # a parallel attempt's threads
+            if cfg.thread_weight:
+                for t in r.threads:
+                    at = a + cfg.thread_weight * own.get(id(t), 0.0)
+                    if at != 0 or cfg.kl > 0:
+                        samples.append((t, np.full(len(t.completion_ids), at)))
     return samples
+
+
+def thread_advantages(group: list[Rollout]) -> dict[int, float]:
+    """Each thread of a group's attempts (by ``id``) with its own result's advantage: its ``own``
+    outcome less the mean of the threads handed the same state (the same prompt) in the group; 0
+    for a state handed out once, or a result the task cannot say."""
+    same: dict[tuple[int, ...], list[Rollout]] = {}
+    for r in group:
+        for t in r.threads:
+            if t.own is not None:
+                same.setdefault(t.prompt_ids, []).append(t)
+    return {id(t): t.own - float(np.mean([u.own for u in ts])) for ts in same.values() for t in ts}
 
 
 def update(policy, reference, optimizer, samples: list[tuple[Rollout, np.ndarray]], cfg: GRPOConfig, lr: float,

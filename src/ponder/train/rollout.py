@@ -36,8 +36,12 @@ class Rollout:
     """Per token of ``completion_ids``: did the policy write it (trained on) or the runtime (a parallel
     thread's joined results: not trained)? None: the policy wrote them all."""
     threads: tuple["Rollout", ...] = ()
-    """The other threads of a parallel attempt (``thread_rollouts``), each with its own prompt and
-    completion, and the root's reward: the attempt's advantage is theirs too."""
+    """The other threads of a parallel attempt (``thread_rollouts``), each with its own problem (the
+    state it was handed), prompt and completion, and the root's reward: the attempt's advantage is
+    theirs too."""
+    own: float | None = None
+    """A thread's own result by rule (``Task.thread_outcome``); None for a root, or where the task
+    cannot say."""
 
     @property
     def correct(self) -> bool:
@@ -64,7 +68,7 @@ class Rollout:
         return cls(problem=problem, prompt_ids=tuple(d["prompt_ids"]), completion_ids=tuple(d["completion_ids"]),
                    text=d["text"], reward=d["reward"], finish_reason=d["finish_reason"], prefix=d.get("prefix", ""),
                    trained=None if trained is None else tuple(trained),
-                   threads=tuple(cls.from_json(t) for t in d.get("threads", ())))
+                   threads=tuple(cls.from_json(t) for t in d.get("threads", ())), own=d.get("own"))
 
 
 def rollouts(policy, task, problems: list[Problem], group: int, temperature: float = 1.0, seed: int = 0,
@@ -101,7 +105,8 @@ def thread_rollouts(policy, task, problems: list[Problem], group: int, temperatu
     (``Rollout.threads``) sharing that reward; the lines the runtime wrote into a thread (its
     children's results, and the path found it copied out, with ``copy``: ``Parallel.copy``) are
     marked as not trained. Attempt j at a problem is seeded from ``seed`` and j alone, so a
-    resumed run redraws the same attempts."""
+    resumed run redraws the same attempts. Each thread also carries its own result by rule
+    (``Rollout.own``), for ``GRPOConfig.thread_weight``."""
     from ponder.search.base import Search, drive
     from ponder.search.parallel import Parallel
 
@@ -113,7 +118,8 @@ def thread_rollouts(policy, task, problems: list[Problem], group: int, temperatu
         row = []
         for root in roots[i * group:(i + 1) * group]:
             reward = task.verify(problem, strategy.final_text(task, problem, root))  # the answer the strategy gives
-            threads = tuple(_thread_rollout(policy, t, problem, reward) for t in root.all_threads())
+            threads = tuple(replace(_thread_rollout(policy, t, t.problem, reward), own=task.thread_outcome(t.problem, t.text))
+                            for t in root.all_threads())
             row.append(replace(_thread_rollout(policy, root, problem, reward), threads=threads))
         out.append(row)
     return out

@@ -417,6 +417,14 @@ class CountdownTask(Task):
             return f"{spawn} {DEAD_END}"
         return f" {THEN} ".join([spawn, *map(written_step, path)])
 
+    def thread_outcome(self, problem: Problem, text: str) -> float:
+        """1.0 for a thread that found a right path from its state, or gave its state up where the
+        solver finds none (within the cap on numbers between that the traces keep); else 0.0."""
+        answer = self.answer(text)
+        if answer is not None:
+            return float(self.check(problem, answer))
+        return float(not solvable(problem.numbers, problem.target, self.rational, self.cap))
+
     def copied(self, results: str) -> str | None:
         """The first result that is a path, a step a line (``parallel_trace``: what the root copies)."""
         found = next((line for line in results.split("\n") if line.strip() and not line.rstrip().endswith(DEAD_END)), None)
