@@ -301,6 +301,12 @@ def test_a_threads_own_result_is_weighed_against_the_threads_handed_the_same_sta
     from ponder.train.rollout import Rollout
 
     task = get_task("countdown")
+    dead, live = Problem("d", "countdown", (75, 6, 99), 11), Problem("l", "countdown", (94, 75, 30), 11)
+    # by rule: right when what the parent reads is right, a path from a live state, none from a dead one
+    assert task.thread_outcome(live, task.full_search(live, give_up=True)) == 1.0
+    assert task.thread_outcome(live, "94 75 30 ✗\n") == 0.0 and task.thread_outcome(live, "answer: 94 - 75 + 30\n") == 0.0
+    assert task.thread_outcome(dead, task.full_search(dead, give_up=True)) == 1.0
+    assert task.thread_outcome(dead, "answer: 99 - 75 - 6 - 7\n") == 0.0
     p = task.problems("val", 1)[0]
 
     def thread(state, own):

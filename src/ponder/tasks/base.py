@@ -130,9 +130,9 @@ class Task:
         return None
 
     def thread_outcome(self, problem: Problem, text: str) -> float | None:
-        """A thread's own result by rule, for training: 1.0 when the thread of ``problem`` (a sub-problem
-        handed out) ended right (a right answer; none where there is none), else 0.0; None where
-        the task cannot say."""
+        """A thread's own result by rule, for training: 1.0 when what the thread of ``problem`` (a
+        sub-problem handed out) reports to its parent is right (a right answer; none where there is
+        none), else 0.0; None where the task cannot say."""
         return None
 
     def mark_lines(self, problem: Problem, text: str) -> list[str | None]:

@@ -92,7 +92,7 @@ class GRPOConfig(Rollouts, PolicyConfig):
     thread_weight: float = 0.0
     """Parallel attempts: each thread's tokens get, beside the attempt's advantage, this times the
     advantage of its own result (``Rollout.own``: by rule, a right path found from the state it was
-    handed, or a state with none given up) over the other threads handed the same state in its
+    handed, or no path claimed from a state with none) over the other threads handed the same state in its
     group. A thread is paid for its own search, not only for the root's answer; 0: the attempt's
     advantage alone (the issue's end-to-end GRPO)."""
     epochs: int = 1

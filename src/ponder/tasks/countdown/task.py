@@ -418,8 +418,9 @@ class CountdownTask(Task):
         return f" {THEN} ".join([spawn, *map(written_step, path)])
 
     def thread_outcome(self, problem: Problem, text: str) -> float:
-        """1.0 for a thread that found a right path from its state, or gave its state up where the
-        solver finds none (within the cap on numbers between that the traces keep); else 0.0."""
+        """1.0 when the result line its parent reads (``joined``) is right: a right path from its
+        state, or none (``✗``: given up, or cut off) where the solver finds none (within the cap on
+        numbers between that the traces keep); 0.0 for a wrong path, or none from a live state."""
         answer = self.answer(text)
         if answer is not None:
             return float(self.check(problem, answer))
