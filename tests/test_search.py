@@ -99,6 +99,7 @@ def test_budget_forcing_cuts_the_thinking_and_forces_an_answer(policy):
     r = get_strategy("think")(problem, policy, budget=120, task=task)
     assert r.usage.thinking_tokens <= 120
     assert "answer:" in r.text and any("forced" in t for t in r.trace)
+    assert "\nanswer: " in r.text  # the forced line reads as one call writes it
 
 
 def test_adaptive_stops_early_when_samples_agree(policy, task, problems):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ponder.backends.base import spliced
 from ponder.search.base import Calls, Search, Strategy, register
 from ponder.types import SamplingParams
 
@@ -58,7 +59,7 @@ class Think(Strategy):
             room = min(ANSWER_ROOM, s.room(forced))
             if room >= 1:
                 [[c]] = yield from s.generate([forced], SamplingParams(n=1, temperature=0.0, max_tokens=room))
-                text = forced + c.text
+                text = spliced(s.policy, forced, c.text)  # "answer: (25 - 3) * 3", as one call writes it
                 s.trace.append("thinking cut at the budget; answer forced")
         note = f"{waits} wait{'s' * (waits != 1)}." if waits else ""
         return s.result(s.candidate(text), [s.candidate(text)], finish_reason, note=note)
